@@ -1,0 +1,360 @@
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use tracing::instrument;
+
+use super::AwsCallError;
+use crate::domain::{
+    FieldChange, Guard, Job, JobId, JobStatus, Owner, Sha256Hex, Timestamp, Transition,
+    TransitionRefused,
+};
+use crate::ports::{JobPage, JobStore, ListQuery, StoreError};
+
+/// GSI (owner, created_at): an owner's jobs, newest first.
+pub const INDEX_BY_OWNER: &str = "by_owner";
+/// GSI (owner_sha256, created_at): the same owner's jobs with the same bytes.
+pub const INDEX_BY_HASH: &str = "by_hash";
+
+const MAX_PAGE: u32 = 100;
+/// How many index pages one list or dedup call reads at most before it
+/// returns what it has (and a cursor): bounds the cost of a sparse filter.
+const MAX_ROUNDS: usize = 10;
+
+/// The `Jobs` table. Every status change is one conditional `UpdateItem`.
+pub struct DynamoJobStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoJobStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+fn to_item(job: &Job) -> Result<HashMap<String, AttributeValue>, StoreError> {
+    serde_dynamo::to_item(job).map_err(StoreError::backend)
+}
+
+fn from_item(item: HashMap<String, AttributeValue>) -> Result<Job, StoreError> {
+    serde_dynamo::from_item(item).map_err(StoreError::backend)
+}
+
+fn text(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_owned())
+}
+
+/// Expression placeholders, named as they are used so that none goes unused.
+#[derive(Default)]
+struct Expression {
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Expression {
+    fn name(&mut self, field: &str) -> String {
+        let placeholder = format!("#{field}");
+        self.names.insert(placeholder.clone(), field.to_owned());
+        placeholder
+    }
+
+    fn value(&mut self, value: AttributeValue) -> String {
+        let placeholder = format!(":v{}", self.values.len());
+        self.values.insert(placeholder.clone(), value);
+        placeholder
+    }
+
+    fn update(&mut self, changes: &[FieldChange]) -> Result<String, StoreError> {
+        let mut set = Vec::new();
+        let mut remove = Vec::new();
+        for change in changes {
+            match change {
+                FieldChange::Set(field, value) => {
+                    let value =
+                        serde_dynamo::to_attribute_value(value).map_err(StoreError::backend)?;
+                    set.push(format!("{} = {}", self.name(field), self.value(value)));
+                }
+                FieldChange::Increment(field, by) => {
+                    let name = self.name(field);
+                    let zero = self.value(AttributeValue::N("0".into()));
+                    let by = self.value(AttributeValue::N(by.to_string()));
+                    set.push(format!("{name} = if_not_exists({name}, {zero}) + {by}"));
+                }
+                FieldChange::Remove(field) => remove.push(self.name(field)),
+            }
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        Ok(expression)
+    }
+
+    fn guard(&mut self, guard: Guard) -> String {
+        let status = self.name("status");
+        match guard {
+            Guard::Status(expected) => {
+                format!("{status} = {}", self.value(text(expected.as_str())))
+            }
+            Guard::LeaseExpired { now } => {
+                let processing = self.value(text(JobStatus::Processing.as_str()));
+                let lease = self.name("lease_until");
+                let now = self.value(AttributeValue::N(now.as_millis().to_string()));
+                format!(
+                    "({status} = {processing} AND (attribute_not_exists({lease}) OR {lease} < {now}))"
+                )
+            }
+            Guard::LeaseHeld { attempt } => {
+                let processing = self.value(text(JobStatus::Processing.as_str()));
+                let attempts = self.name("attempts");
+                let attempt = self.value(AttributeValue::N(attempt.to_string()));
+                format!("({status} = {processing} AND {attempts} = {attempt})")
+            }
+        }
+    }
+}
+
+/// The key of the last job of a page: the listing's opaque cursor.
+#[derive(Serialize, Deserialize)]
+struct CursorKey {
+    job_id: JobId,
+    owner: Owner,
+    created_at: Timestamp,
+}
+
+fn encode_cursor(key: HashMap<String, AttributeValue>) -> Result<String, StoreError> {
+    let key: CursorKey = serde_dynamo::from_item(key).map_err(StoreError::backend)?;
+    let json = serde_json::to_vec(&key).expect("a cursor key always serialises");
+    Ok(URL_SAFE_NO_PAD.encode(json))
+}
+
+fn decode_cursor(
+    cursor: &str,
+    owner: &Owner,
+) -> Result<HashMap<String, AttributeValue>, StoreError> {
+    let json = URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| StoreError::BadCursor)?;
+    let key: CursorKey = serde_json::from_slice(&json).map_err(|_| StoreError::BadCursor)?;
+    // A cursor from another owner's listing must not open a window onto it.
+    if &key.owner != owner {
+        return Err(StoreError::BadCursor);
+    }
+    serde_dynamo::to_item(key).map_err(StoreError::backend)
+}
+
+#[async_trait]
+impl JobStore for DynamoJobStore {
+    #[instrument(skip(self, job), fields(job_id = %job.job_id))]
+    async fn create(&self, job: &Job) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(job)?))
+            .condition_expression("attribute_not_exists(job_id)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Err(StoreError::AlreadyExists(job.job_id.clone()))
+            }
+            Err(e) => Err(StoreError::backend(AwsCallError::new("PutItem", &e))),
+        }
+    }
+
+    #[instrument(skip(self), fields(job_id = %id))]
+    async fn get(&self, id: &JobId) -> Result<Option<Job>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("job_id", text(id.as_str()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::backend(AwsCallError::new("GetItem", &e)))?;
+        output.item.map(from_item).transpose()
+    }
+
+    #[instrument(skip(self, transition), fields(job_id = %id, to = %transition.target()))]
+    async fn transition(
+        &self,
+        id: &JobId,
+        transition: &Transition,
+        now: Timestamp,
+    ) -> Result<Job, StoreError> {
+        let mut expression = Expression::default();
+        let update = expression.update(&transition.changes(now))?;
+        let guards: Vec<String> = transition
+            .guards(now)
+            .into_iter()
+            .map(|guard| expression.guard(guard))
+            .collect();
+        let job_id = expression.name("job_id");
+        let condition = format!("attribute_exists({job_id}) AND ({})", guards.join(" OR "));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("job_id", text(id.as_str()))
+            .update_expression(update)
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(expression.names))
+            .set_expression_attribute_values(Some(expression.values))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(output) => from_item(output.attributes.unwrap_or_default()),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                let current = match e.into_err() {
+                    UpdateItemError::ConditionalCheckFailedException(failed) => failed.item,
+                    _ => None,
+                };
+                let current = match current {
+                    Some(item) => Some(from_item(item)?),
+                    None => self.get(id).await?,
+                };
+                match current {
+                    None => Err(StoreError::NotFound(id.clone())),
+                    Some(job) => Err(StoreError::Refused(TransitionRefused {
+                        job_id: id.clone(),
+                        current: job.status,
+                        attempted: transition.target(),
+                        job: Some(Box::new(job)),
+                    })),
+                }
+            }
+            Err(e) => Err(StoreError::backend(AwsCallError::new("UpdateItem", &e))),
+        }
+    }
+
+    #[instrument(skip(self, query), fields(owner = %owner, limit = query.limit))]
+    async fn list_by_owner(&self, owner: &Owner, query: &ListQuery) -> Result<JobPage, StoreError> {
+        let limit = query.limit.clamp(1, MAX_PAGE) as usize;
+        let mut start = query
+            .cursor
+            .as_deref()
+            .map(|cursor| decode_cursor(cursor, owner))
+            .transpose()?;
+        let mut jobs = Vec::with_capacity(limit);
+        for _ in 0..MAX_ROUNDS {
+            let mut expression = Expression::default();
+            let key = format!(
+                "{} = {}",
+                expression.name("owner"),
+                expression.value(text(owner.as_str()))
+            );
+            let filter = query.status.map(|status| {
+                format!(
+                    "{} = {}",
+                    expression.name("status"),
+                    expression.value(text(status.as_str()))
+                )
+            });
+            // Asking for no more than are still missing keeps the cursor exact under a filter.
+            let remaining = (limit - jobs.len()) as i32;
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(INDEX_BY_OWNER)
+                .key_condition_expression(key)
+                .set_filter_expression(filter)
+                .set_expression_attribute_names(Some(expression.names))
+                .set_expression_attribute_values(Some(expression.values))
+                .scan_index_forward(false)
+                .limit(remaining)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| StoreError::backend(AwsCallError::new("Query", &e)))?;
+            for item in output.items.unwrap_or_default() {
+                jobs.push(from_item(item)?);
+            }
+            start = output.last_evaluated_key;
+            if jobs.len() >= limit || start.is_none() {
+                break;
+            }
+        }
+        let next_cursor = start.map(encode_cursor).transpose()?;
+        Ok(JobPage { jobs, next_cursor })
+    }
+
+    #[instrument(skip(self, sha256), fields(owner = %owner))]
+    async fn find_completed_by_hash(
+        &self,
+        owner: &Owner,
+        sha256: &Sha256Hex,
+    ) -> Result<Option<Job>, StoreError> {
+        let digest = crate::domain::DedupKey {
+            owner: owner.clone(),
+            sha256: sha256.clone(),
+        };
+        let mut start = None;
+        for _ in 0..MAX_ROUNDS {
+            let mut expression = Expression::default();
+            let key = format!(
+                "{} = {}",
+                expression.name("owner_sha256"),
+                expression.value(text(&digest.index_value()))
+            );
+            let filter = format!(
+                "{} = {}",
+                expression.name("status"),
+                expression.value(text(JobStatus::Completed.as_str()))
+            );
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(INDEX_BY_HASH)
+                .key_condition_expression(key)
+                .filter_expression(filter)
+                .set_expression_attribute_names(Some(expression.names))
+                .set_expression_attribute_values(Some(expression.values))
+                .scan_index_forward(false)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| StoreError::backend(AwsCallError::new("Query", &e)))?;
+            if let Some(item) = output.items.unwrap_or_default().into_iter().next() {
+                let job = from_item(item)?;
+                // The index key already pins owner and hash; this guards against a corrupt item.
+                if &job.owner == owner && job.sha256.as_ref() == Some(sha256) {
+                    return Ok(Some(job));
+                }
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        Ok(None)
+    }
+
+    #[instrument(skip(self), fields(job_id = %id))]
+    async fn delete(&self, id: &JobId) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("job_id", text(id.as_str()))
+            .send()
+            .await
+            .map_err(|e| StoreError::backend(AwsCallError::new("DeleteItem", &e)))?;
+        Ok(())
+    }
+}

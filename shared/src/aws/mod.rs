@@ -1,0 +1,57 @@
+//! The ports over the AWS SDK: DynamoDB, S3, SQS, SNS and Secrets Manager.
+
+mod dynamodb;
+mod s3;
+mod secrets;
+mod sns;
+mod sqs;
+
+pub use dynamodb::{DynamoJobStore, INDEX_BY_HASH, INDEX_BY_OWNER};
+pub use s3::S3BlobStore;
+pub use secrets::SecretsManagerSource;
+pub use sns::SnsEventPublisher;
+pub use sqs::SqsJobQueue;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+
+use crate::config::AwsSettings;
+
+/// The shared SDK configuration, loaded once per cold start: region and
+/// credentials from the environment, the endpoint overridden for local runs.
+pub async fn load_sdk_config(settings: &AwsSettings) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(endpoint) = &settings.endpoint_url {
+        loader = loader.endpoint_url(endpoint);
+    }
+    loader.load().await
+}
+
+/// The error and every cause under it on one line, for logs and wrapped errors.
+fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// An SDK failure with its full cause chain as its message (the SDK's own
+/// Display says only "service error").
+#[derive(Debug, thiserror::Error)]
+#[error("{operation}: {detail}")]
+pub struct AwsCallError {
+    pub operation: &'static str,
+    pub detail: String,
+}
+
+impl AwsCallError {
+    pub fn new(operation: &'static str, error: &(dyn std::error::Error + 'static)) -> Self {
+        Self {
+            operation,
+            detail: describe(error),
+        }
+    }
+}

@@ -1,0 +1,227 @@
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::presigning::{PresignedRequest as SdkPresigned, PresigningConfig};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::ChecksumMode;
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+use tracing::instrument;
+
+use super::AwsCallError;
+use crate::domain::{Sha256Hex, Timestamp};
+use crate::ports::{BlobError, BlobStore, ObjectInfo, PresignedRequest, UploadSlot};
+
+/// The documents bucket. Keys come from job ids only.
+pub struct S3BlobStore {
+    client: Client,
+    bucket: String,
+}
+
+impl S3BlobStore {
+    pub fn new(client: Client, bucket: impl Into<String>) -> Self {
+        Self {
+            client,
+            bucket: bucket.into(),
+        }
+    }
+
+    /// An S3 client for this SDK configuration; path-style addressing when an
+    /// endpoint is overridden (moto and other local endpoints have no bucket DNS).
+    pub fn client(config: &aws_config::SdkConfig) -> Client {
+        let s3_config = aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(config.endpoint_url().is_some())
+            .build();
+        Client::from_conf(s3_config)
+    }
+}
+
+fn presigning(ttl: Duration) -> Result<PresigningConfig, BlobError> {
+    PresigningConfig::expires_in(ttl)
+        .map_err(|e| BlobError::backend(AwsCallError::new("Presign", &e)))
+}
+
+fn to_request(presigned: SdkPresigned, ttl: Duration) -> PresignedRequest {
+    PresignedRequest {
+        method: presigned.method().to_owned(),
+        url: presigned.uri().to_owned(),
+        headers: presigned
+            .headers()
+            .map(|(name, value)| (name.to_ascii_lowercase(), value.to_owned()))
+            .collect::<BTreeMap<_, _>>(),
+        expires_at: Timestamp::now().plus(ttl),
+    }
+}
+
+#[async_trait]
+impl BlobStore for S3BlobStore {
+    #[instrument(skip(self, slot), fields(size = slot.content_length))]
+    async fn presign_upload(
+        &self,
+        key: &str,
+        slot: &UploadSlot,
+        ttl: Duration,
+    ) -> Result<PresignedRequest, BlobError> {
+        let request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(slot.content_type.mime())
+            .content_length(slot.content_length as i64)
+            .set_checksum_sha256(slot.sha256.as_ref().map(Sha256Hex::to_base64));
+        let presigned = request
+            .presigned(presigning(ttl)?)
+            .await
+            .map_err(|e| BlobError::backend(AwsCallError::new("PutObject presign", &e)))?;
+        Ok(to_request(presigned, ttl))
+    }
+
+    #[instrument(skip(self))]
+    async fn presign_download(
+        &self,
+        key: &str,
+        ttl: Duration,
+    ) -> Result<PresignedRequest, BlobError> {
+        let presigned = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .presigned(presigning(ttl)?)
+            .await
+            .map_err(|e| BlobError::backend(AwsCallError::new("GetObject presign", &e)))?;
+        Ok(to_request(presigned, ttl))
+    }
+
+    #[instrument(skip(self))]
+    async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, BlobError> {
+        let result = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await;
+        let output = match result {
+            Ok(output) => output,
+            Err(SdkError::ServiceError(e)) if e.err().is_not_found() => return Ok(None),
+            Err(e) => return Err(BlobError::backend(AwsCallError::new("HeadObject", &e))),
+        };
+        Ok(Some(ObjectInfo {
+            size: output.content_length().unwrap_or(0).max(0) as u64,
+            content_type: output.content_type().map(str::to_owned),
+            // Only a whole-object checksum is the file's SHA-256 (multipart ones end in "-N").
+            sha256: output
+                .checksum_sha256()
+                .and_then(|b64| Sha256Hex::from_base64(b64).ok()),
+        }))
+    }
+
+    #[instrument(skip(self))]
+    async fn read_range(&self, key: &str, start: u64, len: u64) -> Result<Bytes, BlobError> {
+        if len == 0 {
+            return Ok(Bytes::new());
+        }
+        let range = format!("bytes={}-{}", start, start + len - 1);
+        let result = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .range(range)
+            .send()
+            .await;
+        let output = match result {
+            Ok(output) => output,
+            Err(SdkError::ServiceError(e)) if e.err().is_no_such_key() => {
+                return Err(BlobError::NotFound(key.to_owned()));
+            }
+            // 416: the range starts past the end, so there is nothing to read.
+            Err(SdkError::ServiceError(e)) if e.raw().status().as_u16() == 416 => {
+                return Ok(Bytes::new());
+            }
+            Err(e) => return Err(BlobError::backend(AwsCallError::new("GetObject", &e))),
+        };
+        let body = output
+            .body
+            .collect()
+            .await
+            .map_err(|e| BlobError::backend(AwsCallError::new("GetObject body", &e)))?;
+        Ok(body.into_bytes())
+    }
+
+    #[instrument(skip(self))]
+    async fn sha256(&self, key: &str) -> Result<Sha256Hex, BlobError> {
+        let mut body = self.open(key).await?;
+        let mut hasher = Sha256::new();
+        while let Some(chunk) = body
+            .try_next()
+            .await
+            .map_err(|e| BlobError::backend(AwsCallError::new("GetObject body", &e)))?
+        {
+            hasher.update(&chunk);
+        }
+        Ok(Sha256Hex::from_digest(hasher.finalize().into()))
+    }
+
+    #[instrument(skip(self))]
+    async fn get(&self, key: &str) -> Result<Bytes, BlobError> {
+        let body = self
+            .open(key)
+            .await?
+            .collect()
+            .await
+            .map_err(|e| BlobError::backend(AwsCallError::new("GetObject body", &e)))?;
+        Ok(body.into_bytes())
+    }
+
+    #[instrument(skip(self, body), fields(size = body.len()))]
+    async fn put(&self, key: &str, body: Bytes, content_type: &str) -> Result<(), BlobError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| BlobError::backend(AwsCallError::new("PutObject", &e)))?;
+        Ok(())
+    }
+
+    #[instrument(skip(self))]
+    async fn delete(&self, key: &str) -> Result<(), BlobError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| BlobError::backend(AwsCallError::new("DeleteObject", &e)))?;
+        Ok(())
+    }
+}
+
+impl S3BlobStore {
+    async fn open(&self, key: &str) -> Result<ByteStream, BlobError> {
+        match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(output) => Ok(output.body),
+            Err(SdkError::ServiceError(e)) if e.err().is_no_such_key() => {
+                Err(BlobError::NotFound(key.to_owned()))
+            }
+            Err(e) => Err(BlobError::backend(AwsCallError::new("GetObject", &e))),
+        }
+    }
+}

@@ -1,0 +1,59 @@
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_sqs::Client;
+use tracing::instrument;
+
+use super::AwsCallError;
+use crate::ports::{JobMessage, JobQueue, QueueError};
+
+/// SQS's ceiling for a message's visibility timeout: 12 hours.
+const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
+
+pub struct SqsJobQueue {
+    client: Client,
+    queue_url: String,
+}
+
+impl SqsJobQueue {
+    pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
+        Self {
+            client,
+            queue_url: queue_url.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl JobQueue for SqsJobQueue {
+    #[instrument(skip(self, message), fields(job_id = %message.job_id))]
+    async fn send(&self, message: &JobMessage) -> Result<(), QueueError> {
+        let body = serde_json::to_string(message).expect("a JobMessage always serialises");
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|e| QueueError::backend(AwsCallError::new("SendMessage", &e)))?;
+        Ok(())
+    }
+
+    #[instrument(skip(self, receipt_handle))]
+    async fn delay_redelivery(
+        &self,
+        receipt_handle: &str,
+        delay: Duration,
+    ) -> Result<(), QueueError> {
+        let seconds = delay.min(MAX_VISIBILITY).as_secs() as i32;
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(seconds)
+            .send()
+            .await
+            .map_err(|e| QueueError::backend(AwsCallError::new("ChangeMessageVisibility", &e)))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,197 @@
+use serde::{Deserialize, Serialize};
+
+use super::{FileType, JobId, JobStatus, Owner, Sha256Hex, Timestamp};
+
+/// Why a job was rejected or failed: a stable code for programs, a sentence for people.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobError {
+    pub code: String,
+    pub message: String,
+}
+
+impl JobError {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Delivery state of a job's webhook, as the status API shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookState {
+    pub status: String,
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<Timestamp>,
+}
+
+/// What a finished OCR run (or the completed job it duplicates) leaves on the job record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Completion {
+    pub text: String,
+    pub text_truncated: bool,
+    pub confidence: f64,
+    pub pages: u32,
+    pub engine: String,
+    pub model_version: String,
+    pub result_key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document_type: Option<String>,
+}
+
+/// The dedup index key: the same bytes only ever match within one owner, so a
+/// hash never tells one tenant what another uploaded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DedupKey {
+    pub owner: Owner,
+    pub sha256: Sha256Hex,
+}
+
+impl DedupKey {
+    /// The `owner#sha256` value of the `by_hash` index.
+    pub fn index_value(&self) -> String {
+        format!("{}#{}", self.owner, self.sha256)
+    }
+}
+
+/// What a client asks for when it opens a job.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewJob {
+    pub owner: Owner,
+    pub filename: String,
+    pub content_type: FileType,
+    pub declared_size: u64,
+    pub sha256: Option<Sha256Hex>,
+    pub webhook_url: Option<String>,
+    pub document_type: Option<String>,
+}
+
+/// One document's trip through the pipeline: the item of the `Jobs` table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub job_id: JobId,
+    pub owner: Owner,
+    pub status: JobStatus,
+    pub filename: String,
+    pub content_type: FileType,
+    pub declared_size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<Sha256Hex>,
+    /// `owner#sha256` once the bytes are known: the `by_hash` index key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detected_mime: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookState>,
+    #[serde(default)]
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_until: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<JobError>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub text_truncated: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pages: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deduplicated_from: Option<JobId>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// After this instant the presigned upload URL no longer works.
+    pub upload_expires_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queued_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<Timestamp>,
+    /// DynamoDB TTL: whole seconds since the epoch.
+    pub expires_at: i64,
+}
+
+impl Job {
+    /// A job waiting for its upload, created at `now`, whose upload slot lasts
+    /// `upload_ttl` and whose record is kept for `retention`.
+    pub fn open(
+        request: NewJob,
+        now: Timestamp,
+        upload_ttl: std::time::Duration,
+        retention: std::time::Duration,
+    ) -> Self {
+        let owner_sha256 = request.sha256.as_ref().map(|sha256| {
+            DedupKey {
+                owner: request.owner.clone(),
+                sha256: sha256.clone(),
+            }
+            .index_value()
+        });
+        Self {
+            job_id: JobId::new(),
+            owner: request.owner,
+            owner_sha256,
+            status: JobStatus::AwaitingUpload,
+            filename: request.filename,
+            content_type: request.content_type,
+            declared_size: request.declared_size,
+            size: None,
+            sha256: request.sha256,
+            detected_mime: None,
+            document_type: request.document_type,
+            webhook_url: request.webhook_url,
+            webhook: None,
+            attempts: 0,
+            lease_until: None,
+            error: None,
+            text: None,
+            text_truncated: false,
+            confidence: None,
+            pages: None,
+            engine: None,
+            model_version: None,
+            result_key: None,
+            deduplicated_from: None,
+            created_at: now,
+            updated_at: now,
+            upload_expires_at: now.plus(upload_ttl),
+            queued_at: None,
+            started_at: None,
+            completed_at: None,
+            expires_at: now.plus(retention).as_epoch_seconds(),
+        }
+    }
+
+    /// The status a reader sees: `expired` once an upload slot ran out unused.
+    pub fn reported_status(&self, now: Timestamp) -> &'static str {
+        if self.status == JobStatus::AwaitingUpload && now >= self.upload_expires_at {
+            "expired"
+        } else {
+            self.status.as_str()
+        }
+    }
+
+    /// True while some worker holds a lease that has not run out.
+    pub fn lease_is_live(&self, now: Timestamp) -> bool {
+        self.status == JobStatus::Processing && self.lease_until.is_some_and(|until| until > now)
+    }
+}

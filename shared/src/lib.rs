@@ -1,0 +1,15 @@
+//! Shared core of lambda-ocr: the job domain, the ports the functions talk
+//! through, their AWS and in-memory adapters, configuration and telemetry.
+
+pub mod aws;
+pub mod config;
+pub mod domain;
+pub mod memory;
+pub mod ports;
+pub mod telemetry;
+pub mod upload_policy;
+
+pub use domain::{
+    FileType, Job, JobError, JobId, JobStatus, Owner, Sha256Hex, Timestamp, Transition,
+    TransitionRefused,
+};

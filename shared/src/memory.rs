@@ -1,0 +1,336 @@
+//! In-memory adapters of every port, for unit tests of logic. They keep the
+//! same rules as the AWS adapters (conditional transitions, owner-scoped
+//! dedup) so handler tests exercise the real decisions.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use secrecy::SecretString;
+use sha2::{Digest, Sha256};
+
+use crate::domain::{Job, JobId, JobStatus, Owner, Sha256Hex, Timestamp, Transition};
+use crate::ports::{
+    BlobError, BlobStore, EventPublisher, JobEvent, JobMessage, JobPage, JobQueue, JobStore,
+    ListQuery, ObjectInfo, PresignedRequest, PublishError, QueueError, SecretError, SecretSource,
+    StoreError, UploadSlot,
+};
+
+#[derive(Default)]
+pub struct MemoryJobStore {
+    jobs: Mutex<HashMap<JobId, Job>>,
+}
+
+impl MemoryJobStore {
+    pub fn all(&self) -> Vec<Job> {
+        self.jobs.lock().unwrap().values().cloned().collect()
+    }
+}
+
+#[async_trait]
+impl JobStore for MemoryJobStore {
+    async fn create(&self, job: &Job) -> Result<(), StoreError> {
+        let mut jobs = self.jobs.lock().unwrap();
+        if jobs.contains_key(&job.job_id) {
+            return Err(StoreError::AlreadyExists(job.job_id.clone()));
+        }
+        jobs.insert(job.job_id.clone(), job.clone());
+        Ok(())
+    }
+
+    async fn get(&self, id: &JobId) -> Result<Option<Job>, StoreError> {
+        Ok(self.jobs.lock().unwrap().get(id).cloned())
+    }
+
+    async fn transition(
+        &self,
+        id: &JobId,
+        transition: &Transition,
+        now: Timestamp,
+    ) -> Result<Job, StoreError> {
+        let mut jobs = self.jobs.lock().unwrap();
+        let job = jobs
+            .get_mut(id)
+            .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+        let next = job.apply(transition, now)?;
+        *job = next.clone();
+        Ok(next)
+    }
+
+    async fn list_by_owner(&self, owner: &Owner, query: &ListQuery) -> Result<JobPage, StoreError> {
+        let after: Option<(Timestamp, JobId)> = match &query.cursor {
+            None => None,
+            Some(cursor) => {
+                let (at, id) = cursor.split_once('|').ok_or(StoreError::BadCursor)?;
+                let at = at.parse().map_err(|_| StoreError::BadCursor)?;
+                Some((
+                    Timestamp::from_millis(at),
+                    JobId::parse(id).map_err(|_| StoreError::BadCursor)?,
+                ))
+            }
+        };
+        let mut mine: Vec<Job> = self
+            .jobs
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|job| &job.owner == owner)
+            .filter(|job| query.status.is_none_or(|status| job.status == status))
+            .cloned()
+            .collect();
+        mine.sort_by(|a, b| (b.created_at, &b.job_id).cmp(&(a.created_at, &a.job_id)));
+        let start = after
+            .map(|key| {
+                mine.iter()
+                    .position(|job| (job.created_at, job.job_id.clone()) < key)
+                    .unwrap_or(mine.len())
+            })
+            .unwrap_or(0);
+        let limit = query.limit.max(1) as usize;
+        let jobs: Vec<Job> = mine.iter().skip(start).take(limit).cloned().collect();
+        let next_cursor = (start + jobs.len() < mine.len())
+            .then(|| {
+                jobs.last()
+                    .map(|job| format!("{}|{}", job.created_at.as_millis(), job.job_id))
+            })
+            .flatten();
+        Ok(JobPage { jobs, next_cursor })
+    }
+
+    async fn find_completed_by_hash(
+        &self,
+        owner: &Owner,
+        sha256: &Sha256Hex,
+    ) -> Result<Option<Job>, StoreError> {
+        Ok(self
+            .jobs
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|job| &job.owner == owner && job.status == JobStatus::Completed)
+            .filter(|job| job.sha256.as_ref() == Some(sha256))
+            .max_by_key(|job| job.created_at)
+            .cloned())
+    }
+
+    async fn delete(&self, id: &JobId) -> Result<(), StoreError> {
+        self.jobs.lock().unwrap().remove(id);
+        Ok(())
+    }
+}
+
+/// Objects in a map; presigned URLs point at a fictitious host.
+#[derive(Default)]
+pub struct MemoryBlobStore {
+    objects: Mutex<BTreeMap<String, (Bytes, String)>>,
+}
+
+impl MemoryBlobStore {
+    pub fn keys(&self) -> Vec<String> {
+        self.objects.lock().unwrap().keys().cloned().collect()
+    }
+
+    fn object(&self, key: &str) -> Result<Bytes, BlobError> {
+        self.objects
+            .lock()
+            .unwrap()
+            .get(key)
+            .map(|(body, _)| body.clone())
+            .ok_or_else(|| BlobError::NotFound(key.to_owned()))
+    }
+}
+
+fn memory_request(method: &str, key: &str, ttl: Duration) -> PresignedRequest {
+    PresignedRequest {
+        method: method.to_owned(),
+        url: format!("https://documents.invalid/{key}"),
+        headers: BTreeMap::new(),
+        expires_at: Timestamp::now().plus(ttl),
+    }
+}
+
+#[async_trait]
+impl BlobStore for MemoryBlobStore {
+    async fn presign_upload(
+        &self,
+        key: &str,
+        slot: &UploadSlot,
+        ttl: Duration,
+    ) -> Result<PresignedRequest, BlobError> {
+        let mut request = memory_request("PUT", key, ttl);
+        request
+            .headers
+            .insert("content-type".into(), slot.content_type.mime().to_owned());
+        Ok(request)
+    }
+
+    async fn presign_download(
+        &self,
+        key: &str,
+        ttl: Duration,
+    ) -> Result<PresignedRequest, BlobError> {
+        Ok(memory_request("GET", key, ttl))
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, BlobError> {
+        Ok(self
+            .objects
+            .lock()
+            .unwrap()
+            .get(key)
+            .map(|(body, content_type)| ObjectInfo {
+                size: body.len() as u64,
+                content_type: Some(content_type.clone()),
+                sha256: None,
+            }))
+    }
+
+    async fn read_range(&self, key: &str, start: u64, len: u64) -> Result<Bytes, BlobError> {
+        let body = self.object(key)?;
+        let start = (start as usize).min(body.len());
+        let end = start.saturating_add(len as usize).min(body.len());
+        Ok(body.slice(start..end))
+    }
+
+    async fn sha256(&self, key: &str) -> Result<Sha256Hex, BlobError> {
+        Ok(Sha256Hex::from_digest(
+            Sha256::digest(self.object(key)?).into(),
+        ))
+    }
+
+    async fn get(&self, key: &str) -> Result<Bytes, BlobError> {
+        self.object(key)
+    }
+
+    async fn put(&self, key: &str, body: Bytes, content_type: &str) -> Result<(), BlobError> {
+        self.objects
+            .lock()
+            .unwrap()
+            .insert(key.to_owned(), (body, content_type.to_owned()));
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), BlobError> {
+        self.objects.lock().unwrap().remove(key);
+        Ok(())
+    }
+}
+
+/// Records what was sent and which receipts were delayed, and for how long.
+#[derive(Default)]
+pub struct MemoryJobQueue {
+    pub sent: Mutex<Vec<JobMessage>>,
+    pub delayed: Mutex<Vec<(String, Duration)>>,
+}
+
+#[async_trait]
+impl JobQueue for MemoryJobQueue {
+    async fn send(&self, message: &JobMessage) -> Result<(), QueueError> {
+        self.sent.lock().unwrap().push(message.clone());
+        Ok(())
+    }
+
+    async fn delay_redelivery(
+        &self,
+        receipt_handle: &str,
+        delay: Duration,
+    ) -> Result<(), QueueError> {
+        self.delayed
+            .lock()
+            .unwrap()
+            .push((receipt_handle.to_owned(), delay));
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+pub struct MemoryEventPublisher {
+    pub published: Mutex<Vec<JobEvent>>,
+}
+
+#[async_trait]
+impl EventPublisher for MemoryEventPublisher {
+    async fn publish(&self, event: &JobEvent) -> Result<(), PublishError> {
+        self.published.lock().unwrap().push(event.clone());
+        Ok(())
+    }
+}
+
+/// Fixed secrets by id.
+#[derive(Default)]
+pub struct MemorySecrets {
+    values: HashMap<String, String>,
+}
+
+impl MemorySecrets {
+    pub fn with(mut self, id: &str, value: &str) -> Self {
+        self.values.insert(id.to_owned(), value.to_owned());
+        self
+    }
+}
+
+#[async_trait]
+impl SecretSource for MemorySecrets {
+    async fn secret(&self, id: &str) -> Result<SecretString, SecretError> {
+        self.values
+            .get(id)
+            .map(|value| SecretString::from(value.clone()))
+            .ok_or_else(|| SecretError::Empty(id.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{FileType, NewJob};
+
+    fn job(owner: &str, at: i64) -> Job {
+        Job::open(
+            NewJob {
+                owner: Owner::parse(owner).unwrap(),
+                filename: "a.png".into(),
+                content_type: FileType::Png,
+                declared_size: 1,
+                sha256: None,
+                webhook_url: None,
+                document_type: None,
+            },
+            Timestamp::from_millis(at),
+            Duration::from_secs(60),
+            Duration::from_secs(86_400),
+        )
+    }
+
+    #[tokio::test]
+    async fn listing_pages_through_one_owners_jobs_newest_first() {
+        let store = MemoryJobStore::default();
+        for at in 0..7 {
+            store.create(&job("alice", at)).await.unwrap();
+        }
+        store.create(&job("bob", 3)).await.unwrap();
+        let alice = Owner::parse("alice").unwrap();
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = store
+                .list_by_owner(
+                    &alice,
+                    &ListQuery {
+                        status: None,
+                        limit: 3,
+                        cursor,
+                    },
+                )
+                .await
+                .unwrap();
+            seen.extend(page.jobs.iter().map(|job| job.created_at.as_millis()));
+            cursor = page.next_cursor;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        assert_eq!(seen, vec![6, 5, 4, 3, 2, 1, 0]);
+    }
+}

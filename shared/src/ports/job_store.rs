@@ -1,0 +1,73 @@
+use async_trait::async_trait;
+
+use crate::domain::{
+    Job, JobId, JobStatus, Owner, Sha256Hex, Timestamp, Transition, TransitionRefused,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("job {0} does not exist")]
+    NotFound(JobId),
+    #[error("job {0} already exists")]
+    AlreadyExists(JobId),
+    /// The job is not where the move starts: another writer got there first,
+    /// or the move is illegal. Callers treat this as "already taken".
+    #[error(transparent)]
+    Refused(#[from] TransitionRefused),
+    #[error("the list cursor is not valid for this listing")]
+    BadCursor,
+    #[error("job store: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    pub fn backend(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        StoreError::Backend(Box::new(error))
+    }
+}
+
+/// One page of an owner's jobs, newest first.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobPage {
+    pub jobs: Vec<Job>,
+    /// Opaque: hand it back to get the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ListQuery {
+    pub status: Option<JobStatus>,
+    pub limit: u32,
+    pub cursor: Option<String>,
+}
+
+/// The jobs table: every status change is a conditional write.
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// Writes a new job; refuses to overwrite one with the same id.
+    async fn create(&self, job: &Job) -> Result<(), StoreError>;
+
+    async fn get(&self, id: &JobId) -> Result<Option<Job>, StoreError>;
+
+    /// Moves the job if, and only if, the transition's guards hold at this
+    /// moment; returns the job as written.
+    async fn transition(
+        &self,
+        id: &JobId,
+        transition: &Transition,
+        now: Timestamp,
+    ) -> Result<Job, StoreError>;
+
+    /// The owner's jobs, newest first, a page at a time.
+    async fn list_by_owner(&self, owner: &Owner, query: &ListQuery) -> Result<JobPage, StoreError>;
+
+    /// The owner's newest completed job with these bytes, if any. Never looks
+    /// at other owners' jobs.
+    async fn find_completed_by_hash(
+        &self,
+        owner: &Owner,
+        sha256: &Sha256Hex,
+    ) -> Result<Option<Job>, StoreError>;
+
+    async fn delete(&self, id: &JobId) -> Result<(), StoreError>;
+}

@@ -1,0 +1,16 @@
+//! One small trait per capability the functions need. Each has an AWS adapter
+//! (`crate::aws`) and an in-memory one (`crate::memory`) for unit tests of logic.
+
+mod blob_store;
+mod events;
+mod job_queue;
+mod job_store;
+mod ocr;
+mod secrets;
+
+pub use blob_store::{BlobError, BlobStore, ObjectInfo, PresignedRequest, UploadSlot};
+pub use events::{EventPublisher, JobEvent, JobEventType, PublishError};
+pub use job_queue::{JobMessage, JobQueue, QueueError};
+pub use job_store::{JobPage, JobStore, ListQuery, StoreError};
+pub use ocr::{Document, OcrEngine, OcrError, OcrPage, OcrResult, OcrWord, Vertex};
+pub use secrets::{SecretError, SecretSource};

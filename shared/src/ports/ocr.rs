@@ -1,0 +1,79 @@
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{FileType, JobId};
+
+/// A document to read.
+#[derive(Clone, Debug)]
+pub struct Document {
+    pub filename: String,
+    pub file_type: FileType,
+    pub bytes: Bytes,
+}
+
+/// The engine-neutral full result (S3 `results/{job_id}.json`): the same shape
+/// whichever engine ran. Pages are 1-based; vertices are pixels.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OcrResult {
+    pub job_id: Option<JobId>,
+    pub engine: String,
+    pub model_version: String,
+    pub confidence: f64,
+    pub text: String,
+    pub num_billed_pages: u32,
+    pub pages: Vec<OcrPage>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OcrPage {
+    pub page: u32,
+    pub width: u32,
+    pub height: u32,
+    pub confidence: f64,
+    pub text: String,
+    pub words: Vec<OcrWord>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OcrWord {
+    pub text: String,
+    pub confidence: f64,
+    /// Top-left, top-right, bottom-right, bottom-left.
+    pub vertices: [Vertex; 4],
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vertex {
+    pub x: i64,
+    pub y: i64,
+}
+
+/// How an OCR call failed, by what the pipeline should do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum OcrError {
+    /// The document itself cannot be read (400, 413, 415, undecodable):
+    /// fail the job at once with this message.
+    #[error("{message}")]
+    Rejected { code: String, message: String },
+    /// Rate limits, 5xx, timeouts, broken connections: try again later.
+    #[error("{message}")]
+    Retryable {
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// The engine refused our credentials: retried (a rotated key must not
+    /// fail every job) and alarmed.
+    #[error("{message}")]
+    Unauthorized { message: String },
+}
+
+#[async_trait]
+pub trait OcrEngine: Send + Sync {
+    /// The engine's name as recorded on the job (`upstage`, `tesseract`).
+    fn name(&self) -> &'static str;
+
+    async fn recognize(&self, document: &Document) -> Result<OcrResult, OcrError>;
+}

@@ -1,0 +1,272 @@
+//! What an upload must be to be read: an allowed type, by its bytes as well as
+//! by its declaration, and a size within the limits.
+
+use crate::domain::FileType;
+
+/// How many leading bytes the sniffer needs to tell every allowed type apart.
+pub const SNIFF_BYTES: u64 = 4096;
+/// How many trailing bytes hold a complete PDF's end-of-file marker.
+pub const PDF_TAIL_BYTES: u64 = 1024;
+
+/// The limits an upload is held to, from configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UploadLimits {
+    pub max_bytes: u64,
+    pub allowed: Vec<FileType>,
+}
+
+/// Why an upload (or the request for one) is refused: each has a stable code and a sentence a user can act on.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum UploadRejection {
+    #[error("the file is empty")]
+    Empty,
+    #[error("the file is {size} bytes; the limit is {max} bytes")]
+    TooLarge { size: u64, max: u64 },
+    #[error("the file is {actual} bytes but {declared} bytes were declared")]
+    SizeMismatch { declared: u64, actual: u64 },
+    #[error("{declared} is not an accepted type; send one of: {accepted}")]
+    DeclaredTypeNotAllowed { declared: String, accepted: String },
+    #[error("the file's content is {seen}, which is not an accepted type; send one of: {accepted}")]
+    TypeNotAllowed { seen: String, accepted: String },
+    #[error("the file was declared as {declared} but its content is {detected}")]
+    TypeMismatch {
+        declared: FileType,
+        detected: FileType,
+    },
+    #[error("the PDF is incomplete: it has no end-of-file marker (was the upload cut short?)")]
+    TruncatedPdf,
+}
+
+impl UploadRejection {
+    /// The stable code clients match on.
+    pub const fn code(&self) -> &'static str {
+        match self {
+            UploadRejection::Empty => "empty_file",
+            UploadRejection::TooLarge { .. } => "file_too_large",
+            UploadRejection::SizeMismatch { .. } => "size_mismatch",
+            UploadRejection::DeclaredTypeNotAllowed { .. }
+            | UploadRejection::TypeNotAllowed { .. } => "unsupported_type",
+            UploadRejection::TypeMismatch { .. } => "type_mismatch",
+            UploadRejection::TruncatedPdf => "truncated_file",
+        }
+    }
+}
+
+impl UploadLimits {
+    fn accepted(&self) -> String {
+        self.allowed
+            .iter()
+            .map(|kind| kind.mime())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn check_size(&self, size: u64) -> Result<(), UploadRejection> {
+        if size == 0 {
+            return Err(UploadRejection::Empty);
+        }
+        if size > self.max_bytes {
+            return Err(UploadRejection::TooLarge {
+                size,
+                max: self.max_bytes,
+            });
+        }
+        Ok(())
+    }
+
+    /// What a client declares when it asks for an upload slot.
+    pub fn check_declaration(
+        &self,
+        content_type: &str,
+        size: u64,
+    ) -> Result<FileType, UploadRejection> {
+        let declared = FileType::from_mime(content_type)
+            .filter(|kind| self.allowed.contains(kind))
+            .ok_or_else(|| UploadRejection::DeclaredTypeNotAllowed {
+                declared: content_type.to_owned(),
+                accepted: self.accepted(),
+            })?;
+        self.check_size(size)?;
+        Ok(declared)
+    }
+
+    /// What actually arrived: its size against the declaration and the limit,
+    /// and its first bytes against the declared type.
+    pub fn check_upload(
+        &self,
+        declared: FileType,
+        declared_size: u64,
+        actual_size: u64,
+        head: &[u8],
+    ) -> Result<FileType, UploadRejection> {
+        self.check_size(actual_size)?;
+        if actual_size != declared_size {
+            return Err(UploadRejection::SizeMismatch {
+                declared: declared_size,
+                actual: actual_size,
+            });
+        }
+        let detected = FileType::sniff(head)
+            .filter(|kind| self.allowed.contains(kind))
+            .ok_or_else(|| UploadRejection::TypeNotAllowed {
+                seen: FileType::describe(head),
+                accepted: self.accepted(),
+            })?;
+        if detected != declared {
+            return Err(UploadRejection::TypeMismatch { declared, detected });
+        }
+        Ok(detected)
+    }
+
+    /// The last bytes of a file whose format ends with a marker (PDF's `%%EOF`).
+    pub fn check_tail(&self, kind: FileType, tail: &[u8]) -> Result<(), UploadRejection> {
+        let complete = kind != FileType::Pdf || tail.windows(5).any(|w| w == b"%%EOF");
+        if complete {
+            Ok(())
+        } else {
+            Err(UploadRejection::TruncatedPdf)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> UploadLimits {
+        UploadLimits {
+            max_bytes: 50 * 1024 * 1024,
+            allowed: FileType::ALL.to_vec(),
+        }
+    }
+
+    macro_rules! fixture {
+        ($name:literal) => {
+            include_bytes!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/headers/",
+                $name
+            ))
+            .as_slice()
+        };
+    }
+
+    fn upload(declared: FileType, bytes: &[u8]) -> Result<FileType, UploadRejection> {
+        let len = bytes.len() as u64;
+        let head = &bytes[..bytes.len().min(SNIFF_BYTES as usize)];
+        limits().check_upload(declared, len, len, head)
+    }
+
+    #[test]
+    fn real_files_of_every_allowed_type_are_recognised() {
+        let samples = [
+            (FileType::Png, fixture!("sample.png")),
+            (FileType::Jpeg, fixture!("sample.jpg")),
+            (FileType::Tiff, fixture!("sample.tiff")),
+            (FileType::Bmp, fixture!("sample.bmp")),
+            (FileType::Webp, fixture!("sample.webp")),
+            (FileType::Heic, fixture!("sample.heic")),
+            (FileType::Pdf, fixture!("sample.pdf")),
+        ];
+        for (kind, bytes) in samples {
+            assert_eq!(FileType::sniff(bytes), Some(kind), "{kind}");
+            assert_eq!(upload(kind, bytes), Ok(kind), "{kind}");
+            assert_eq!(limits().check_declaration(kind.mime(), 10), Ok(kind));
+        }
+    }
+
+    #[test]
+    fn markup_archives_and_empty_files_are_refused_whatever_they_claim() {
+        for (bytes, seen) in [
+            (fixture!("not-an-image.html"), "text/html"),
+            (fixture!("not-an-image.svg"), "text/xml"),
+            (fixture!("not-an-image.zip"), "application/zip"),
+        ] {
+            let refused = upload(FileType::Png, bytes).unwrap_err();
+            assert_eq!(refused.code(), "unsupported_type", "{seen}");
+            assert!(refused.to_string().contains(seen), "{refused}");
+        }
+        assert_eq!(upload(FileType::Png, b""), Err(UploadRejection::Empty));
+    }
+
+    #[test]
+    fn a_jpeg_declared_as_pdf_is_a_type_mismatch() {
+        let refused = upload(FileType::Pdf, fixture!("sample.jpg")).unwrap_err();
+        assert_eq!(
+            refused,
+            UploadRejection::TypeMismatch {
+                declared: FileType::Pdf,
+                detected: FileType::Jpeg
+            }
+        );
+        assert_eq!(
+            refused.to_string(),
+            "the file was declared as application/pdf but its content is image/jpeg"
+        );
+    }
+
+    #[test]
+    fn sizes_are_held_to_the_declaration_and_the_limit() {
+        let png = fixture!("sample.png");
+        let small = UploadLimits {
+            max_bytes: 100,
+            allowed: vec![FileType::Png],
+        };
+        assert_eq!(
+            small.check_upload(FileType::Png, 1000, 1000, png),
+            Err(UploadRejection::TooLarge {
+                size: 1000,
+                max: 100
+            })
+        );
+        assert_eq!(
+            limits().check_upload(FileType::Png, 10, 498, png),
+            Err(UploadRejection::SizeMismatch {
+                declared: 10,
+                actual: 498
+            })
+        );
+        assert_eq!(
+            small.check_declaration("image/png", 0),
+            Err(UploadRejection::Empty)
+        );
+        assert_eq!(
+            small
+                .check_declaration("image/png", 101)
+                .unwrap_err()
+                .code(),
+            "file_too_large"
+        );
+    }
+
+    #[test]
+    fn declarations_outside_the_allowed_list_are_refused() {
+        let png_only = UploadLimits {
+            max_bytes: 100,
+            allowed: vec![FileType::Png],
+        };
+        let refused = png_only
+            .check_declaration("application/pdf", 10)
+            .unwrap_err();
+        assert_eq!(refused.code(), "unsupported_type");
+        assert!(refused.to_string().contains("image/png"));
+        assert!(limits().check_declaration("text/html", 10).is_err());
+        assert_eq!(
+            limits().check_declaration("IMAGE/PNG; charset=binary", 10),
+            Ok(FileType::Png)
+        );
+    }
+
+    #[test]
+    fn a_pdf_cut_short_is_refused_and_a_complete_one_passes() {
+        let pdf = fixture!("sample.pdf");
+        let tail = &pdf[pdf.len() - PDF_TAIL_BYTES as usize..];
+        assert_eq!(limits().check_tail(FileType::Pdf, tail), Ok(()));
+        let cut = &pdf[..pdf.len() / 2];
+        assert_eq!(
+            limits().check_tail(FileType::Pdf, &cut[cut.len() - 200..]),
+            Err(UploadRejection::TruncatedPdf)
+        );
+        assert_eq!(limits().check_tail(FileType::Png, b"anything"), Ok(()));
+    }
+}
