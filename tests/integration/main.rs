@@ -1,1 +1,8 @@
+//! Integration tests against moto's server: one binary, a module per port.
 
+mod blob_store;
+mod harness;
+mod helpers;
+mod job_store;
+mod queue_and_events;
+mod secrets;

@@ -1,1 +1,8 @@
+//! Test harness for lambda-ocr: one moto server per test process, SDK clients
+//! pointed at it, and uniquely named AWS resources for every test.
 
+pub mod moto;
+pub mod resources;
+
+pub use moto::{MotoServer, moto, sdk_config};
+pub use resources::unique_name;

@@ -111,14 +111,14 @@ impl Expression {
                 let lease = self.name("lease_until");
                 let now = self.value(AttributeValue::N(now.as_millis().to_string()));
                 format!(
-                    "({status} = {processing} AND (attribute_not_exists({lease}) OR {lease} < {now}))"
+                    "{status} = {processing} AND (attribute_not_exists({lease}) OR {lease} < {now})"
                 )
             }
             Guard::LeaseHeld { attempt } => {
                 let processing = self.value(text(JobStatus::Processing.as_str()));
                 let attempts = self.name("attempts");
                 let attempt = self.value(AttributeValue::N(attempt.to_string()));
-                format!("({status} = {processing} AND {attempts} = {attempt})")
+                format!("{status} = {processing} AND {attempts} = {attempt}")
             }
         }
     }
@@ -197,13 +197,32 @@ impl JobStore for DynamoJobStore {
     ) -> Result<Job, StoreError> {
         let mut expression = Expression::default();
         let update = expression.update(&transition.changes(now))?;
-        let guards: Vec<String> = transition
+        let guards: Vec<(String, bool)> = transition
             .guards(now)
             .into_iter()
-            .map(|guard| expression.guard(guard))
+            .map(|guard| (expression.guard(guard), !matches!(guard, Guard::Status(_))))
             .collect();
         let job_id = expression.name("job_id");
-        let condition = format!("attribute_exists({job_id}) AND ({})", guards.join(" OR "));
+        // DynamoDB refuses redundant parentheses: only a compound alternative gets them.
+        let condition = match guards.as_slice() {
+            [(only, _)] => format!("attribute_exists({job_id}) AND {only}"),
+            many => {
+                let alternatives: Vec<String> = many
+                    .iter()
+                    .map(|(guard, compound)| {
+                        if *compound {
+                            format!("({guard})")
+                        } else {
+                            guard.clone()
+                        }
+                    })
+                    .collect();
+                format!(
+                    "attribute_exists({job_id}) AND ({})",
+                    alternatives.join(" OR ")
+                )
+            }
+        };
         let result = self
             .client
             .update_item()

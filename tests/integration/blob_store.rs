@@ -1,0 +1,164 @@
+use std::time::Duration;
+
+use bytes::Bytes;
+use ocr_shared::aws::S3BlobStore;
+use ocr_shared::domain::{FileType, Sha256Hex};
+use ocr_shared::ports::{BlobError, BlobStore, UploadSlot};
+use ocr_tests::{resources, sdk_config};
+use sha2::{Digest, Sha256};
+
+async fn store() -> S3BlobStore {
+    let config = sdk_config().await;
+    let bucket = resources::bucket(&config).await;
+    S3BlobStore::new(S3BlobStore::client(&config), bucket)
+}
+
+/// Deterministic bytes that are not one repeated block.
+fn pseudo_random(len: usize) -> Vec<u8> {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_streamed_sha256_of_64_mib_equals_sha256sum() {
+    let store = store().await;
+    let bytes = pseudo_random(64 * 1024 * 1024);
+    let file = std::env::temp_dir().join(format!("lambda-ocr-64mib-{}", uuid::Uuid::new_v4()));
+    std::fs::write(&file, &bytes).unwrap();
+    let output = std::process::Command::new("sha256sum")
+        .arg(&file)
+        .output()
+        .expect("sha256sum runs");
+    std::fs::remove_file(&file).unwrap();
+    let expected = String::from_utf8(output.stdout).unwrap();
+    let expected = expected.split_whitespace().next().unwrap().to_owned();
+
+    store
+        .put("uploads/large", Bytes::from(bytes), "application/pdf")
+        .await
+        .unwrap();
+    let streamed = store.sha256("uploads/large").await.unwrap();
+    assert_eq!(streamed.as_str(), expected);
+}
+
+#[tokio::test]
+async fn a_presigned_put_stores_the_object_with_its_content_type() {
+    let store = store().await;
+    let body = include_bytes!("../../shared/tests/fixtures/headers/sample.png").to_vec();
+    let digest = Sha256Hex::from_digest(Sha256::digest(&body).into());
+    let slot = UploadSlot {
+        content_type: FileType::Png,
+        content_length: body.len() as u64,
+        sha256: Some(digest.clone()),
+    };
+    let presigned = store
+        .presign_upload("uploads/job-1", &slot, Duration::from_secs(300))
+        .await
+        .unwrap();
+    assert_eq!(presigned.method, "PUT");
+    assert_eq!(
+        presigned.headers.get("content-type").map(String::as_str),
+        Some("image/png")
+    );
+    assert_eq!(
+        presigned.headers.get("x-amz-checksum-sha256"),
+        Some(&digest.to_base64())
+    );
+
+    let client = reqwest::Client::new();
+    let mut request = client.put(&presigned.url).body(body.clone());
+    for (name, value) in &presigned.headers {
+        request = request.header(name, value);
+    }
+    let response = request.send().await.unwrap();
+    assert!(
+        response.status().is_success(),
+        "{}",
+        response.text().await.unwrap()
+    );
+
+    let info = store
+        .head("uploads/job-1")
+        .await
+        .unwrap()
+        .expect("the upload exists");
+    assert_eq!(info.size, body.len() as u64);
+    assert_eq!(info.content_type.as_deref(), Some("image/png"));
+    assert_eq!(
+        store.get("uploads/job-1").await.unwrap(),
+        Bytes::from(body.clone())
+    );
+
+    // The presigned GET serves the same bytes.
+    let download = store
+        .presign_download("uploads/job-1", Duration::from_secs(60))
+        .await
+        .unwrap();
+    let fetched = client
+        .get(&download.url)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(fetched.as_ref(), body.as_slice());
+}
+
+#[tokio::test]
+async fn ranged_reads_return_the_head_and_stop_at_the_end() {
+    let store = store().await;
+    store
+        .put(
+            "uploads/small",
+            Bytes::from_static(b"%PDF-1.7 tiny"),
+            "application/pdf",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.read_range("uploads/small", 0, 5).await.unwrap(),
+        Bytes::from_static(b"%PDF-")
+    );
+    assert_eq!(
+        store.read_range("uploads/small", 9, 4096).await.unwrap(),
+        Bytes::from_static(b"tiny")
+    );
+    assert_eq!(
+        store.read_range("uploads/small", 100, 10).await.unwrap(),
+        Bytes::new()
+    );
+}
+
+#[tokio::test]
+async fn missing_objects_are_absent_not_errors_and_delete_is_idempotent() {
+    let store = store().await;
+    assert_eq!(store.head("uploads/none").await.unwrap(), None);
+    assert!(matches!(
+        store.get("uploads/none").await,
+        Err(BlobError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.sha256("uploads/none").await,
+        Err(BlobError::NotFound(_))
+    ));
+
+    store
+        .put(
+            "results/r.json",
+            Bytes::from_static(b"{\"text\":\"\xea\xb0\x80\"}"),
+            "application/json",
+        )
+        .await
+        .unwrap();
+    store.delete("results/r.json").await.unwrap();
+    assert_eq!(store.head("results/r.json").await.unwrap(), None);
+    store.delete("results/r.json").await.unwrap();
+}
