@@ -225,3 +225,115 @@ impl S3BlobStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+
+    use super::*;
+    use crate::domain::FileType;
+
+    fn offline_store() -> S3BlobStore {
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("ap-northeast-2"))
+            .credentials_provider(Credentials::new(
+                "AKIDEXAMPLE",
+                "secret",
+                None,
+                None,
+                "test",
+            ))
+            .build();
+        S3BlobStore::new(Client::from_conf(config), "documents")
+    }
+
+    fn query(url: &str, name: &str) -> Option<String> {
+        let (_, query) = url.split_once('?')?;
+        query.split('&').find_map(|pair| {
+            let (key, value) = pair.split_once('=')?;
+            (key == name).then(|| value.replace("%3B", ";"))
+        })
+    }
+
+    fn slot(sha256: Option<Sha256Hex>) -> UploadSlot {
+        UploadSlot {
+            content_type: FileType::Jpeg,
+            content_length: 123_456,
+            sha256,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_upload_url_signs_type_length_and_checksum_for_the_configured_time() {
+        let digest = Sha256Hex::from_digest([7; 32]);
+        let request = offline_store()
+            .presign_upload(
+                "uploads/abc",
+                &slot(Some(digest.clone())),
+                Duration::from_secs(600),
+            )
+            .await
+            .unwrap();
+
+        assert_eq!(request.method, "PUT");
+        assert_eq!(query(&request.url, "X-Amz-Expires").as_deref(), Some("600"));
+        let signed = query(&request.url, "X-Amz-SignedHeaders").unwrap();
+        let signed: Vec<&str> = signed.split(';').collect();
+        for header in [
+            "content-length",
+            "content-type",
+            "host",
+            "x-amz-checksum-sha256",
+        ] {
+            assert!(
+                signed.contains(&header),
+                "{header} is not signed: {signed:?}"
+            );
+        }
+        assert_eq!(
+            request.headers.get("content-length").map(String::as_str),
+            Some("123456")
+        );
+        assert_eq!(
+            request.headers.get("content-type").map(String::as_str),
+            Some("image/jpeg")
+        );
+        assert_eq!(
+            request.headers.get("x-amz-checksum-sha256"),
+            Some(&digest.to_base64())
+        );
+        // Every header the client is told to send is one the signature covers.
+        for name in request.headers.keys() {
+            assert!(
+                signed.contains(&name.as_str()),
+                "{name} would be sent unsigned"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn without_a_declared_hash_the_url_still_signs_type_and_length() {
+        let request = offline_store()
+            .presign_upload("uploads/abc", &slot(None), Duration::from_secs(120))
+            .await
+            .unwrap();
+        assert_eq!(query(&request.url, "X-Amz-Expires").as_deref(), Some("120"));
+        let signed = query(&request.url, "X-Amz-SignedHeaders").unwrap();
+        assert!(signed.contains("content-length"), "{signed}");
+        assert!(signed.contains("content-type"), "{signed}");
+        assert!(!signed.contains("x-amz-checksum-sha256"), "{signed}");
+        assert!(!request.headers.contains_key("x-amz-checksum-sha256"));
+    }
+
+    #[tokio::test]
+    async fn a_download_url_expires_as_asked() {
+        let request = offline_store()
+            .presign_download("results/abc.json", Duration::from_secs(300))
+            .await
+            .unwrap();
+        assert_eq!(request.method, "GET");
+        assert_eq!(query(&request.url, "X-Amz-Expires").as_deref(), Some("300"));
+        assert!(request.url.contains("results/abc.json"), "{}", request.url);
+    }
+}
