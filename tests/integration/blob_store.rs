@@ -92,6 +92,11 @@ async fn a_presigned_put_stores_the_object_with_its_content_type() {
     assert_eq!(info.size, body.len() as u64);
     assert_eq!(info.content_type.as_deref(), Some("image/png"));
     assert_eq!(
+        info.sha256,
+        Some(digest),
+        "S3 keeps the checksum it verified"
+    );
+    assert_eq!(
         store.get("uploads/job-1").await.unwrap(),
         Bytes::from(body.clone())
     );

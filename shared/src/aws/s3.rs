@@ -72,7 +72,12 @@ impl BlobStore for S3BlobStore {
             .key(key)
             .content_type(slot.content_type.mime())
             .content_length(slot.content_length as i64)
-            .set_checksum_sha256(slot.sha256.as_ref().map(Sha256Hex::to_base64));
+            .set_checksum_sha256(slot.sha256.as_ref().map(Sha256Hex::to_base64))
+            .set_checksum_algorithm(
+                slot.sha256
+                    .as_ref()
+                    .map(|_| aws_sdk_s3::types::ChecksumAlgorithm::Sha256),
+            );
         let presigned = request
             .presigned(presigning(ttl)?)
             .await
