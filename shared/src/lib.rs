@@ -4,6 +4,7 @@
 pub mod aws;
 pub mod config;
 pub mod domain;
+pub mod engines;
 pub mod memory;
 pub mod ports;
 pub mod telemetry;

@@ -1,0 +1,5 @@
+//! OCR engines behind the `OcrEngine` port.
+
+pub mod upstage;
+
+pub use upstage::{UpstageEngine, UpstageKeySource};
