@@ -14,8 +14,8 @@ use sha2::{Digest, Sha256};
 use crate::domain::{Job, JobId, JobStatus, Owner, Sha256Hex, Timestamp, Transition};
 use crate::ports::{
     BlobError, BlobStore, EventPublisher, JobEvent, JobMessage, JobPage, JobQueue, JobStore,
-    ListQuery, ObjectInfo, PresignedRequest, PublishError, QueueError, SecretError, SecretSource,
-    StoreError, UploadSlot,
+    ListQuery, ObjectInfo, PresignedRequest, PublishError, QueueError, RateDecision, RateLimiter,
+    SecretError, SecretSource, StoreError, UploadSlot, window_of,
 };
 
 #[derive(Default)]
@@ -255,6 +255,34 @@ impl EventPublisher for MemoryEventPublisher {
     async fn publish(&self, event: &JobEvent) -> Result<(), PublishError> {
         self.published.lock().unwrap().push(event.clone());
         Ok(())
+    }
+}
+
+/// Counts per scope and window, like the DynamoDB counter.
+#[derive(Default)]
+pub struct MemoryRateLimiter {
+    hits: Mutex<HashMap<(String, i64), u32>>,
+}
+
+#[async_trait]
+impl RateLimiter for MemoryRateLimiter {
+    async fn acquire(
+        &self,
+        scope: &str,
+        limit: u32,
+        window: Duration,
+        now: Timestamp,
+    ) -> Result<RateDecision, StoreError> {
+        let (index, remaining) = window_of(now, window);
+        let mut hits = self.hits.lock().unwrap();
+        let count = hits.entry((scope.to_owned(), index)).or_default();
+        if *count >= limit {
+            return Ok(RateDecision::Limited {
+                retry_after: remaining,
+            });
+        }
+        *count += 1;
+        Ok(RateDecision::Allowed)
     }
 }
 

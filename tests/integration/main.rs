@@ -5,4 +5,5 @@ mod harness;
 mod helpers;
 mod job_store;
 mod queue_and_events;
+mod rate_limiter;
 mod secrets;

@@ -1,12 +1,14 @@
 //! The ports over the AWS SDK: DynamoDB, S3, SQS, SNS and Secrets Manager.
 
 mod dynamodb;
+mod rate_limiter;
 mod s3;
 mod secrets;
 mod sns;
 mod sqs;
 
 pub use dynamodb::{DynamoJobStore, INDEX_BY_HASH, INDEX_BY_OWNER};
+pub use rate_limiter::DynamoRateLimiter;
 pub use s3::S3BlobStore;
 pub use secrets::SecretsManagerSource;
 pub use sns::SnsEventPublisher;

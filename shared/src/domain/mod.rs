@@ -1,15 +1,19 @@
 //! Jobs, their identifiers and the only legal moves between their statuses.
 
+mod document_type;
 mod file_type;
 mod ids;
 mod job;
 mod status;
+mod text;
 mod time;
 mod transition;
 
+pub use document_type::DocumentType;
 pub use file_type::FileType;
 pub use ids::{IdError, JobId, Owner, Sha256Hex};
 pub use job::{Completion, DedupKey, Job, JobError, NewJob, WebhookState};
 pub use status::JobStatus;
+pub use text::{MAX_STORED_TEXT_BYTES, truncate_utf8};
 pub use time::Timestamp;
 pub use transition::{FieldChange, Guard, Transition, TransitionRefused};

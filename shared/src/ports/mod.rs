@@ -6,6 +6,7 @@ mod events;
 mod job_queue;
 mod job_store;
 mod ocr;
+mod rate_limiter;
 mod secrets;
 
 pub use blob_store::{BlobError, BlobStore, ObjectInfo, PresignedRequest, UploadSlot};
@@ -13,4 +14,5 @@ pub use events::{EventPublisher, JobEvent, JobEventType, PublishError};
 pub use job_queue::{JobMessage, JobQueue, QueueError};
 pub use job_store::{JobPage, JobStore, ListQuery, StoreError};
 pub use ocr::{Document, OcrEngine, OcrError, OcrPage, OcrResult, OcrWord, Vertex};
+pub use rate_limiter::{RateDecision, RateLimiter, window_of};
 pub use secrets::{SecretError, SecretSource};
