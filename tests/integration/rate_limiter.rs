@@ -11,8 +11,8 @@ async fn a_fixed_window_admits_the_limit_then_says_when_to_come_back() {
     let table = resources::jobs_table(&config).await;
     let limiter = DynamoRateLimiter::new(aws_sdk_dynamodb::Client::new(&config), table);
     let window = Duration::from_secs(60);
-    // 10 s into a window.
-    let now = Timestamp::from_millis(1_800_000_000_000 - 1_800_000_000_000 % 60_000 + 10_000);
+    // 10 s into a minute (1_800_000_000_000 ms is a whole minute).
+    let now = Timestamp::from_millis(1_800_000_010_000);
 
     for _ in 0..5 {
         assert_eq!(
