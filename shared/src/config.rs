@@ -30,6 +30,10 @@ pub mod vars {
     pub const WEBHOOK_SECRET_ARN: &str = "WEBHOOK_SECRET_ARN";
     pub const RETENTION_DAYS: &str = "RETENTION_DAYS";
     pub const AWS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
+    pub const JOB_CREATE_RATE_PER_MINUTE: &str = "JOB_CREATE_RATE_PER_MINUTE";
+    pub const OCR_LEASE_SECONDS: &str = "OCR_LEASE_SECONDS";
+    pub const OCR_RETRY_BASE_SECONDS: &str = "OCR_RETRY_BASE_SECONDS";
+    pub const UPSTAGE_TIMEOUT_SECONDS: &str = "UPSTAGE_TIMEOUT_SECONDS";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,6 +1,8 @@
 //! Shared core of lambda-ocr: the job domain, the ports the functions talk
 //! through, their AWS and in-memory adapters, configuration and telemetry.
 
+#[cfg(feature = "api")]
+pub mod api;
 pub mod aws;
 pub mod config;
 pub mod domain;
