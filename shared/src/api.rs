@@ -11,7 +11,10 @@ use serde_json::json;
 use tracing::error;
 
 use crate::domain::{Job, JobError, JobId, JobStatus, Owner, Timestamp};
-use crate::ports::{JobStore, StoreError};
+use crate::ports::{BlobStore, JobStore, StoreError};
+
+/// How long a presigned link to a full result lasts.
+pub const RESULT_URL_TTL: Duration = Duration::from_secs(15 * 60);
 
 /// An error as the client sees it: a status, a stable code and a plain message.
 #[derive(Debug, Clone, PartialEq)]
@@ -166,6 +169,19 @@ pub async fn owned_job(store: &dyn JobStore, owner: &Owner, raw_id: &str) -> Res
         Some(job) if &job.owner == owner => Ok(job),
         _ => Err(ApiError::not_found()),
     }
+}
+
+/// A short-lived link to a completed job's full result; `None` before completion.
+pub async fn result_url(blobs: &dyn BlobStore, job: &Job) -> Result<Option<String>, ApiError> {
+    let key = match (job.status, &job.result_key) {
+        (JobStatus::Completed, Some(key)) => key,
+        _ => return Ok(None),
+    };
+    let presigned = blobs
+        .presign_download(key, RESULT_URL_TTL)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Some(presigned.url))
 }
 
 /// The public view of a job. Internal fields (lease, index keys, owner) stay private.

@@ -218,17 +218,21 @@ impl BlobStore for MemoryBlobStore {
     }
 }
 
-/// Records what was sent and which receipts were delayed, and for how long.
+/// Records what was sent (with its delay) and which receipts were delayed, and for how long.
 #[derive(Default)]
 pub struct MemoryJobQueue {
-    pub sent: Mutex<Vec<JobMessage>>,
+    pub sent: Mutex<Vec<(JobMessage, Duration)>>,
     pub delayed: Mutex<Vec<(String, Duration)>>,
 }
 
 #[async_trait]
 impl JobQueue for MemoryJobQueue {
     async fn send(&self, message: &JobMessage) -> Result<(), QueueError> {
-        self.sent.lock().unwrap().push(message.clone());
+        self.send_later(message, Duration::ZERO).await
+    }
+
+    async fn send_later(&self, message: &JobMessage, delay: Duration) -> Result<(), QueueError> {
+        self.sent.lock().unwrap().push((message.clone(), delay));
         Ok(())
     }
 

@@ -258,7 +258,7 @@ impl UploadApi {
             && let Some(done) = self.jobs.find_completed_by_hash(owner, sha256).await?
         {
             info!(job_id = %done.job_id, "same bytes already read; no upload needed");
-            let result_url = self.result_url(&done).await?;
+            let result_url = api::result_url(self.blobs.as_ref(), &done).await?;
             let mut view = serde_json::to_value(JobView::full(&done, now, result_url))
                 .expect("views serialise");
             view["deduplicated"] = json!(true);
@@ -333,19 +333,4 @@ impl UploadApi {
         info!(job_id = %job.job_id, "job deleted");
         Ok(())
     }
-
-    async fn result_url(&self, job: &Job) -> Result<Option<String>, ApiError> {
-        let Some(key) = &job.result_key else {
-            return Ok(None);
-        };
-        let presigned = self
-            .blobs
-            .presign_download(key, RESULT_URL_TTL)
-            .await
-            .map_err(|e| ApiError::internal(&e))?;
-        Ok(Some(presigned.url))
-    }
 }
-
-/// How long a presigned link to a full result lasts.
-pub const RESULT_URL_TTL: Duration = Duration::from_secs(15 * 60);

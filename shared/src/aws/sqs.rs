@@ -9,6 +9,8 @@ use crate::ports::{JobMessage, JobQueue, QueueError};
 
 /// SQS's ceiling for a message's visibility timeout: 12 hours.
 const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
+/// SQS's ceiling for a message's delivery delay: 15 minutes.
+const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
 
 pub struct SqsJobQueue {
     client: Client,
@@ -26,13 +28,18 @@ impl SqsJobQueue {
 
 #[async_trait]
 impl JobQueue for SqsJobQueue {
-    #[instrument(skip(self, message), fields(job_id = %message.job_id))]
     async fn send(&self, message: &JobMessage) -> Result<(), QueueError> {
+        self.send_later(message, Duration::ZERO).await
+    }
+
+    #[instrument(skip(self, message), fields(job_id = %message.job_id, delay_s = delay.as_secs()))]
+    async fn send_later(&self, message: &JobMessage, delay: Duration) -> Result<(), QueueError> {
         let body = serde_json::to_string(message).expect("a JobMessage always serialises");
         self.client
             .send_message()
             .queue_url(&self.queue_url)
             .message_body(body)
+            .delay_seconds(delay.min(MAX_DELAY).as_secs() as i32)
             .send()
             .await
             .map_err(|e| QueueError::backend(AwsCallError::new("SendMessage", &e)))?;

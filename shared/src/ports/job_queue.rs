@@ -27,6 +27,10 @@ pub struct JobMessage {
 pub trait JobQueue: Send + Sync {
     async fn send(&self, message: &JobMessage) -> Result<(), QueueError>;
 
+    /// Sends a fresh copy that becomes visible after `delay` (at most 15 minutes):
+    /// how a job waits for capacity without using up its receive count.
+    async fn send_later(&self, message: &JobMessage, delay: Duration) -> Result<(), QueueError>;
+
     /// Hides a received message for `delay` from now: how a retry waits
     /// without keeping a Lambda running.
     async fn delay_redelivery(

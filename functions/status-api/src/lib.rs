@@ -1,0 +1,5 @@
+//! The status API: what became of a job, and its full result.
+
+pub mod handler;
+
+pub use handler::{StatusApi, handle};
