@@ -1,6 +1,5 @@
 use std::sync::Arc;
 
-use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
 use lambda_runtime::{Error, LambdaEvent};
 use ocr_shared::domain::{
     Completion, DedupKey, FileType, Job, JobError, JobId, JobStatus, Timestamp, Transition,
@@ -10,7 +9,7 @@ use ocr_shared::ports::{
     StoreError,
 };
 use ocr_shared::upload_policy::{PDF_TAIL_BYTES, SNIFF_BYTES, UploadLimits};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{error, info, instrument, warn};
 
@@ -40,6 +39,32 @@ pub enum Outcome {
     Ignored { reason: String },
 }
 
+/// The part of an S3 notification ingest reads. Parsed leniently on purpose:
+/// a record that lacks some field S3 normally sends (local emulators omit
+/// `userIdentity`) must not cost the whole batch its uploads.
+#[derive(Debug, Deserialize)]
+struct Notification {
+    #[serde(rename = "Records")]
+    records: Vec<NotificationRecord>,
+}
+
+#[derive(Debug, Deserialize)]
+struct NotificationRecord {
+    #[serde(rename = "eventName", default)]
+    event_name: String,
+    s3: NotificationEntity,
+}
+
+#[derive(Debug, Deserialize)]
+struct NotificationEntity {
+    object: NotificationObject,
+}
+
+#[derive(Debug, Deserialize)]
+struct NotificationObject {
+    key: String,
+}
+
 /// Why a record must be tried again: a store or bucket that did not answer.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -49,6 +74,10 @@ pub enum IngestError {
     Blob(#[from] BlobError),
     #[error("the OCR queue refused the job: {0}")]
     Queue(#[from] ocr_shared::ports::QueueError),
+    /// Not an S3 notification at all: failing sends it to the function's
+    /// failure destination instead of dropping it unseen.
+    #[error("the event is not an S3 notification: {0}")]
+    NotAnEvent(String),
 }
 
 /// Entry point. Every record is handled; if any hit a transient failure the
@@ -92,13 +121,11 @@ impl Ingest {
                 reason: "s3:TestEvent".into(),
             })];
         }
-        let event: S3Event = match serde_json::from_value(payload) {
+        let event: Notification = match serde_json::from_value(payload) {
             Ok(event) => event,
             Err(error) => {
-                error!(%error, "not an S3 event; dropped");
-                return vec![Ok(Outcome::Ignored {
-                    reason: format!("not an S3 event: {error}"),
-                })];
+                error!(%error, "not an S3 notification");
+                return vec![Err(IngestError::NotAnEvent(error.to_string()))];
             }
         };
         let mut results = Vec::with_capacity(event.records.len());
@@ -112,14 +139,14 @@ impl Ingest {
         results
     }
 
-    async fn record(&self, record: &S3EventRecord) -> Result<Outcome, IngestError> {
-        let event_name = record.event_name.as_deref().unwrap_or_default();
+    async fn record(&self, record: &NotificationRecord) -> Result<Outcome, IngestError> {
+        let event_name = record.event_name.as_str();
         if !event_name.starts_with("ObjectCreated") {
             return Ok(Outcome::Ignored {
                 reason: format!("event {event_name}"),
             });
         }
-        let key = decode_key(record.s3.object.key.as_deref().unwrap_or_default());
+        let key = decode_key(&record.s3.object.key);
         let Some(job_id) = JobId::from_upload_key(&key) else {
             warn!(
                 key_len = key.len(),

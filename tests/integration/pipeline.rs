@@ -1,0 +1,569 @@
+//! The pipeline end to end on moto: real handlers, real adapters, the fake Upstage.
+
+use std::time::Duration;
+
+use ocr_shared::domain::{JobId, JobStatus, MAX_STORED_TEXT_BYTES, Timestamp, Transition};
+use ocr_shared::ports::{BlobStore, JobStore};
+use ocr_tests::fake_upstage::{Reply, large_response};
+use ocr_tests::stack::{Stack, StackOptions};
+use serde_json::{Value, json};
+
+const PNG: &[u8] = include_bytes!("../../shared/tests/fixtures/headers/sample.png");
+const PDF: &[u8] = include_bytes!("../../shared/tests/fixtures/headers/sample.pdf");
+const HTML: &[u8] = include_bytes!("../../shared/tests/fixtures/headers/not-an-image.html");
+const SETTLE: Duration = Duration::from_secs(30);
+
+fn job_id(created: &Value) -> JobId {
+    JobId::parse(created["job_id"].as_str().expect("a job id")).unwrap()
+}
+
+/// Creates a job for `bytes`, uploads them, and runs the pipeline until the job is finished.
+async fn submit(stack: &Stack, owner: &str, bytes: &[u8]) -> JobId {
+    let created = stack.create(owner, "영수증.png", "image/png", bytes).await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    assert_eq!(stack.upload(&created.body, bytes.to_vec()).await, 200);
+    let id = job_id(&created.body);
+    stack.settle(&id, SETTLE).await;
+    id
+}
+
+#[tokio::test]
+async fn an_upload_is_read_and_its_status_and_full_result_are_served() {
+    let stack = Stack::start(StackOptions::default()).await;
+    let created = stack.create("alice", "영수증.png", "image/png", PNG).await;
+    assert_eq!(created.status, 201);
+    assert_eq!(created.body["status"], "awaiting_upload");
+    assert_eq!(created.body["upload"]["method"], "PUT");
+    assert_eq!(
+        created.body["upload"]["headers"]["content-type"],
+        "image/png"
+    );
+    let id = job_id(&created.body);
+
+    let waiting = stack
+        .call("GET", &format!("/v1/jobs/{id}"), Some("alice"), None, &[])
+        .await;
+    assert_eq!(
+        (waiting.status, waiting.body["status"].as_str()),
+        (200, Some("awaiting_upload"))
+    );
+
+    assert_eq!(stack.upload(&created.body, PNG.to_vec()).await, 200);
+    let job = stack.settle(&id, SETTLE).await;
+    assert_eq!(job.status, JobStatus::Completed);
+
+    let status = stack
+        .call("GET", &format!("/v1/jobs/{id}"), Some("alice"), None, &[])
+        .await;
+    assert_eq!(status.status, 200);
+    let body = &status.body;
+    assert_eq!(body["status"], "completed");
+    assert!(body["text"].as_str().unwrap().contains("영수증"), "{body}");
+    assert_eq!(body["pages"], 1);
+    assert_eq!(body["engine"], "upstage");
+    assert_eq!(body["model_version"], "ocr-2.2.1");
+    assert_eq!(body["document_type"], "receipt");
+    assert_eq!(body["attempts"], 1);
+    assert!(body["confidence"].as_f64().unwrap() > 0.5);
+
+    let full: Value = reqwest::get(body["result_url"].as_str().unwrap())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(full["job_id"], id.as_str());
+    assert_eq!(full["engine"], "upstage");
+    assert_eq!(full["pages"][0]["page"], 1);
+    assert_eq!(full["pages"][0]["words"].as_array().unwrap().len(), 123);
+    assert_eq!(
+        full["pages"][0]["words"][0]["vertices"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+
+    let redirect = stack
+        .call(
+            "GET",
+            &format!("/v1/jobs/{id}/result"),
+            Some("alice"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(redirect.status, 302);
+    assert!(
+        redirect.headers["location"]
+            .to_str()
+            .unwrap()
+            .contains(&format!("results/{id}.json"))
+    );
+
+    let calls = stack.upstage.calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(
+        (calls[0].model.as_str(), calls[0].content_type.as_str()),
+        ("ocr", "image/png")
+    );
+    assert_eq!(calls[0].size, PNG.len());
+    assert!(stack.upstage.refused().is_empty());
+
+    let events = stack.events().await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["type"], "job.completed");
+    assert_eq!(events[0]["job_id"], id.as_str());
+    assert_eq!(events[0]["owner"], "alice");
+    assert!(events[0].get("text").is_none());
+}
+
+#[tokio::test]
+async fn the_same_s3_event_three_times_calls_upstage_once() {
+    let stack = Stack::start(StackOptions::default()).await;
+    let created = stack.create("alice", "영수증.png", "image/png", PNG).await;
+    assert_eq!(stack.upload(&created.body, PNG.to_vec()).await, 200);
+    let id = job_id(&created.body);
+
+    // S3's own delivery, then the same event twice more, as S3 may deliver it.
+    let outcomes = stack.pump_uploads().await;
+    assert!(
+        outcomes.contains(&ingest::Outcome::Queued { job_id: id.clone() }),
+        "{outcomes:?}"
+    );
+    let record = json!({"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": "2026-11-25T06:06:40.123Z", "eventName": "ObjectCreated:Put",
+        "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": "documents", "arn": "arn:aws:s3:::documents"},
+               "object": {"key": format!("uploads%2F{id}"), "size": PNG.len()}}
+    }]});
+    for _ in 0..2 {
+        let outcomes = stack.ingest.process(record.clone()).await;
+        assert!(matches!(
+            outcomes[0],
+            Ok(ingest::Outcome::Requeued { .. }) | Ok(ingest::Outcome::Duplicate { .. })
+        ));
+    }
+    let job = stack.settle(&id, SETTLE).await;
+    assert_eq!(job.status, JobStatus::Completed);
+    // Drain whatever copies are left; none may read the document again.
+    while stack.pump_jobs().await > 0 {}
+    let again = stack.ingest.process(record).await;
+    assert!(
+        matches!(
+            again[0],
+            Ok(ingest::Outcome::Duplicate {
+                status: JobStatus::Completed,
+                ..
+            })
+        ),
+        "{again:?}"
+    );
+    assert_eq!(stack.upstage.calls().len(), 1);
+    assert_eq!(stack.jobs.get(&id).await.unwrap().unwrap().attempts, 1);
+}
+
+#[tokio::test]
+async fn the_same_bytes_are_read_once_per_owner() {
+    let stack = Stack::start(StackOptions::default()).await;
+    let first = submit(&stack, "alice", PNG).await;
+
+    // Same owner, hash not declared: ingest finds the earlier job after the upload.
+    let body = json!({"filename": "copy.png", "content_type": "image/png", "size": PNG.len()});
+    let created = stack
+        .call("POST", "/v1/jobs", Some("alice"), Some(body), &[])
+        .await;
+    assert_eq!(created.status, 201);
+    assert_eq!(stack.upload(&created.body, PNG.to_vec()).await, 200);
+    let second = stack.settle(&job_id(&created.body), SETTLE).await;
+    assert_eq!(second.status, JobStatus::Completed);
+    assert_eq!(second.deduplicated_from, Some(first.clone()));
+    assert_eq!(stack.upstage.calls().len(), 1);
+    let status = stack
+        .call(
+            "GET",
+            &format!("/v1/jobs/{}", second.job_id),
+            Some("alice"),
+            None,
+            &[],
+        )
+        .await;
+    assert!(status.body["text"].as_str().unwrap().contains("영수증"));
+    let full: Value = reqwest::get(status.body["result_url"].as_str().unwrap())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        full["job_id"],
+        second.job_id.as_str(),
+        "the copy is the new job's own"
+    );
+
+    // Same owner, hash declared: answered at once, no upload slot.
+    let dedup = stack.create("alice", "again.png", "image/png", PNG).await;
+    assert_eq!(dedup.status, 200);
+    assert_eq!(dedup.body["deduplicated"], true);
+    assert!(dedup.body.get("upload").is_none());
+    assert_eq!(dedup.body["status"], "completed");
+
+    // Another owner with the same bytes is read again.
+    let bobs = submit(&stack, "bob", PNG).await;
+    assert_eq!(
+        stack
+            .jobs
+            .get(&bobs)
+            .await
+            .unwrap()
+            .unwrap()
+            .deduplicated_from,
+        None
+    );
+    assert_eq!(stack.upstage.calls().len(), 2);
+}
+
+#[tokio::test]
+async fn rate_limits_are_retried_until_the_read_succeeds() {
+    let stack = Stack::start(StackOptions::default()).await;
+    stack.upstage.script([
+        Reply::Error {
+            status: 429,
+            retry_after: Some(1),
+        },
+        Reply::Error {
+            status: 429,
+            retry_after: Some(1),
+        },
+    ]);
+    let id = submit(&stack, "alice", PNG).await;
+    let job = stack.jobs.get(&id).await.unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Completed);
+    assert_eq!(job.attempts, 3);
+    assert_eq!(stack.upstage.calls().len(), 3);
+}
+
+#[tokio::test]
+async fn an_unsupported_document_fails_after_one_call() {
+    let stack = Stack::start(StackOptions::default()).await;
+    stack.upstage.script([Reply::Error {
+        status: 415,
+        retry_after: None,
+    }]);
+    let id = submit(&stack, "alice", PNG).await;
+    let status = stack
+        .call("GET", &format!("/v1/jobs/{id}"), Some("alice"), None, &[])
+        .await;
+    assert_eq!(status.body["status"], "failed");
+    assert_eq!(status.body["error"]["code"], "unsupported_document");
+    assert!(
+        status.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("415")
+    );
+    assert_eq!(stack.upstage.calls().len(), 1);
+    assert_eq!(stack.events().await[0]["type"], "job.failed");
+}
+
+#[tokio::test]
+async fn a_server_that_always_fails_fails_the_job_after_the_last_attempt() {
+    let stack = Stack::start(StackOptions::default()).await;
+    stack.upstage.script(std::iter::repeat_n(
+        Reply::Error {
+            status: 500,
+            retry_after: None,
+        },
+        10,
+    ));
+    let id = submit(&stack, "alice", PNG).await;
+    let job = stack.jobs.get(&id).await.unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Failed);
+    assert_eq!(job.attempts, 3);
+    let error = job.error.unwrap();
+    assert_eq!(error.code, "ocr_unavailable");
+    assert!(
+        error.message.starts_with("gave up after 3 attempts"),
+        "{}",
+        error.message
+    );
+    assert_eq!(stack.upstage.calls().len(), 3);
+    // The last message was acknowledged: nothing is left to redeliver or dead-letter.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(stack.pump_jobs().await, 0);
+    assert_eq!(stack.dead_letter_count().await, 0);
+}
+
+#[tokio::test]
+async fn a_hang_past_the_timeout_and_a_malformed_body_are_retried() {
+    let stack = Stack::start(StackOptions {
+        upstage_timeout: Duration::from_secs(1),
+        ..StackOptions::default()
+    })
+    .await;
+    stack
+        .upstage
+        .script([Reply::Hang(Duration::from_secs(3)), Reply::Malformed]);
+    let id = submit(&stack, "alice", PNG).await;
+    let job = stack.jobs.get(&id).await.unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Completed);
+    assert_eq!(job.attempts, 3);
+}
+
+#[tokio::test]
+async fn a_job_whose_worker_died_is_taken_over_after_the_lease_and_read_once() {
+    let stack = Stack::start(StackOptions::default()).await;
+    let created = stack.create("alice", "영수증.png", "image/png", PNG).await;
+    assert_eq!(stack.upload(&created.body, PNG.to_vec()).await, 200);
+    let id = job_id(&created.body);
+    stack.pump_uploads().await;
+
+    // The doomed worker: receives the message (hidden for 2 s), takes a 2 s lease, dies.
+    let sqs = aws_sdk_sqs::Client::new(&stack.config);
+    let received = sqs
+        .receive_message()
+        .queue_url(&stack.jobs_queue)
+        .visibility_timeout(2)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(received.messages().len(), 1);
+    let now = Timestamp::now();
+    let lease_until = now.plus(Duration::from_secs(2));
+    stack
+        .jobs
+        .transition(&id, &Transition::StartProcessing { lease_until }, now)
+        .await
+        .unwrap();
+
+    // While the lease is live nothing happens; after it, the redelivery completes the job.
+    assert_eq!(stack.pump_jobs().await, 0);
+    let job = stack.settle(&id, SETTLE).await;
+    assert_eq!(job.status, JobStatus::Completed);
+    assert_eq!(job.attempts, 2);
+    assert_eq!(stack.upstage.calls().len(), 1);
+}
+
+#[tokio::test]
+async fn bad_uploads_are_rejected_with_a_reason_and_never_read() {
+    let stack = Stack::start(StackOptions::default()).await;
+
+    let html = stack
+        .create("alice", "receipt.png", "image/png", HTML)
+        .await;
+    assert_eq!(stack.upload(&html.body, HTML.to_vec()).await, 200);
+
+    let truncated = &PDF[..PDF.len() / 2];
+    let pdf = stack
+        .create("alice", "contract.pdf", "application/pdf", truncated)
+        .await;
+    assert_eq!(stack.upload(&pdf.body, truncated.to_vec()).await, 200);
+
+    let body = json!({"filename": "big.png", "content_type": "image/png", "size": PNG.len() + 100});
+    let sized = stack
+        .call("POST", "/v1/jobs", Some("alice"), Some(body), &[])
+        .await;
+    assert_eq!(stack.upload(&sized.body, PNG.to_vec()).await, 200);
+
+    for (created, code, words) in [
+        (&html, "unsupported_type", "text/html"),
+        (&pdf, "truncated_file", "end-of-file"),
+        (&sized, "size_mismatch", "were declared"),
+    ] {
+        let id = job_id(&created.body);
+        let job = stack.settle(&id, SETTLE).await;
+        assert_eq!(job.status, JobStatus::Rejected);
+        let status = stack
+            .call("GET", &format!("/v1/jobs/{id}"), Some("alice"), None, &[])
+            .await;
+        assert_eq!(status.body["status"], "rejected");
+        assert_eq!(status.body["error"]["code"], code);
+        let message = status.body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(words), "{code}: {message}");
+        assert_eq!(
+            stack.blobs.head(&id.upload_key()).await.unwrap(),
+            None,
+            "the rejected upload is deleted"
+        );
+    }
+    assert!(stack.upstage.calls().is_empty());
+    let events = stack.events().await;
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["type"] == "job.rejected")
+            .count(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn another_owners_job_is_not_found_everywhere() {
+    let stack = Stack::start(StackOptions::default()).await;
+    let id = submit(&stack, "alice", PNG).await;
+    for (method, path) in [
+        ("GET", format!("/v1/jobs/{id}")),
+        ("GET", format!("/v1/jobs/{id}/result")),
+        ("DELETE", format!("/v1/jobs/{id}")),
+    ] {
+        let response = stack.call(method, &path, Some("mallory"), None, &[]).await;
+        assert_eq!(response.status, 404, "{method} {path}");
+        assert_eq!(response.body["error"]["code"], "not_found");
+        assert!(response.body["error"]["request_id"].is_string());
+    }
+    let listing = stack
+        .call("GET", "/v1/jobs", Some("mallory"), None, &[])
+        .await;
+    assert_eq!(listing.status, 200);
+    assert_eq!(listing.body["jobs"], json!([]));
+
+    // The owner still has everything; then deletes it.
+    let listing = stack
+        .call("GET", "/v1/jobs", Some("alice"), None, &[])
+        .await;
+    assert_eq!(listing.body["jobs"][0]["job_id"], id.as_str());
+    assert!(
+        listing.body["jobs"][0].get("text").is_none(),
+        "listings carry no text"
+    );
+    let deleted = stack
+        .call(
+            "DELETE",
+            &format!("/v1/jobs/{id}"),
+            Some("alice"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(deleted.status, 204);
+    assert_eq!(stack.jobs.get(&id).await.unwrap(), None);
+    assert_eq!(stack.blobs.head(&id.result_key()).await.unwrap(), None);
+    let gone = stack
+        .call("GET", &format!("/v1/jobs/{id}"), Some("alice"), None, &[])
+        .await;
+    assert_eq!(gone.status, 404);
+}
+
+#[tokio::test]
+async fn a_text_over_256_kib_is_cut_in_the_table_and_whole_in_the_result() {
+    let stack = Stack::start(StackOptions::default()).await;
+    stack
+        .upstage
+        .script([Reply::Ok(large_response(30, 12 * 1024))]);
+    let id = submit(&stack, "alice", PNG).await;
+    let job = stack.jobs.get(&id).await.unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Completed);
+    assert!(job.text_truncated);
+    let stored = job.text.unwrap();
+    assert!(stored.len() <= MAX_STORED_TEXT_BYTES && stored.len() > MAX_STORED_TEXT_BYTES - 4);
+    assert_eq!(job.pages, Some(30));
+
+    let status = stack
+        .call("GET", &format!("/v1/jobs/{id}"), Some("alice"), None, &[])
+        .await;
+    assert_eq!(status.body["text_truncated"], true);
+    let full: Value = reqwest::get(status.body["result_url"].as_str().unwrap())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let whole = full["text"].as_str().unwrap();
+    assert!(whole.len() > 30 * 12 * 1024);
+    assert!(whole.starts_with(&stored));
+}
+
+#[tokio::test]
+async fn a_finished_job_has_an_etag_that_answers_not_modified() {
+    let stack = Stack::start(StackOptions::default()).await;
+    let id = submit(&stack, "alice", PNG).await;
+    let first = stack
+        .call("GET", &format!("/v1/jobs/{id}"), Some("alice"), None, &[])
+        .await;
+    let etag = first.headers["etag"].to_str().unwrap().to_owned();
+    let again = stack
+        .call(
+            "GET",
+            &format!("/v1/jobs/{id}"),
+            Some("alice"),
+            None,
+            &[("if-none-match", &etag)],
+        )
+        .await;
+    assert_eq!(again.status, 304);
+    assert_eq!(again.body, Value::Null);
+    let stale = stack
+        .call(
+            "GET",
+            &format!("/v1/jobs/{id}"),
+            Some("alice"),
+            None,
+            &[("if-none-match", "\"other\"")],
+        )
+        .await;
+    assert_eq!(stale.status, 200);
+}
+
+#[tokio::test]
+async fn job_creation_is_rate_limited_per_owner_with_retry_after() {
+    let stack = Stack::start(StackOptions {
+        create_per_minute: 2,
+        ..StackOptions::default()
+    })
+    .await;
+    for _ in 0..2 {
+        assert_eq!(
+            stack
+                .create("alice", "a.png", "image/png", PNG)
+                .await
+                .status,
+            201
+        );
+    }
+    let limited = stack.create("alice", "a.png", "image/png", PNG).await;
+    assert_eq!(limited.status, 429);
+    assert_eq!(limited.body["error"]["code"], "rate_limited");
+    let retry_after: u64 = limited.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after));
+    assert_eq!(
+        stack.create("bob", "a.png", "image/png", PNG).await.status,
+        201
+    );
+}
+
+#[tokio::test]
+async fn a_batch_answers_each_document_in_order() {
+    let stack = Stack::start(StackOptions::default()).await;
+    let body = json!({"documents": [
+        {"filename": "a.png", "content_type": "image/png", "size": 10},
+        {"filename": "b.gif", "content_type": "image/gif", "size": 10},
+        {"filename": "c.pdf", "content_type": "application/pdf", "size": 1_000_000_000u64},
+    ]});
+    let response = stack
+        .call("POST", "/v1/jobs/batch", Some("alice"), Some(body), &[])
+        .await;
+    assert_eq!(response.status, 200);
+    let results = response.body["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3);
+    assert_eq!(results[0]["status"], 201);
+    assert!(results[0]["job"]["upload"]["url"].is_string());
+    assert_eq!(
+        (
+            results[1]["status"].as_u64(),
+            results[1]["error"]["code"].as_str()
+        ),
+        (Some(415), Some("unsupported_type"))
+    );
+    assert_eq!(
+        (
+            results[2]["status"].as_u64(),
+            results[2]["error"]["code"].as_str()
+        ),
+        (Some(413), Some("file_too_large"))
+    );
+}

@@ -1,0 +1,202 @@
+//! A fake Upstage Document OCR server on 127.0.0.1 that speaks the published
+//! contract: it checks the bearer key, the multipart field names and the model,
+//! answers with real response bodies, and can be scripted per request.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Multipart, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+
+pub const API_KEY: &str = "up_test_key_0123456789";
+
+/// The response a real request got: the rotated Korean receipt, 123 words.
+pub const RECEIPT_RESPONSE: &str =
+    include_str!("../../shared/tests/fixtures/upstage/response-rotate.json");
+
+/// What the fake answers to one request.
+#[derive(Clone, Debug)]
+pub enum Reply {
+    /// 200 with this body.
+    Ok(Value),
+    /// This status with an Upstage-style error body, and Retry-After when given.
+    Error {
+        status: u16,
+        retry_after: Option<u64>,
+    },
+    /// Waits this long before answering 200: past the client's timeout.
+    Hang(Duration),
+    /// 200 with a body that is not a document result.
+    Malformed,
+}
+
+/// One request the fake accepted, as it saw it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Call {
+    pub model: String,
+    pub filename: String,
+    pub content_type: String,
+    pub size: usize,
+}
+
+#[derive(Default)]
+struct Script {
+    replies: VecDeque<Reply>,
+    calls: Vec<Call>,
+    refused: Vec<String>,
+}
+
+#[derive(Clone)]
+pub struct FakeUpstage {
+    pub url: String,
+    script: Arc<Mutex<Script>>,
+}
+
+impl FakeUpstage {
+    /// Starts the fake on a free loopback port; it stops with the test's runtime.
+    pub async fn start() -> Self {
+        let script = Arc::new(Mutex::new(Script::default()));
+        let app = Router::new()
+            .route("/v1/document-digitization", post(digitize))
+            .with_state(Arc::clone(&script));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the fake Upstage");
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { url, script }
+    }
+
+    /// Replies for the next requests, in order; after them every request gets the receipt.
+    pub fn script(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.script.lock().unwrap().replies.extend(replies);
+    }
+
+    /// Requests that passed the contract checks and were answered.
+    pub fn calls(&self) -> Vec<Call> {
+        self.script.lock().unwrap().calls.clone()
+    }
+
+    /// Requests refused for breaking the contract, with the reason.
+    pub fn refused(&self) -> Vec<String> {
+        self.script.lock().unwrap().refused.clone()
+    }
+}
+
+fn upstage_error(status: StatusCode, message: &str) -> Response {
+    let body = json!({"error": {"message": message, "type": "invalid_request_error", "code": status.as_u16().to_string()}});
+    (status, axum::Json(body)).into_response()
+}
+
+async fn digitize(
+    State(script): State<Arc<Mutex<Script>>>,
+    headers: HeaderMap,
+    multipart: Multipart,
+) -> Response {
+    let refuse = |status: StatusCode, reason: &str| {
+        script.lock().unwrap().refused.push(reason.to_owned());
+        upstage_error(status, reason)
+    };
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if bearer != Some(&format!("Bearer {API_KEY}")) {
+        return refuse(StatusCode::UNAUTHORIZED, "invalid API key");
+    }
+    let call = match read_form(multipart).await {
+        Ok(call) => call,
+        Err(reason) => return refuse(StatusCode::BAD_REQUEST, &reason),
+    };
+    if call.model != "ocr" && !call.model.starts_with("ocr-") {
+        return refuse(StatusCode::BAD_REQUEST, "invalid model name");
+    }
+    let reply = {
+        let mut script = script.lock().unwrap();
+        script.calls.push(call);
+        script.replies.pop_front()
+    };
+    match reply.unwrap_or_else(|| Reply::Ok(serde_json::from_str(RECEIPT_RESPONSE).unwrap())) {
+        Reply::Ok(body) => (StatusCode::OK, axum::Json(body)).into_response(),
+        Reply::Error {
+            status,
+            retry_after,
+        } => {
+            let status = StatusCode::from_u16(status).unwrap();
+            let mut response = upstage_error(status, status.canonical_reason().unwrap_or("error"));
+            if let Some(seconds) = retry_after {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, seconds.into());
+            }
+            response
+        }
+        Reply::Hang(duration) => {
+            tokio::time::sleep(duration).await;
+            (StatusCode::OK, RECEIPT_RESPONSE).into_response()
+        }
+        Reply::Malformed => {
+            (StatusCode::OK, "{\"apiVersion\":\"1.1\",\"pages\":\"oops\"").into_response()
+        }
+    }
+}
+
+async fn read_form(mut multipart: Multipart) -> Result<Call, String> {
+    let mut model = None;
+    let mut document = None;
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| format!("not multipart: {e}"))?
+    {
+        match field.name() {
+            Some("model") => model = Some(field.text().await.map_err(|e| e.to_string())?),
+            Some("document") => {
+                let filename = field
+                    .file_name()
+                    .map(str::to_owned)
+                    .ok_or("the document part has no filename")?;
+                let content_type = field.content_type().map(str::to_owned).unwrap_or_default();
+                let bytes = field.bytes().await.map_err(|e| e.to_string())?;
+                document = Some((filename, content_type, bytes.len()));
+            }
+            other => return Err(format!("unexpected field {other:?}")),
+        }
+    }
+    let (filename, content_type, size) = document.ok_or("no document in the request")?;
+    let model = model.ok_or("no model in the request")?;
+    if size == 0 {
+        return Err("the document is empty".into());
+    }
+    Ok(Call {
+        model,
+        filename,
+        content_type,
+        size,
+    })
+}
+
+/// A 200 body of `pages` pages, each `bytes_per_page` bytes of Korean text.
+pub fn large_response(pages: usize, bytes_per_page: usize) -> Value {
+    let line = "가나다라마바사아자차카타파하 ";
+    let page_text: String = line.repeat(bytes_per_page / line.len() + 1);
+    let pages_json: Vec<Value> = (0..pages)
+        .map(|i| {
+            json!({
+                "confidence": 0.95, "height": 1000, "id": i, "width": 800, "text": page_text,
+                "words": [{"boundingBox": {"vertices": [{"x":1,"y":1},{"x":9,"y":1},{"x":9,"y":9},{"x":1,"y":9}]},
+                           "confidence": 0.95, "id": i, "text": "가나다"}]
+            })
+        })
+        .collect();
+    let text: String = std::iter::repeat_n(page_text.as_str(), pages).collect();
+    json!({
+        "apiVersion": "1.1", "confidence": 0.95, "mimeType": "multipart/form-data", "modelVersion": "ocr-2.2.1",
+        "numBilledPages": pages, "pages": pages_json, "stored": false, "text": text,
+        "metadata": {"pages": (0..pages).map(|i| json!({"height": 1000, "page": i + 1, "width": 800})).collect::<Vec<_>>()}
+    })
+}
