@@ -13,9 +13,10 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::{Job, JobId, JobStatus, Owner, Sha256Hex, Timestamp, Transition};
 use crate::ports::{
-    BlobError, BlobStore, EventPublisher, JobEvent, JobMessage, JobPage, JobQueue, JobStore,
-    ListQuery, ObjectInfo, PresignedRequest, PublishError, QueueError, RateDecision, RateLimiter,
-    SecretError, SecretSource, StoreError, UploadSlot, window_of,
+    BlobError, BlobStore, Document, EventPublisher, JobEvent, JobMessage, JobPage, JobQueue,
+    JobStore, ListQuery, ObjectInfo, OcrEngine, OcrError, OcrResult, PresignedRequest,
+    PublishError, QueueError, RateDecision, RateLimiter, SecretError, SecretSource, StoreError,
+    UploadSlot, window_of,
 };
 
 #[derive(Default)]
@@ -287,6 +288,46 @@ impl RateLimiter for MemoryRateLimiter {
         }
         *count += 1;
         Ok(RateDecision::Allowed)
+    }
+}
+
+/// An OCR engine that answers from a script, then with a fixed result; counts its calls.
+pub struct ScriptedOcr {
+    replies: Mutex<std::collections::VecDeque<Result<OcrResult, OcrError>>>,
+    otherwise: OcrResult,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl ScriptedOcr {
+    /// Answers `otherwise` to every call once the script is used up.
+    pub fn new(otherwise: OcrResult) -> Self {
+        Self {
+            replies: Mutex::new(Default::default()),
+            otherwise,
+            calls: Default::default(),
+        }
+    }
+
+    pub fn then(self, reply: Result<OcrResult, OcrError>) -> Self {
+        self.replies.lock().unwrap().push_back(reply);
+        self
+    }
+
+    pub fn calls(&self) -> usize {
+        self.calls.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl OcrEngine for ScriptedOcr {
+    fn name(&self) -> &'static str {
+        "scripted"
+    }
+
+    async fn recognize(&self, _document: &Document) -> Result<OcrResult, OcrError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let next = self.replies.lock().unwrap().pop_front();
+        next.unwrap_or_else(|| Ok(self.otherwise.clone()))
     }
 }
 

@@ -401,3 +401,384 @@ impl Worker {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use aws_lambda_events::event::sqs::SqsEvent;
+    use bytes::Bytes;
+    use lambda_runtime::{Context, LambdaEvent};
+    use ocr_shared::domain::{DedupKey, FileType, JobId, NewJob, Owner, Sha256Hex};
+    use ocr_shared::memory::{
+        MemoryBlobStore, MemoryEventPublisher, MemoryJobQueue, MemoryJobStore, MemoryRateLimiter,
+        ScriptedOcr,
+    };
+    use ocr_shared::ports::{OcrPage, OcrWord, Vertex};
+
+    use super::*;
+
+    fn result(text: &str) -> OcrResult {
+        OcrResult {
+            job_id: None,
+            engine: "upstage".into(),
+            model_version: "ocr-2.2.1".into(),
+            confidence: 0.91,
+            text: text.into(),
+            num_billed_pages: 1,
+            pages: vec![OcrPage {
+                page: 1,
+                width: 100,
+                height: 50,
+                confidence: 0.91,
+                text: text.into(),
+                words: vec![OcrWord {
+                    text: text.into(),
+                    confidence: 0.91,
+                    vertices: [Vertex { x: 0, y: 0 }; 4],
+                }],
+            }],
+        }
+    }
+
+    struct Given {
+        jobs: Arc<MemoryJobStore>,
+        blobs: Arc<MemoryBlobStore>,
+        queue: Arc<MemoryJobQueue>,
+        events: Arc<MemoryEventPublisher>,
+        engine: Arc<ScriptedOcr>,
+        worker: Worker,
+    }
+
+    fn given(engine: ScriptedOcr, rate_limit_rps: u32) -> Given {
+        let jobs = Arc::new(MemoryJobStore::default());
+        let blobs = Arc::new(MemoryBlobStore::default());
+        let queue = Arc::new(MemoryJobQueue::default());
+        let events = Arc::new(MemoryEventPublisher::default());
+        let engine = Arc::new(engine);
+        let worker = Worker {
+            jobs: jobs.clone(),
+            blobs: blobs.clone(),
+            queue: queue.clone(),
+            events: events.clone(),
+            engine: engine.clone(),
+            limiter: Arc::new(MemoryRateLimiter::default()),
+            settings: WorkerSettings {
+                max_attempts: 3,
+                lease: Duration::from_secs(60),
+                retry_base: Duration::from_secs(10),
+                rate_limit_rps,
+            },
+        };
+        Given {
+            jobs,
+            blobs,
+            queue,
+            events,
+            engine,
+            worker,
+        }
+    }
+
+    fn scripted() -> ScriptedOcr {
+        ScriptedOcr::new(result("영수증 합계 12,000원"))
+    }
+
+    /// A queued job whose upload is stored.
+    async fn queued(given: &Given, document_type: Option<&str>) -> Job {
+        let owner = Owner::parse("alice").unwrap();
+        let job = Job::open(
+            NewJob {
+                owner: owner.clone(),
+                filename: "r.png".into(),
+                content_type: FileType::Png,
+                declared_size: 3,
+                sha256: None,
+                webhook_url: None,
+                document_type: document_type.map(str::to_owned),
+            },
+            Timestamp::now(),
+            Duration::from_secs(900),
+            Duration::from_secs(86_400),
+        );
+        given.jobs.create(&job).await.unwrap();
+        given
+            .blobs
+            .put(
+                &job.job_id.upload_key(),
+                Bytes::from_static(b"png"),
+                "image/png",
+            )
+            .await
+            .unwrap();
+        let enqueue = Transition::Enqueue {
+            size: 3,
+            digest: DedupKey {
+                owner,
+                sha256: Sha256Hex::from_digest([1; 32]),
+            },
+            detected_mime: "image/png".into(),
+        };
+        given
+            .jobs
+            .transition(&job.job_id, &enqueue, Timestamp::now())
+            .await
+            .unwrap()
+    }
+
+    async fn run(given: &Given, job: &Job, receive_count: u32) -> Result<(), RetryLater> {
+        let message = JobMessage {
+            job_id: job.job_id.clone(),
+        };
+        given
+            .worker
+            .job(&message, receive_count, "receipt-1", Timestamp::now())
+            .await
+    }
+
+    async fn stored(given: &Given, job: &Job) -> Job {
+        given.jobs.get(&job.job_id).await.unwrap().unwrap()
+    }
+
+    fn published(given: &Given) -> Vec<JobEventType> {
+        given
+            .events
+            .published
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| e.event_type)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_read_completes_the_job_stores_the_result_and_announces_it() {
+        let given = given(scripted(), 100);
+        let job = queued(&given, None).await;
+        run(&given, &job, 1).await.unwrap();
+
+        let done = stored(&given, &job).await;
+        assert_eq!(done.status, JobStatus::Completed);
+        assert_eq!(done.attempts, 1);
+        assert_eq!(done.text.as_deref(), Some("영수증 합계 12,000원"));
+        assert_eq!(
+            done.document_type.as_deref(),
+            Some("receipt"),
+            "told from the text"
+        );
+        assert_eq!(done.result_key, Some(job.job_id.result_key()));
+        let body = given.blobs.get(&job.job_id.result_key()).await.unwrap();
+        let full: OcrResult = serde_json::from_slice(&body).unwrap();
+        assert_eq!(full.job_id, Some(job.job_id.clone()));
+        assert_eq!(published(&given), vec![JobEventType::Completed]);
+        assert_eq!(given.engine.calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_client_given_document_type_is_kept() {
+        let given = given(scripted(), 100);
+        let job = queued(&given, Some("contract")).await;
+        run(&given, &job, 1).await.unwrap();
+        assert_eq!(
+            stored(&given, &job).await.document_type.as_deref(),
+            Some("contract")
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_document_fails_at_once() {
+        let engine = scripted().then(Err(OcrError::Rejected {
+            code: "unsupported_document".into(),
+            message: "Upstage could not read the document (415)".into(),
+        }));
+        let given = given(engine, 100);
+        let job = queued(&given, None).await;
+        run(&given, &job, 1).await.unwrap();
+        let failed = stored(&given, &job).await;
+        assert_eq!(failed.status, JobStatus::Failed);
+        assert_eq!(failed.error.unwrap().code, "unsupported_document");
+        assert_eq!(published(&given), vec![JobEventType::Failed]);
+    }
+
+    #[tokio::test]
+    async fn a_retryable_error_releases_the_job_and_delays_the_message() {
+        let engine = scripted().then(Err(OcrError::Retryable {
+            message: "rate limited".into(),
+            retry_after: Some(Duration::from_secs(30)),
+        }));
+        let given = given(engine, 100);
+        let job = queued(&given, None).await;
+        let retry = run(&given, &job, 1).await.unwrap_err();
+        assert!(matches!(retry, RetryLater::Ocr { delay, .. } if delay >= Duration::from_secs(30)));
+        let released = stored(&given, &job).await;
+        assert_eq!(released.status, JobStatus::Queued);
+        assert_eq!(released.lease_until, None);
+        assert_eq!(released.error.unwrap().code, "ocr_unavailable");
+        let delayed = given.queue.delayed.lock().unwrap().clone();
+        assert_eq!(delayed.len(), 1);
+        assert_eq!(delayed[0].0, "receipt-1");
+        assert!(delayed[0].1 >= Duration::from_secs(30));
+        assert!(published(&given).is_empty());
+    }
+
+    #[tokio::test]
+    async fn refused_credentials_are_retried_not_failed() {
+        let engine = scripted().then(Err(OcrError::Unauthorized {
+            message: "Upstage refused the API key (401)".into(),
+        }));
+        let given = given(engine, 100);
+        let job = queued(&given, None).await;
+        assert!(run(&given, &job, 1).await.is_err());
+        let released = stored(&given, &job).await;
+        assert_eq!(released.status, JobStatus::Queued);
+        assert_eq!(released.error.unwrap().code, "ocr_unauthorized");
+    }
+
+    #[tokio::test]
+    async fn the_last_attempt_fails_the_job_and_acknowledges_the_message() {
+        let failing = || {
+            Err(OcrError::Retryable {
+                message: "Upstage failed (500)".into(),
+                retry_after: None,
+            })
+        };
+        let given = given(
+            scripted().then(failing()).then(failing()).then(failing()),
+            100,
+        );
+        let job = queued(&given, None).await;
+        assert!(run(&given, &job, 1).await.is_err());
+        assert!(run(&given, &job, 2).await.is_err());
+        run(&given, &job, 3).await.unwrap();
+        let failed = stored(&given, &job).await;
+        assert_eq!((failed.status, failed.attempts), (JobStatus::Failed, 3));
+        assert!(
+            failed
+                .error
+                .unwrap()
+                .message
+                .starts_with("gave up after 3 attempts")
+        );
+        assert_eq!(given.engine.calls(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_job_past_its_attempts_fails_without_another_read() {
+        let given = given(scripted(), 100);
+        let job = queued(&given, None).await;
+        // Three attempts that crashed: each took the lease and never came back.
+        let mut now = Timestamp::now();
+        for _ in 0..3 {
+            let lease_until = now.plus(Duration::from_secs(1));
+            given
+                .jobs
+                .transition(
+                    &job.job_id,
+                    &Transition::StartProcessing { lease_until },
+                    now,
+                )
+                .await
+                .unwrap();
+            now = now.plus(Duration::from_secs(2));
+        }
+        let message = JobMessage {
+            job_id: job.job_id.clone(),
+        };
+        given.worker.job(&message, 4, "receipt", now).await.unwrap();
+        let failed = stored(&given, &job).await;
+        assert_eq!(failed.status, JobStatus::Failed);
+        assert_eq!(given.engine.calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn finished_missing_and_leased_jobs_are_acknowledged_without_a_read() {
+        let given = given(scripted(), 100);
+        let job = queued(&given, None).await;
+        run(&given, &job, 1).await.unwrap();
+        run(&given, &job, 1).await.unwrap(); // finished: nothing to do
+        let missing = JobMessage {
+            job_id: JobId::new(),
+        };
+        given
+            .worker
+            .job(&missing, 1, "r", Timestamp::now())
+            .await
+            .unwrap();
+
+        let leased = queued(&given, None).await;
+        let now = Timestamp::now();
+        given
+            .jobs
+            .transition(
+                &leased.job_id,
+                &Transition::StartProcessing {
+                    lease_until: now.plus(Duration::from_secs(60)),
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        run(&given, &leased, 1).await.unwrap();
+        assert_eq!(
+            stored(&given, &leased).await.attempts,
+            1,
+            "the live lease was left alone"
+        );
+        assert_eq!(given.engine.calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_missing_upload_fails_the_job_with_a_reason() {
+        let given = given(scripted(), 100);
+        let job = queued(&given, None).await;
+        given.blobs.delete(&job.job_id.upload_key()).await.unwrap();
+        run(&given, &job, 1).await.unwrap();
+        let failed = stored(&given, &job).await;
+        assert_eq!(failed.status, JobStatus::Failed);
+        assert_eq!(failed.error.unwrap().code, "upload_missing");
+    }
+
+    #[tokio::test]
+    async fn over_the_rate_limit_the_job_is_deferred_without_a_lease() {
+        let given = given(scripted(), 1);
+        let first = queued(&given, None).await;
+        let second = queued(&given, None).await;
+        let now = Timestamp::from_millis(1_800_000_000_000);
+        for job in [&first, &second] {
+            let message = JobMessage {
+                job_id: job.job_id.clone(),
+            };
+            given.worker.job(&message, 1, "r", now).await.unwrap();
+        }
+        assert_eq!(given.engine.calls(), 1);
+        let deferred = stored(&given, &second).await;
+        assert_eq!((deferred.status, deferred.attempts), (JobStatus::Queued, 0));
+        let sent = given.queue.sent.lock().unwrap().clone();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].0.job_id, second.job_id);
+        assert!(sent[0].1 >= Duration::from_secs(1));
+    }
+
+    #[tokio::test]
+    async fn a_batch_reports_only_the_messages_to_retry_by_their_ids() {
+        let engine = scripted().then(Err(OcrError::Retryable {
+            message: "busy".into(),
+            retry_after: None,
+        }));
+        let given = given(engine, 100);
+        let job = queued(&given, None).await;
+        let mut event: SqsEvent =
+            serde_json::from_str(include_str!("../../../events/sqs-jobs-batch.json")).unwrap();
+        // The first record names our job; the second a job that does not exist; the third is not JSON.
+        event.records[0].body = Some(format!("{{\"job_id\":\"{}\"}}", job.job_id));
+        let response = handle(LambdaEvent::new(event, Context::default()), &given.worker)
+            .await
+            .unwrap();
+        let ids: Vec<&str> = response
+            .batch_item_failures
+            .iter()
+            .map(|failure| failure.item_identifier.as_str())
+            .collect();
+        assert_eq!(ids, vec!["059f36b4-87a3-44ab-83d2-661975830a7d"]);
+    }
+}
