@@ -418,3 +418,425 @@ impl Ingest {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use lambda_runtime::Context;
+    use ocr_shared::domain::{NewJob, Owner, Sha256Hex};
+    use ocr_shared::memory::{
+        MemoryBlobStore, MemoryEventPublisher, MemoryJobQueue, MemoryJobStore,
+    };
+    use sha2::{Digest, Sha256};
+
+    use super::*;
+
+    const PNG: &[u8] = include_bytes!("../../../shared/tests/fixtures/headers/sample.png");
+    const PDF: &[u8] = include_bytes!("../../../shared/tests/fixtures/headers/sample.pdf");
+    const HTML: &[u8] = include_bytes!("../../../shared/tests/fixtures/headers/not-an-image.html");
+
+    struct Given {
+        jobs: Arc<MemoryJobStore>,
+        blobs: Arc<MemoryBlobStore>,
+        queue: Arc<MemoryJobQueue>,
+        events: Arc<MemoryEventPublisher>,
+        ingest: Ingest,
+    }
+
+    fn given() -> Given {
+        let jobs = Arc::new(MemoryJobStore::default());
+        let blobs = Arc::new(MemoryBlobStore::default());
+        let queue = Arc::new(MemoryJobQueue::default());
+        let events = Arc::new(MemoryEventPublisher::default());
+        let ingest = Ingest {
+            jobs: jobs.clone(),
+            blobs: blobs.clone(),
+            queue: queue.clone(),
+            events: events.clone(),
+            limits: UploadLimits {
+                max_bytes: 1024 * 1024,
+                allowed: FileType::ALL.to_vec(),
+            },
+        };
+        Given {
+            jobs,
+            blobs,
+            queue,
+            events,
+            ingest,
+        }
+    }
+
+    fn sha(bytes: &[u8]) -> Sha256Hex {
+        Sha256Hex::from_digest(Sha256::digest(bytes).into())
+    }
+
+    /// A job awaiting an upload declared as `content_type` and `size`, and `bytes` uploaded for it.
+    async fn uploaded(
+        given: &Given,
+        owner: &str,
+        content_type: FileType,
+        size: u64,
+        declared_sha: Option<Sha256Hex>,
+        bytes: &[u8],
+    ) -> Job {
+        let job = Job::open(
+            NewJob {
+                owner: Owner::parse(owner).unwrap(),
+                filename: "doc".into(),
+                content_type,
+                declared_size: size,
+                sha256: declared_sha,
+                webhook_url: None,
+                document_type: None,
+            },
+            Timestamp::now(),
+            Duration::from_secs(900),
+            Duration::from_secs(86_400),
+        );
+        given.jobs.create(&job).await.unwrap();
+        given
+            .blobs
+            .put(
+                &job.job_id.upload_key(),
+                Bytes::copy_from_slice(bytes),
+                content_type.mime(),
+            )
+            .await
+            .unwrap();
+        job
+    }
+
+    async fn status(given: &Given, job: &Job) -> Job {
+        given.jobs.get(&job.job_id).await.unwrap().unwrap()
+    }
+
+    fn event_for(key: &str) -> Value {
+        let mut event: Value =
+            serde_json::from_str(include_str!("../../../events/s3-object-created.json")).unwrap();
+        event["Records"][0]["s3"]["object"]["key"] = Value::String(key.to_owned());
+        event
+    }
+
+    #[test]
+    fn keys_are_decoded_the_way_s3_encodes_them() {
+        assert_eq!(decode_key("uploads%2Fabc"), "uploads/abc");
+        assert_eq!(
+            decode_key("uploads/%EC%98%81%EC%88%98%EC%A6%9D+%EC%82%AC%EB%B3%B8.png"),
+            "uploads/영수증 사본.png"
+        );
+        assert_eq!(decode_key("a%2Bb"), "a+b");
+    }
+
+    #[tokio::test]
+    async fn a_good_upload_is_queued_with_its_hash_and_real_type() {
+        let given = given();
+        let job = uploaded(
+            &given,
+            "alice",
+            FileType::Png,
+            PNG.len() as u64,
+            Some(sha(PNG)),
+            PNG,
+        )
+        .await;
+        let outcomes = handle(
+            LambdaEvent::new(event_for(&job.job_id.upload_key()), Context::default()),
+            &given.ingest,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            outcomes[0],
+            Outcome::Queued {
+                job_id: job.job_id.clone()
+            }
+        );
+        assert!(
+            matches!(outcomes[1], Outcome::Ignored { .. }),
+            "the second sample record is no upload key"
+        );
+        let queued = status(&given, &job).await;
+        assert_eq!(queued.status, JobStatus::Queued);
+        assert_eq!(queued.sha256, Some(sha(PNG)));
+        assert_eq!(queued.size, Some(PNG.len() as u64));
+        assert_eq!(queued.detected_mime.as_deref(), Some("image/png"));
+        let sent = given.queue.sent.lock().unwrap().clone();
+        assert_eq!(
+            sent,
+            vec![(
+                JobMessage {
+                    job_id: job.job_id.clone()
+                },
+                Duration::ZERO
+            )]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_repeated_event_sends_a_queued_job_again_and_leaves_a_finished_one_alone() {
+        let given = given();
+        let job = uploaded(&given, "alice", FileType::Png, PNG.len() as u64, None, PNG).await;
+        let now = Timestamp::now();
+        assert!(matches!(
+            given.ingest.upload(&job.job_id, now).await.unwrap(),
+            Outcome::Queued { .. }
+        ));
+        assert!(matches!(
+            given.ingest.upload(&job.job_id, now).await.unwrap(),
+            Outcome::Requeued { .. }
+        ));
+        assert_eq!(given.queue.sent.lock().unwrap().len(), 2);
+
+        let html = uploaded(
+            &given,
+            "alice",
+            FileType::Png,
+            HTML.len() as u64,
+            None,
+            HTML,
+        )
+        .await;
+        given.ingest.upload(&html.job_id, now).await.unwrap();
+        let again = given.ingest.upload(&html.job_id, now).await.unwrap();
+        assert_eq!(
+            again,
+            Outcome::Duplicate {
+                job_id: html.job_id.clone(),
+                status: JobStatus::Rejected
+            }
+        );
+        assert_eq!(
+            given.events.published.lock().unwrap().len(),
+            1,
+            "announced once"
+        );
+    }
+
+    #[tokio::test]
+    async fn each_broken_rule_rejects_with_its_reason_and_deletes_the_upload() {
+        let given = given();
+        let cut = &PDF[..PDF.len() / 2];
+        let cases = [
+            (
+                uploaded(&given, "a", FileType::Png, HTML.len() as u64, None, HTML).await,
+                "unsupported_type",
+            ),
+            (
+                uploaded(&given, "a", FileType::Pdf, PNG.len() as u64, None, PNG).await,
+                "type_mismatch",
+            ),
+            (
+                uploaded(&given, "a", FileType::Png, 10, None, PNG).await,
+                "size_mismatch",
+            ),
+            (
+                uploaded(&given, "a", FileType::Png, 10, None, b"").await,
+                "empty_file",
+            ),
+            (
+                uploaded(&given, "a", FileType::Pdf, cut.len() as u64, None, cut).await,
+                "truncated_file",
+            ),
+            (
+                uploaded(
+                    &given,
+                    "a",
+                    FileType::Png,
+                    PNG.len() as u64,
+                    Some(sha(b"other")),
+                    PNG,
+                )
+                .await,
+                "checksum_mismatch",
+            ),
+        ];
+        for (job, code) in &cases {
+            let outcome = given
+                .ingest
+                .upload(&job.job_id, Timestamp::now())
+                .await
+                .unwrap();
+            assert_eq!(
+                outcome,
+                Outcome::Rejected {
+                    job_id: job.job_id.clone(),
+                    code: (*code).to_owned()
+                }
+            );
+            let rejected = status(&given, job).await;
+            assert_eq!(rejected.status, JobStatus::Rejected);
+            let error = rejected.error.unwrap();
+            assert_eq!(error.code, *code);
+            assert!(!error.message.is_empty());
+            assert_eq!(
+                given.blobs.head(&job.job_id.upload_key()).await.unwrap(),
+                None
+            );
+        }
+        let events = given.events.published.lock().unwrap().clone();
+        assert_eq!(events.len(), cases.len());
+        assert!(
+            events
+                .iter()
+                .all(|event| event.event_type == JobEventType::Rejected)
+        );
+        assert!(given.queue.sent.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_same_owners_earlier_bytes_complete_the_job_without_ocr() {
+        let given = given();
+        let first = uploaded(&given, "alice", FileType::Png, PNG.len() as u64, None, PNG).await;
+        given
+            .ingest
+            .upload(&first.job_id, Timestamp::now())
+            .await
+            .unwrap();
+        // The worker's part, done by hand: lease, result, completion.
+        let now = Timestamp::now();
+        let taken = given
+            .jobs
+            .transition(
+                &first.job_id,
+                &Transition::StartProcessing {
+                    lease_until: now.plus(Duration::from_secs(60)),
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        let result = serde_json::json!({"job_id": first.job_id, "text": "영수증"});
+        given
+            .blobs
+            .put(
+                &first.job_id.result_key(),
+                result.to_string().into(),
+                "application/json",
+            )
+            .await
+            .unwrap();
+        let completion = Completion {
+            text: "영수증".into(),
+            text_truncated: false,
+            confidence: 0.9,
+            pages: 1,
+            engine: "upstage".into(),
+            model_version: "ocr-2.2.1".into(),
+            result_key: first.job_id.result_key(),
+            document_type: Some("receipt".into()),
+        };
+        given
+            .jobs
+            .transition(
+                &first.job_id,
+                &Transition::Complete {
+                    attempt: taken.attempts,
+                    completion,
+                },
+                now,
+            )
+            .await
+            .unwrap();
+
+        let second = uploaded(&given, "alice", FileType::Png, PNG.len() as u64, None, PNG).await;
+        let outcome = given
+            .ingest
+            .upload(&second.job_id, Timestamp::now())
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome,
+            Outcome::Deduplicated {
+                job_id: second.job_id.clone(),
+                of: first.job_id.clone()
+            }
+        );
+        let done = status(&given, &second).await;
+        assert_eq!(done.status, JobStatus::Completed);
+        assert_eq!(done.text.as_deref(), Some("영수증"));
+        assert_eq!(done.result_key, Some(second.job_id.result_key()));
+        let copy: Value =
+            serde_json::from_slice(&given.blobs.get(&second.job_id.result_key()).await.unwrap())
+                .unwrap();
+        assert_eq!(copy["job_id"], second.job_id.as_str());
+        assert_eq!(
+            given.blobs.head(&second.job_id.upload_key()).await.unwrap(),
+            None
+        );
+
+        // Another owner's identical bytes are queued for their own read.
+        let bobs = uploaded(&given, "bob", FileType::Png, PNG.len() as u64, None, PNG).await;
+        assert!(matches!(
+            given
+                .ingest
+                .upload(&bobs.job_id, Timestamp::now())
+                .await
+                .unwrap(),
+            Outcome::Queued { .. }
+        ));
+    }
+
+    #[tokio::test]
+    async fn uploads_without_a_job_are_deleted_and_vanished_objects_ignored() {
+        let given = given();
+        let orphan = JobId::new();
+        given
+            .blobs
+            .put(&orphan.upload_key(), Bytes::from_static(PNG), "image/png")
+            .await
+            .unwrap();
+        let outcome = given
+            .ingest
+            .upload(&orphan, Timestamp::now())
+            .await
+            .unwrap();
+        assert!(matches!(outcome, Outcome::Ignored { .. }));
+        assert!(given.blobs.keys().is_empty());
+
+        let job = uploaded(&given, "alice", FileType::Png, PNG.len() as u64, None, PNG).await;
+        given.blobs.delete(&job.job_id.upload_key()).await.unwrap();
+        let outcome = given
+            .ingest
+            .upload(&job.job_id, Timestamp::now())
+            .await
+            .unwrap();
+        assert!(matches!(outcome, Outcome::Ignored { .. }));
+        assert_eq!(status(&given, &job).await.status, JobStatus::AwaitingUpload);
+    }
+
+    #[tokio::test]
+    async fn test_events_and_other_event_names_are_skipped_but_garbage_fails() {
+        let given = given();
+        let test_event: Value =
+            serde_json::from_str(include_str!("../../../events/s3-test-event.json")).unwrap();
+        let outcomes = handle(
+            LambdaEvent::new(test_event, Context::default()),
+            &given.ingest,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            outcomes,
+            vec![Outcome::Ignored {
+                reason: "s3:TestEvent".into()
+            }]
+        );
+
+        let mut removed = event_for("uploads%2F6f9619ff-8b86-4011-b42d-00c04fc964ff");
+        removed["Records"][0]["eventName"] = Value::String("ObjectRemoved:Delete".into());
+        let outcomes = given.ingest.process(removed).await;
+        assert!(
+            matches!(&outcomes[0], Ok(Outcome::Ignored { reason }) if reason.contains("ObjectRemoved"))
+        );
+
+        let garbage = serde_json::json!({"hello": "world"});
+        assert!(
+            handle(LambdaEvent::new(garbage, Context::default()), &given.ingest)
+                .await
+                .is_err()
+        );
+    }
+}
