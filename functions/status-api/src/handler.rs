@@ -168,3 +168,297 @@ impl StatusApi {
         Ok(response)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use ocr_shared::domain::{
+        Completion, DedupKey, FileType, JobError, JobId, NewJob, Sha256Hex, Transition,
+    };
+    use ocr_shared::memory::{MemoryBlobStore, MemoryJobStore};
+    use serde_json::Value;
+
+    use super::*;
+
+    const GET: &str = include_str!("../../../events/apigw-get-job.json");
+
+    fn api() -> (Arc<MemoryJobStore>, StatusApi) {
+        let jobs = Arc::new(MemoryJobStore::default());
+        let api = StatusApi {
+            jobs: jobs.clone(),
+            blobs: Arc::new(MemoryBlobStore::default()),
+        };
+        (jobs, api)
+    }
+
+    fn request(path_and_query: &str, sub: &str, if_none_match: Option<&str>) -> Request {
+        let (path, query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
+        let mut event: Value = serde_json::from_str(GET).unwrap();
+        event["rawPath"] = json!(path);
+        event["rawQueryString"] = json!(query);
+        event["requestContext"]["http"]["path"] = json!(path);
+        event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!(sub);
+        if !query.is_empty() {
+            let params: serde_json::Map<String, Value> = query
+                .split('&')
+                .filter_map(|pair| pair.split_once('='))
+                .map(|(k, v)| (k.to_owned(), json!(v)))
+                .collect();
+            event["queryStringParameters"] = Value::Object(params);
+        }
+        if let Some(tag) = if_none_match {
+            event["headers"]["if-none-match"] = json!(tag);
+        }
+        lambda_http::request::from_str(&event.to_string()).unwrap()
+    }
+
+    async fn get(api: &StatusApi, request: Request) -> (u16, lambda_http::http::HeaderMap, Value) {
+        let response = handle(request, api).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let body = match body {
+            Body::Text(text) => serde_json::from_str(&text).unwrap(),
+            _ => Value::Null,
+        };
+        (parts.status.as_u16(), parts.headers, body)
+    }
+
+    async fn job(jobs: &MemoryJobStore, owner: &str, at: Timestamp) -> Job {
+        let job = Job::open(
+            NewJob {
+                owner: Owner::parse(owner).unwrap(),
+                filename: "계약서.pdf".into(),
+                content_type: FileType::Pdf,
+                declared_size: 10,
+                sha256: None,
+                webhook_url: None,
+                document_type: None,
+            },
+            at,
+            Duration::from_secs(900),
+            Duration::from_secs(86_400),
+        );
+        jobs.create(&job).await.unwrap();
+        job
+    }
+
+    async fn run(jobs: &MemoryJobStore, job: &Job, last: Transition) -> Job {
+        let now = Timestamp::now();
+        let digest = DedupKey {
+            owner: job.owner.clone(),
+            sha256: Sha256Hex::from_digest([3; 32]),
+        };
+        let steps = [
+            Transition::Enqueue {
+                size: 10,
+                digest,
+                detected_mime: "application/pdf".into(),
+            },
+            Transition::StartProcessing {
+                lease_until: now.plus(Duration::from_secs(60)),
+            },
+            last,
+        ];
+        let mut current = job.clone();
+        for step in steps {
+            current = jobs.transition(&job.job_id, &step, now).await.unwrap();
+        }
+        current
+    }
+
+    fn completed() -> Transition {
+        Transition::Complete {
+            attempt: 1,
+            completion: Completion {
+                text: "임대차 계약서".into(),
+                text_truncated: false,
+                confidence: 0.88,
+                pages: 2,
+                engine: "upstage".into(),
+                model_version: "ocr-2.2.1".into(),
+                result_key: "results/x.json".into(),
+                document_type: Some("contract".into()),
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn a_completed_job_shows_its_text_and_link_and_answers_304_to_its_etag() {
+        let (jobs, api) = api();
+        let job = job(&jobs, "user-alice", Timestamp::now()).await;
+        run(&jobs, &job, completed()).await;
+        let path = format!("/v1/jobs/{}", job.job_id);
+        let (status, headers, body) = get(&api, request(&path, "user-alice", None)).await;
+        assert_eq!(status, 200);
+        assert_eq!(body["status"], "completed");
+        assert_eq!(body["text"], "임대차 계약서");
+        assert_eq!(body["document_type"], "contract");
+        assert_eq!(
+            (body["pages"].as_u64(), body["confidence"].as_f64()),
+            (Some(2), Some(0.88))
+        );
+        assert!(
+            body["result_url"]
+                .as_str()
+                .unwrap()
+                .contains("results/x.json")
+        );
+        assert!(body.get("error").is_none());
+        let etag = headers["etag"].to_str().unwrap().to_owned();
+
+        let (status, headers, body) = get(&api, request(&path, "user-alice", Some(&etag))).await;
+        assert_eq!((status, body), (304, Value::Null));
+        assert_eq!(headers["etag"].to_str().unwrap(), etag);
+        let (status, _, _) = get(
+            &api,
+            request(&path, "user-alice", Some("W/\"stale\", \"older\"")),
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+
+    #[tokio::test]
+    async fn failed_jobs_show_their_error_and_unfinished_ones_no_etag() {
+        let (jobs, api) = api();
+        let failed = job(&jobs, "user-alice", Timestamp::now()).await;
+        let error = JobError::new(
+            "unsupported_document",
+            "Upstage could not read the document (415)",
+        );
+        run(
+            &jobs,
+            &failed,
+            Transition::Fail {
+                attempt: 1,
+                error: error.clone(),
+            },
+        )
+        .await;
+        let (_, headers, body) = get(
+            &api,
+            request(&format!("/v1/jobs/{}", failed.job_id), "user-alice", None),
+        )
+        .await;
+        assert_eq!(body["status"], "failed");
+        assert_eq!(body["error"]["code"], "unsupported_document");
+        assert!(headers.contains_key("etag"));
+        assert!(body.get("text").is_none());
+
+        let waiting = job(&jobs, "user-alice", Timestamp::now()).await;
+        let (_, headers, body) = get(
+            &api,
+            request(&format!("/v1/jobs/{}", waiting.job_id), "user-alice", None),
+        )
+        .await;
+        assert_eq!(body["status"], "awaiting_upload");
+        assert!(body["upload_expires_at"].is_string());
+        assert!(!headers.contains_key("etag"));
+    }
+
+    #[tokio::test]
+    async fn an_upload_slot_that_ran_out_reports_expired() {
+        let (jobs, api) = api();
+        let two_hours_ago = Timestamp::from_millis(Timestamp::now().as_millis() - 2 * 3600 * 1000);
+        let stale = job(&jobs, "user-alice", two_hours_ago).await;
+        let (_, _, body) = get(
+            &api,
+            request(&format!("/v1/jobs/{}", stale.job_id), "user-alice", None),
+        )
+        .await;
+        assert_eq!(body["status"], "expired");
+    }
+
+    #[tokio::test]
+    async fn the_result_redirects_when_ready_and_conflicts_before() {
+        let (jobs, api) = api();
+        let job = job(&jobs, "user-alice", Timestamp::now()).await;
+        let path = format!("/v1/jobs/{}/result", job.job_id);
+        let (status, _, body) = get(&api, request(&path, "user-alice", None)).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (409, Some("result_not_ready"))
+        );
+        run(&jobs, &job, completed()).await;
+        let (status, headers, _) = get(&api, request(&path, "user-alice", None)).await;
+        assert_eq!(status, 302);
+        assert!(
+            headers["location"]
+                .to_str()
+                .unwrap()
+                .contains("results/x.json")
+        );
+    }
+
+    #[tokio::test]
+    async fn another_owners_job_and_unknown_ids_are_404() {
+        let (jobs, api) = api();
+        let job = job(&jobs, "user-alice", Timestamp::now()).await;
+        for path in [
+            format!("/v1/jobs/{}", job.job_id),
+            format!("/v1/jobs/{}/result", job.job_id),
+            format!("/v1/jobs/{}", JobId::new()),
+            "/v1/jobs/../../etc".to_owned(),
+            format!("/v1/jobs/{}/words", job.job_id),
+        ] {
+            let (status, _, body) = get(&api, request(&path, "user-mallory", None)).await;
+            assert_eq!(
+                (status, body["error"]["code"].as_str()),
+                (404, Some("not_found")),
+                "{path}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn listing_filters_by_status_pages_with_a_cursor_and_checks_its_parameters() {
+        let (jobs, api) = api();
+        let base = Timestamp::now();
+        for i in 0..5 {
+            let created = job(&jobs, "user-alice", base.plus(Duration::from_millis(i))).await;
+            if i % 2 == 0 {
+                run(&jobs, &created, completed()).await;
+            }
+        }
+        job(&jobs, "user-bob", base).await;
+
+        let (status, _, body) = get(
+            &api,
+            request("/v1/jobs?status=completed&limit=2", "user-alice", None),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(body["jobs"].as_array().unwrap().len(), 2);
+        assert!(
+            body["jobs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|job| job["status"] == "completed")
+        );
+        assert!(body["jobs"][0].get("text").is_none());
+        let cursor = body["next_cursor"].as_str().unwrap().to_owned();
+        let next = format!("/v1/jobs?status=completed&limit=2&cursor={cursor}");
+        let (_, _, body) = get(&api, request(&next, "user-alice", None)).await;
+        assert_eq!(body["jobs"].as_array().unwrap().len(), 1);
+        assert_eq!(body["next_cursor"], Value::Null);
+
+        let (_, _, body) = get(&api, request("/v1/jobs", "user-alice", None)).await;
+        assert_eq!(body["jobs"].as_array().unwrap().len(), 5);
+
+        for (query, code) in [
+            ("/v1/jobs?status=done", "invalid_status"),
+            ("/v1/jobs?limit=0", "invalid_limit"),
+            ("/v1/jobs?limit=101", "invalid_limit"),
+            ("/v1/jobs?cursor=garbage", "invalid_cursor"),
+        ] {
+            let (status, _, body) = get(&api, request(query, "user-alice", None)).await;
+            assert_eq!(
+                (status, body["error"]["code"].as_str()),
+                (400, Some(code)),
+                "{query}"
+            );
+        }
+    }
+}

@@ -334,3 +334,370 @@ impl UploadApi {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use ocr_shared::domain::{Completion, DedupKey, JobStatus, Transition};
+    use ocr_shared::memory::{MemoryBlobStore, MemoryJobStore, MemoryRateLimiter};
+
+    use super::*;
+
+    const CREATE: &str = include_str!("../../../events/apigw-create-job.json");
+    const SHA: &str = "108ad57e632cf8da9fb13b84ebdabded1dd6c926ad48399f3b6d5b34c4019b73";
+
+    struct Given {
+        jobs: Arc<MemoryJobStore>,
+        blobs: Arc<MemoryBlobStore>,
+        api: UploadApi,
+    }
+
+    fn given(create_per_minute: u32) -> Given {
+        let jobs = Arc::new(MemoryJobStore::default());
+        let blobs = Arc::new(MemoryBlobStore::default());
+        let env = std::collections::HashMap::new();
+        let mut settings = UploadApiSettings::from_env(&Env::new(&env)).unwrap();
+        settings.create_per_minute = create_per_minute;
+        settings.upload.limits.max_bytes = 1_000_000;
+        let api = UploadApi {
+            jobs: jobs.clone(),
+            blobs: blobs.clone(),
+            limiter: Arc::new(MemoryRateLimiter::default()),
+            settings,
+        };
+        Given { jobs, blobs, api }
+    }
+
+    /// The sample event with another method, path, body or caller.
+    fn request(method: &str, path: &str, body: Option<Value>, sub: Option<&str>) -> Request {
+        let mut event: Value = serde_json::from_str(CREATE).unwrap();
+        event["rawPath"] = json!(path);
+        event["requestContext"]["http"]["method"] = json!(method);
+        event["requestContext"]["http"]["path"] = json!(path);
+        match body {
+            Some(body) => event["body"] = json!(body.to_string()),
+            None => {
+                event.as_object_mut().unwrap().remove("body");
+            }
+        }
+        match sub {
+            Some(sub) => event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!(sub),
+            None => {
+                event["requestContext"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("authorizer");
+            }
+        }
+        lambda_http::request::from_str(&event.to_string()).unwrap()
+    }
+
+    async fn send(given: &Given, request: Request) -> (u16, Value, Option<String>) {
+        let response = handle(request, &given.api).await.unwrap();
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .map(|value| value.to_str().unwrap().to_owned());
+        let body = match response.body() {
+            Body::Text(text) => serde_json::from_str(text).unwrap(),
+            _ => Value::Null,
+        };
+        (status, body, retry_after)
+    }
+
+    async fn create(given: &Given, body: Value) -> (u16, Value) {
+        let (status, body, _) = send(
+            given,
+            request("POST", "/v1/jobs", Some(body), Some("user-alice")),
+        )
+        .await;
+        (status, body)
+    }
+
+    fn document() -> Value {
+        json!({"filename": "영수증.png", "content_type": "image/png", "size": 498})
+    }
+
+    #[tokio::test]
+    async fn the_sample_event_opens_a_job_with_its_upload_slot() {
+        let given = given(60);
+        let request = lambda_http::request::from_str(CREATE).unwrap();
+        let (status, body, _) = send(&given, request).await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body["status"], "awaiting_upload");
+        assert_eq!(body["upload"]["method"], "PUT");
+        assert_eq!(body["upload"]["headers"]["content-type"], "image/png");
+        assert!(
+            body["upload"]["expires_at"]
+                .as_str()
+                .unwrap()
+                .ends_with('Z')
+        );
+        let job_id = ocr_shared::domain::JobId::parse(body["job_id"].as_str().unwrap()).unwrap();
+        let job = given.jobs.get(&job_id).await.unwrap().unwrap();
+        assert_eq!(job.owner.as_str(), "user-alice");
+        assert_eq!(job.filename, "영수증.png");
+        assert_eq!(job.declared_size, 498);
+        assert_eq!(job.status, JobStatus::AwaitingUpload);
+        assert!(
+            body["upload"]["url"]
+                .as_str()
+                .unwrap()
+                .ends_with(&job_id.upload_key())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_request_without_an_identity_is_unauthorized() {
+        let given = given(60);
+        let (status, body, _) =
+            send(&given, request("POST", "/v1/jobs", Some(document()), None)).await;
+        assert_eq!(status, 401);
+        assert_eq!(body["error"]["code"], "unauthorized");
+        assert_eq!(body["error"]["request_id"], "Jx1AbCdEfGhIjKk=");
+    }
+
+    #[tokio::test]
+    async fn every_invalid_field_is_refused_with_its_status_and_code() {
+        let given = given(60);
+        let with = |field: &str, value: Value| {
+            let mut body = document();
+            body[field] = value;
+            body
+        };
+        let cases = [
+            (with("filename", json!("")), 400, "invalid_filename"),
+            (
+                with("filename", json!("a\u{0007}b")),
+                400,
+                "invalid_filename",
+            ),
+            (
+                with("content_type", json!("text/html")),
+                415,
+                "unsupported_type",
+            ),
+            (with("size", json!(2_000_000)), 413, "file_too_large"),
+            (with("size", json!(0)), 400, "empty_file"),
+            (with("size", json!(-1)), 422, "invalid_request"),
+            (with("sha256", json!("abc")), 400, "invalid_sha256"),
+            (
+                with("webhook_url", json!("http://example.com/hook")),
+                400,
+                "invalid_webhook_url",
+            ),
+            (
+                with("webhook_url", json!("not a url")),
+                400,
+                "invalid_webhook_url",
+            ),
+            (
+                with("webhook_url", json!("https://user:pw@example.com/")),
+                400,
+                "invalid_webhook_url",
+            ),
+            (
+                with("document_type", json!("passport")),
+                400,
+                "invalid_document_type",
+            ),
+            (with("unexpected", json!(1)), 422, "invalid_request"),
+        ];
+        for (body, expected_status, code) in cases {
+            let (status, response) = create(&given, body.clone()).await;
+            assert_eq!(
+                (status, response["error"]["code"].as_str()),
+                (expected_status, Some(code)),
+                "{body}"
+            );
+            assert!(!response["error"]["message"].as_str().unwrap().is_empty());
+        }
+        let (status, _, _) = send(&given, {
+            let mut event: Value = serde_json::from_str(CREATE).unwrap();
+            event["body"] = json!("{not json");
+            lambda_http::request::from_str(&event.to_string()).unwrap()
+        })
+        .await;
+        assert_eq!(status, 400);
+        assert!(given.jobs.all().is_empty(), "nothing was created");
+    }
+
+    #[tokio::test]
+    async fn a_declared_hash_of_a_completed_job_is_answered_without_an_upload() {
+        let given = given(60);
+        let (_, created) = create(&given, with_sha()).await;
+        let id = ocr_shared::domain::JobId::parse(created["job_id"].as_str().unwrap()).unwrap();
+        complete(&given, &id).await;
+
+        let (status, body) = create(&given, with_sha()).await;
+        assert_eq!(status, 200);
+        assert_eq!(body["deduplicated"], true);
+        assert_eq!(body["job_id"], id.as_str());
+        assert_eq!(body["text"], "영수증");
+        assert!(body.get("upload").is_none());
+
+        // Another owner with the same hash gets a fresh upload slot.
+        let (status, body, _) = send(
+            &given,
+            request("POST", "/v1/jobs", Some(with_sha()), Some("user-bob")),
+        )
+        .await;
+        assert_eq!(status, 201);
+        assert!(body["upload"].is_object());
+    }
+
+    fn with_sha() -> Value {
+        let mut body = document();
+        body["sha256"] = json!(SHA);
+        body
+    }
+
+    async fn complete(given: &Given, id: &ocr_shared::domain::JobId) {
+        let now = Timestamp::now();
+        let owner = given.jobs.get(id).await.unwrap().unwrap().owner;
+        let digest = DedupKey {
+            owner,
+            sha256: Sha256Hex::parse(SHA).unwrap(),
+        };
+        let steps = [
+            Transition::Enqueue {
+                size: 498,
+                digest,
+                detected_mime: "image/png".into(),
+            },
+            Transition::StartProcessing {
+                lease_until: now.plus(Duration::from_secs(60)),
+            },
+            Transition::Complete {
+                attempt: 1,
+                completion: Completion {
+                    text: "영수증".into(),
+                    text_truncated: false,
+                    confidence: 0.9,
+                    pages: 1,
+                    engine: "upstage".into(),
+                    model_version: "ocr-2.2.1".into(),
+                    result_key: id.result_key(),
+                    document_type: None,
+                },
+            },
+        ];
+        for step in steps {
+            given.jobs.transition(id, &step, now).await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn creation_past_the_owners_rate_is_429_with_retry_after() {
+        let given = given(2);
+        for _ in 0..2 {
+            assert_eq!(create(&given, document()).await.0, 201);
+        }
+        let (status, body, retry_after) = send(
+            &given,
+            request("POST", "/v1/jobs", Some(document()), Some("user-alice")),
+        )
+        .await;
+        assert_eq!(status, 429);
+        assert_eq!(body["error"]["code"], "rate_limited");
+        let seconds: u64 = retry_after.expect("Retry-After is set").parse().unwrap();
+        assert!((1..=60).contains(&seconds));
+    }
+
+    #[tokio::test]
+    async fn a_batch_answers_in_order_and_refuses_more_than_twenty() {
+        let given = given(100);
+        let body = json!({"documents": [document(), {"filename": "x", "content_type": "image/gif", "size": 1}]});
+        let (status, body, _) = send(
+            &given,
+            request("POST", "/v1/jobs/batch", Some(body), Some("user-alice")),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(body["results"][0]["status"], 201);
+        assert_eq!(body["results"][1]["status"], 415);
+        assert_eq!(body["results"][1]["error"]["code"], "unsupported_type");
+
+        let many = json!({"documents": vec![document(); MAX_BATCH + 1]});
+        let (status, body, _) = send(
+            &given,
+            request("POST", "/v1/jobs/batch", Some(many), Some("user-alice")),
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (400, Some("invalid_batch"))
+        );
+        let empty = json!({"documents": []});
+        assert_eq!(
+            send(
+                &given,
+                request("POST", "/v1/jobs/batch", Some(empty), Some("user-alice"))
+            )
+            .await
+            .0,
+            400
+        );
+    }
+
+    #[tokio::test]
+    async fn delete_removes_the_owners_job_and_files_and_hides_others() {
+        let given = given(60);
+        let (_, created) = create(&given, document()).await;
+        let id = created["job_id"].as_str().unwrap().to_owned();
+        let job_id = ocr_shared::domain::JobId::parse(&id).unwrap();
+        given
+            .blobs
+            .put(&job_id.upload_key(), "x".into(), "image/png")
+            .await
+            .unwrap();
+        given
+            .blobs
+            .put(&job_id.result_key(), "{}".into(), "application/json")
+            .await
+            .unwrap();
+
+        let path = format!("/v1/jobs/{id}");
+        let (status, body, _) =
+            send(&given, request("DELETE", &path, None, Some("user-mallory"))).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (404, Some("not_found"))
+        );
+        assert_eq!(
+            send(
+                &given,
+                request("DELETE", "/v1/jobs/not-an-id", None, Some("user-alice"))
+            )
+            .await
+            .0,
+            404
+        );
+
+        let (status, _, _) = send(&given, request("DELETE", &path, None, Some("user-alice"))).await;
+        assert_eq!(status, 204);
+        assert!(given.jobs.all().is_empty());
+        assert!(given.blobs.keys().is_empty());
+    }
+
+    #[tokio::test]
+    async fn unknown_routes_are_404() {
+        let given = given(60);
+        for (method, path) in [
+            ("PUT", "/v1/jobs"),
+            ("POST", "/v2/jobs"),
+            ("DELETE", "/v1/jobs"),
+        ] {
+            let (status, body, _) = send(
+                &given,
+                request(method, path, Some(document()), Some("user-alice")),
+            )
+            .await;
+            assert_eq!(
+                (status, body["error"]["code"].as_str()),
+                (404, Some("not_found")),
+                "{method} {path}"
+            );
+        }
+    }
+}
