@@ -8,3 +8,4 @@ mod pipeline;
 mod queue_and_events;
 mod rate_limiter;
 mod secrets;
+mod upstage_client;
