@@ -10,11 +10,11 @@ VENV := .venv
 PY_REQUIREMENTS := tests/requirements.txt
 VENV_STAMP := $(VENV)/.installed
 
-.PHONY: help setup test check fmt lint unit dev clean
+.PHONY: help setup test fmt lint unit openapi dev clean
 
 help:
 	@echo "make setup  install the test tools (Python venv with moto's server)"
-	@echo "make test   every check and test: fmt, clippy, unit and integration tests on moto"
+	@echo "make test   every check and test: fmt, clippy, openapi.yaml, unit and integration tests on moto"
 	@echo "make dev    the local stack (not yet available)"
 
 ## setup: idempotent; reinstalls only when the pinned requirements change.
@@ -35,7 +35,11 @@ lint:
 unit:
 	cargo test --workspace
 
-test: setup fmt lint unit
+## openapi.yaml must be a valid OpenAPI 3.1 document.
+openapi: setup
+	$(VENV)/bin/openapi-spec-validator openapi.yaml
+
+test: setup fmt lint openapi unit
 
 dev:
 	@echo "make dev: the local stack (ocr dev, Tesseract engine, demo page) is not built yet." >&2
