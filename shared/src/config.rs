@@ -34,6 +34,9 @@ pub mod vars {
     pub const OCR_LEASE_SECONDS: &str = "OCR_LEASE_SECONDS";
     pub const OCR_RETRY_BASE_SECONDS: &str = "OCR_RETRY_BASE_SECONDS";
     pub const UPSTAGE_TIMEOUT_SECONDS: &str = "UPSTAGE_TIMEOUT_SECONDS";
+    pub const WEBHOOK_ALLOW_LOCAL: &str = "WEBHOOK_ALLOW_LOCAL";
+    pub const WEBHOOK_MAX_ATTEMPTS: &str = "WEBHOOK_MAX_ATTEMPTS";
+    pub const NOTIFIER_QUEUE_URL: &str = "NOTIFIER_QUEUE_URL";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -113,6 +116,23 @@ impl<'a> Env<'a> {
             });
         }
         Ok(value)
+    }
+
+    /// `true` or `false` (also `1`/`0`), `false` when unset.
+    pub fn flag(&self, name: &'static str) -> Result<bool, ConfigError> {
+        match self
+            .optional(name)
+            .map(|raw| raw.to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("false") | Some("0") => Ok(false),
+            Some("true") | Some("1") => Ok(true),
+            Some(other) => Err(ConfigError::Invalid {
+                name,
+                value: other.to_owned(),
+                reason: "must be true or false".into(),
+            }),
+        }
     }
 
     fn url(&self, name: &'static str, default: &str) -> Result<String, ConfigError> {
@@ -353,6 +373,16 @@ mod tests {
         let forced = env(&[(vars::OCR_ENGINE, "upstage")]);
         let error = OcrSettings::from_env(&Env::new(&forced)).unwrap_err();
         assert_eq!(error.to_string(), "UPSTAGE_SECRET_ARN is not set");
+    }
+
+    #[test]
+    fn flags_are_true_or_false() {
+        let source = env(&[(vars::WEBHOOK_ALLOW_LOCAL, "TRUE")]);
+        assert_eq!(Env::new(&source).flag(vars::WEBHOOK_ALLOW_LOCAL), Ok(true));
+        let source = env(&[]);
+        assert_eq!(Env::new(&source).flag(vars::WEBHOOK_ALLOW_LOCAL), Ok(false));
+        let source = env(&[(vars::WEBHOOK_ALLOW_LOCAL, "yes")]);
+        assert!(Env::new(&source).flag(vars::WEBHOOK_ALLOW_LOCAL).is_err());
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod memory;
 pub mod ports;
 pub mod telemetry;
 pub mod upload_policy;
+pub mod webhook;
 
 pub use domain::{
     FileType, Job, JobError, JobId, JobStatus, Owner, Sha256Hex, Timestamp, Transition,

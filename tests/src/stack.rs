@@ -179,6 +179,7 @@ impl Stack {
                 settings: UploadApiSettings {
                     upload: upload.clone(),
                     create_per_minute: options.create_per_minute,
+                    webhooks: ocr_shared::webhook::AddressPolicy { allow_local: true },
                 },
             },
             ingest: Ingest {

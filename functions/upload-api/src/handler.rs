@@ -8,6 +8,7 @@ use ocr_shared::config::{ConfigError, Env, UploadSettings, vars};
 use ocr_shared::domain::{DocumentType, Job, NewJob, Owner, Sha256Hex, Timestamp};
 use ocr_shared::ports::{BlobStore, JobStore, RateDecision, RateLimiter, UploadSlot};
 use ocr_shared::upload_policy::UploadRejection;
+use ocr_shared::webhook::{AddressPolicy, check_url};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tracing::{info, instrument, warn};
@@ -20,6 +21,8 @@ pub struct UploadApiSettings {
     pub upload: UploadSettings,
     /// Jobs one owner may open per minute.
     pub create_per_minute: u32,
+    /// Which webhook URLs are accepted (http and loopback only locally).
+    pub webhooks: AddressPolicy,
 }
 
 impl UploadApiSettings {
@@ -27,6 +30,9 @@ impl UploadApiSettings {
         Ok(Self {
             upload: UploadSettings::from_env(env)?,
             create_per_minute: env.number(vars::JOB_CREATE_RATE_PER_MINUTE, 60, 1..=100_000)?,
+            webhooks: AddressPolicy {
+                allow_local: env.flag(vars::WEBHOOK_ALLOW_LOCAL)?,
+            },
         })
     }
 }
@@ -128,29 +134,6 @@ fn rejection(error: UploadRejection) -> ApiError {
     ApiError::new(status, error.code(), error.to_string())
 }
 
-/// A webhook must be an absolute https URL.
-fn check_webhook(raw: &str) -> Result<String, ApiError> {
-    let url = reqwest::Url::parse(raw).map_err(|e| {
-        ApiError::bad_request(
-            "invalid_webhook_url",
-            format!("webhook_url is not a URL: {e}"),
-        )
-    })?;
-    if url.scheme() != "https" {
-        return Err(ApiError::bad_request(
-            "invalid_webhook_url",
-            "webhook_url must use https",
-        ));
-    }
-    if url.host_str().is_none() || !url.username().is_empty() || url.password().is_some() {
-        return Err(ApiError::bad_request(
-            "invalid_webhook_url",
-            "webhook_url must name a host and carry no credentials",
-        ));
-    }
-    Ok(url.to_string())
-}
-
 fn check_filename(raw: &str) -> Result<String, ApiError> {
     let name = raw.trim();
     if name.is_empty()
@@ -195,7 +178,13 @@ impl UploadApi {
         let webhook_url = request
             .webhook_url
             .as_deref()
-            .map(check_webhook)
+            .map(|raw| {
+                check_url(raw, self.settings.webhooks)
+                    .map(|url| url.to_string())
+                    .map_err(|error| {
+                        ApiError::bad_request("invalid_webhook_url", error.to_string())
+                    })
+            })
             .transpose()?;
         let document_type = request
             .document_type
