@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::json;
 use tracing::error;
 
-use crate::domain::{Job, JobError, JobId, JobStatus, Owner, Timestamp};
+use crate::domain::{Job, JobError, JobId, JobStatus, Owner, Timestamp, WebhookState};
 use crate::ports::{BlobStore, JobStore, StoreError};
 
 /// How long a presigned link to a full result lasts.
@@ -224,6 +224,30 @@ pub struct JobView {
     pub deduplicated_from: Option<JobId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub webhook_url: Option<String>,
+    /// How the webhook delivery stands, once one was attempted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WebhookView {
+    pub status: String,
+    pub attempts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<String>,
+}
+
+impl From<&WebhookState> for WebhookView {
+    fn from(state: &WebhookState) -> Self {
+        Self {
+            status: state.status.clone(),
+            attempts: state.attempts,
+            last_error: state.last_error.clone(),
+            delivered_at: state.delivered_at.map(Timestamp::to_rfc3339),
+        }
+    }
 }
 
 impl JobView {
@@ -257,6 +281,7 @@ impl JobView {
                 .filter(|_| matches!(job.status, JobStatus::Failed | JobStatus::Rejected)),
             deduplicated_from: job.deduplicated_from.clone(),
             webhook_url: job.webhook_url.clone(),
+            webhook: job.webhook.as_ref().map(WebhookView::from),
         }
     }
 

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 
-use crate::domain::{Job, JobId, JobStatus, Owner, Sha256Hex, Timestamp, Transition};
+use crate::domain::{Job, JobId, JobStatus, Owner, Sha256Hex, Timestamp, Transition, WebhookState};
 use crate::ports::{
     BlobError, BlobStore, Document, EventPublisher, JobEvent, JobMessage, JobPage, JobQueue,
     JobStore, ListQuery, ObjectInfo, OcrEngine, OcrError, OcrResult, PresignedRequest,
@@ -118,6 +118,15 @@ impl JobStore for MemoryJobStore {
 
     async fn delete(&self, id: &JobId) -> Result<(), StoreError> {
         self.jobs.lock().unwrap().remove(id);
+        Ok(())
+    }
+
+    async fn record_webhook(&self, id: &JobId, state: &WebhookState) -> Result<(), StoreError> {
+        let mut jobs = self.jobs.lock().unwrap();
+        let job = jobs
+            .get_mut(id)
+            .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+        job.webhook = Some(state.clone());
         Ok(())
     }
 }

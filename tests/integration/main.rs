@@ -4,6 +4,7 @@ mod blob_store;
 mod harness;
 mod helpers;
 mod job_store;
+mod notifications;
 mod pipeline;
 mod queue_and_events;
 mod rate_limiter;

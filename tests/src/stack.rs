@@ -12,14 +12,17 @@ use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use ingest::{Ingest, Outcome};
 use lambda_http::Body;
 use lambda_runtime::{Context, LambdaEvent};
+use notifier::{Notifier, NotifierSettings};
 use ocr_shared::aws::{
-    DynamoJobStore, DynamoRateLimiter, S3BlobStore, SnsEventPublisher, SqsJobQueue,
+    DynamoJobStore, DynamoRateLimiter, S3BlobStore, SecretsManagerSource, SnsEventPublisher,
+    SqsJobQueue,
 };
 use ocr_shared::config::UploadSettings;
 use ocr_shared::domain::{FileType, Job, JobId};
 use ocr_shared::engines::{UpstageEngine, UpstageKeySource};
 use ocr_shared::ports::JobStore;
 use ocr_shared::upload_policy::UploadLimits;
+use ocr_shared::webhook::{AddressPolicy, Resolver, SystemResolver};
 use ocr_worker::{Worker, WorkerSettings};
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -31,13 +34,16 @@ use crate::{resources, sdk_config, unique_name};
 
 const API_EVENT: &str = include_str!("../../events/apigw-create-job.json");
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct StackOptions {
     pub max_attempts: u32,
     pub lease: Duration,
     pub upstage_timeout: Duration,
     pub max_upload_bytes: u64,
     pub create_per_minute: u32,
+    pub webhook_attempts: u32,
+    pub webhook_policy: AddressPolicy,
+    pub resolver: Arc<dyn Resolver>,
 }
 
 impl Default for StackOptions {
@@ -48,6 +54,9 @@ impl Default for StackOptions {
             upstage_timeout: Duration::from_secs(5),
             max_upload_bytes: 50 * 1024 * 1024,
             create_per_minute: 1000,
+            webhook_attempts: 3,
+            webhook_policy: AddressPolicy { allow_local: true },
+            resolver: Arc::new(SystemResolver),
         }
     }
 }
@@ -60,7 +69,11 @@ pub struct Stack {
     pub ingest: Ingest,
     pub worker: Worker,
     pub status_api: StatusApi,
+    pub notifier: Notifier,
     pub upstage: FakeUpstage,
+    pub notifier_queue: String,
+    pub notifier_dead_letters: String,
+    pub webhook_secret: String,
     pub jobs_queue: String,
     pub dead_letters: String,
     pub uploads_queue: String,
@@ -147,6 +160,35 @@ impl Stack {
             .await
             .unwrap();
 
+        // The notifier's queue on the topic, with its own DLQ after the configured attempts.
+        let notifier_dead_letters = resources::queue(&config).await;
+        let notifier_queue = sqs
+            .create_queue()
+            .queue_name(unique_name("notifier"))
+            .attributes(QueueAttributeName::VisibilityTimeout, "30")
+            .attributes(
+                QueueAttributeName::RedrivePolicy,
+                json!({"deadLetterTargetArn": queue_arn(&sqs, &notifier_dead_letters).await,
+                       "maxReceiveCount": options.webhook_attempts})
+                .to_string(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
+        aws_sdk_sns::Client::new(&config)
+            .subscribe()
+            .topic_arn(&topic)
+            .protocol("sqs")
+            .endpoint(queue_arn(&sqs, &notifier_queue).await)
+            .attributes("RawMessageDelivery", "true")
+            .send()
+            .await
+            .unwrap();
+        let webhook_secret = "whsec_test_0123456789abcdef".to_owned();
+        let secret_arn = resources::secret(&config, &webhook_secret).await;
+
         let upstage = FakeUpstage::start().await;
         let dynamodb = aws_sdk_dynamodb::Client::new(&config);
         let jobs = Arc::new(DynamoJobStore::new(dynamodb.clone(), &table));
@@ -179,7 +221,7 @@ impl Stack {
                 settings: UploadApiSettings {
                     upload: upload.clone(),
                     create_per_minute: options.create_per_minute,
-                    webhooks: ocr_shared::webhook::AddressPolicy { allow_local: true },
+                    webhooks: options.webhook_policy,
                 },
             },
             ingest: Ingest {
@@ -207,6 +249,26 @@ impl Stack {
                 jobs: jobs.clone(),
                 blobs: blobs.clone(),
             },
+            notifier: Notifier {
+                jobs: jobs.clone(),
+                blobs: blobs.clone(),
+                queue: Arc::new(SqsJobQueue::new(sqs.clone(), &notifier_queue)),
+                secrets: Arc::new(SecretsManagerSource::new(
+                    aws_sdk_secretsmanager::Client::new(&config),
+                    Duration::from_secs(60),
+                )),
+                secret_id: secret_arn,
+                resolver: options.resolver.clone(),
+                settings: NotifierSettings {
+                    max_attempts: options.webhook_attempts,
+                    timeout: Duration::from_secs(2),
+                    retry_base: Duration::ZERO,
+                    policy: options.webhook_policy,
+                },
+            },
+            notifier_queue,
+            notifier_dead_letters,
+            webhook_secret,
             config,
             jobs,
             blobs,
@@ -368,48 +430,13 @@ impl Stack {
         if messages.is_empty() {
             return 0;
         }
-        let records: Vec<Value> = messages
-            .iter()
-            .map(|message| {
-                let attributes: HashMap<String, String> = message
-                    .attributes()
-                    .map(|attributes| {
-                        attributes
-                            .iter()
-                            .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                json!({
-                    "messageId": message.message_id(),
-                    "receiptHandle": message.receipt_handle(),
-                    "body": message.body(),
-                    "attributes": attributes,
-                    "messageAttributes": {},
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:jobs",
-                    "awsRegion": "us-east-1"
-                })
-            })
-            .collect();
-        let event = serde_json::from_value(json!({ "Records": records })).unwrap();
+        let event = sqs_event(&messages);
         let response =
             ocr_worker::handle(LambdaEvent::new(event, Context::default()), &self.worker)
                 .await
                 .unwrap();
-        let failed: Vec<String> = response
-            .batch_item_failures
-            .iter()
-            .map(|failure| failure.item_identifier.clone())
-            .collect();
-        for message in &messages {
-            if !failed
-                .iter()
-                .any(|id| Some(id.as_str()) == message.message_id())
-            {
-                self.delete(&self.jobs_queue, message).await;
-            }
-        }
+        self.delete_acknowledged(&self.jobs_queue, &messages, &response)
+            .await;
         messages.len()
     }
 
@@ -436,6 +463,62 @@ impl Stack {
         }
     }
 
+    /// One Lambda poll of the notifier's queue; returns the batch size.
+    pub async fn pump_notifications(&self) -> usize {
+        let messages = self.receive(&self.notifier_queue, 0).await;
+        if messages.is_empty() {
+            return 0;
+        }
+        let event = sqs_event(&messages);
+        let response =
+            notifier::handle(LambdaEvent::new(event, Context::default()), &self.notifier)
+                .await
+                .unwrap();
+        self.delete_acknowledged(&self.notifier_queue, &messages, &response)
+            .await;
+        messages.len()
+    }
+
+    /// Runs the notifier until its queue is empty (retries included), or `timeout`.
+    pub async fn drain_notifications(&self, timeout: Duration) {
+        let started = Instant::now();
+        let mut idle = 0;
+        while started.elapsed() < timeout && idle < 3 {
+            if self.pump_notifications().await == 0 {
+                idle += 1;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            } else {
+                idle = 0;
+            }
+        }
+    }
+
+    /// Events in the notifier's dead-letter queue.
+    pub async fn notifier_dead_letters(&self) -> Vec<Value> {
+        self.receive(&self.notifier_dead_letters, 0)
+            .await
+            .iter()
+            .map(|message| serde_json::from_str(message.body().unwrap()).unwrap())
+            .collect()
+    }
+
+    async fn delete_acknowledged(
+        &self,
+        url: &str,
+        messages: &[aws_sdk_sqs::types::Message],
+        response: &aws_lambda_events::event::sqs::SqsBatchResponse,
+    ) {
+        for message in messages {
+            let failed = response
+                .batch_item_failures
+                .iter()
+                .any(|failure| Some(failure.item_identifier.as_str()) == message.message_id());
+            if !failed {
+                self.delete(url, message).await;
+            }
+        }
+    }
+
     /// Messages waiting in the dead-letter queue.
     pub async fn dead_letter_count(&self) -> usize {
         self.receive(&self.dead_letters, 0).await.len()
@@ -455,6 +538,35 @@ impl Stack {
             }
         }
     }
+}
+
+/// Received messages as Lambda's SQS event source hands them to a function.
+fn sqs_event(messages: &[aws_sdk_sqs::types::Message]) -> aws_lambda_events::event::sqs::SqsEvent {
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|message| {
+            let attributes: HashMap<String, String> = message
+                .attributes()
+                .map(|attributes| {
+                    attributes
+                        .iter()
+                        .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            json!({
+                "messageId": message.message_id(),
+                "receiptHandle": message.receipt_handle(),
+                "body": message.body(),
+                "attributes": attributes,
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:queue",
+                "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    serde_json::from_value(json!({ "Records": records })).unwrap()
 }
 
 /// No variables: every setting at its default.

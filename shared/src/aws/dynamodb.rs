@@ -13,7 +13,7 @@ use tracing::instrument;
 use super::AwsCallError;
 use crate::domain::{
     FieldChange, Guard, Job, JobId, JobStatus, Owner, Sha256Hex, Timestamp, Transition,
-    TransitionRefused,
+    TransitionRefused, WebhookState,
 };
 use crate::ports::{JobPage, JobStore, ListQuery, StoreError};
 
@@ -363,6 +363,28 @@ impl JobStore for DynamoJobStore {
             }
         }
         Ok(None)
+    }
+
+    #[instrument(skip(self, state), fields(job_id = %id, webhook = %state.status))]
+    async fn record_webhook(&self, id: &JobId, state: &WebhookState) -> Result<(), StoreError> {
+        let value = serde_dynamo::to_attribute_value(state).map_err(StoreError::backend)?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("job_id", text(id.as_str()))
+            .update_expression("SET webhook = :webhook")
+            .condition_expression("attribute_exists(job_id)")
+            .expression_attribute_values(":webhook", value)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Err(StoreError::NotFound(id.clone()))
+            }
+            Err(e) => Err(StoreError::backend(AwsCallError::new("UpdateItem", &e))),
+        }
     }
 
     #[instrument(skip(self), fields(job_id = %id))]

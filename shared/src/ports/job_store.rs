@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 
 use crate::domain::{
-    Job, JobId, JobStatus, Owner, Sha256Hex, Timestamp, Transition, TransitionRefused,
+    Job, JobId, JobStatus, Owner, Sha256Hex, Timestamp, Transition, TransitionRefused, WebhookState,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -70,4 +70,8 @@ pub trait JobStore: Send + Sync {
     ) -> Result<Option<Job>, StoreError>;
 
     async fn delete(&self, id: &JobId) -> Result<(), StoreError>;
+
+    /// Records how the job's webhook delivery stands. Never touches the job's
+    /// status: a webhook cannot change what became of the OCR.
+    async fn record_webhook(&self, id: &JobId, state: &WebhookState) -> Result<(), StoreError>;
 }

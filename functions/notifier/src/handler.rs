@@ -1,0 +1,343 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use lambda_runtime::{Error, LambdaEvent};
+use ocr_shared::config::{ConfigError, Env, vars};
+use ocr_shared::domain::{Job, JobStatus, Timestamp, WebhookState, truncate_utf8};
+use ocr_shared::ports::{BlobStore, JobEvent, JobQueue, JobStore, SecretSource, StoreError};
+use ocr_shared::webhook::{
+    AddressPolicy, Destination, EVENT_ID_HEADER, Resolver, SIGNATURE_HEADER, WebhookUrlError, sign,
+};
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use tracing::{Instrument, info, info_span, warn};
+
+/// Text in a webhook body is capped; the full text is behind `result_url`.
+pub const MAX_WEBHOOK_TEXT_BYTES: usize = 64 * 1024;
+/// How long the result link in a webhook lasts.
+pub const RESULT_LINK_TTL: Duration = Duration::from_secs(15 * 60);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotifierSettings {
+    /// Deliveries of one event before it is given up (and dead-lettered).
+    pub max_attempts: u32,
+    pub timeout: Duration,
+    /// The first retry's delay; doubles with each receive.
+    pub retry_base: Duration,
+    pub policy: AddressPolicy,
+}
+
+impl NotifierSettings {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            max_attempts: env.number(vars::WEBHOOK_MAX_ATTEMPTS, 5, 1..=20)?,
+            timeout: Duration::from_secs(5),
+            retry_base: Duration::from_secs(30),
+            policy: AddressPolicy {
+                allow_local: env.flag(vars::WEBHOOK_ALLOW_LOCAL)?,
+            },
+        })
+    }
+}
+
+pub struct Notifier {
+    pub jobs: Arc<dyn JobStore>,
+    pub blobs: Arc<dyn BlobStore>,
+    /// The notifier's own queue: retries wait there, by visibility.
+    pub queue: Arc<dyn JobQueue>,
+    pub secrets: Arc<dyn SecretSource>,
+    pub secret_id: String,
+    pub resolver: Arc<dyn Resolver>,
+    pub settings: NotifierSettings,
+}
+
+/// Why an event goes back to the queue.
+#[derive(Debug, thiserror::Error)]
+pub enum RetryLater {
+    #[error("webhook not delivered: {0}")]
+    Delivery(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the signing key could not be read: {0}")]
+    Secret(String),
+    #[error("the retry could not be scheduled: {0}")]
+    Queue(String),
+}
+
+/// Entry point: every event of the batch concurrently; undelivered ones are reported by id.
+pub async fn handle(
+    event: LambdaEvent<SqsEvent>,
+    notifier: &Notifier,
+) -> Result<SqsBatchResponse, Error> {
+    let outcomes = futures::future::join_all(event.payload.records.iter().map(|message| {
+        let span = info_span!(
+            "event",
+            message_id = message.message_id.as_deref().unwrap_or_default()
+        );
+        async move { (message, notifier.message(message).await) }.instrument(span)
+    }))
+    .await;
+    let mut response = SqsBatchResponse::default();
+    for (message, outcome) in outcomes {
+        if let Err(retry) = outcome {
+            warn!(reason = %retry, "event returned to the queue");
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = message.message_id.clone().unwrap_or_default();
+            response.batch_item_failures.push(failure);
+        }
+    }
+    Ok(response)
+}
+
+/// The job event in a message: raw (RawMessageDelivery) or inside an SNS envelope.
+pub fn event_of(body: &str) -> Option<JobEvent> {
+    let value: Value = serde_json::from_str(body).ok()?;
+    let inner = match value.get("Message").and_then(Value::as_str) {
+        Some(message) if value.get("Type").and_then(Value::as_str) == Some("Notification") => {
+            serde_json::from_str(message).ok()?
+        }
+        _ => value,
+    };
+    serde_json::from_value(inner).ok()
+}
+
+fn receive_count(message: &SqsMessage) -> u32 {
+    message
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|count| count.parse().ok())
+        .unwrap_or(1)
+}
+
+/// Whether a failed delivery can succeed later.
+enum Failure {
+    /// The destination is not allowed or not a URL: no retry helps.
+    Refused(WebhookUrlError),
+    Transient(String),
+}
+
+impl Notifier {
+    pub async fn message(&self, message: &SqsMessage) -> Result<(), RetryLater> {
+        let body = message.body.as_deref().unwrap_or_default();
+        let Some(event) = event_of(body) else {
+            warn!(body_len = body.len(), "not a job event; dropped");
+            return Ok(());
+        };
+        let receipt = message.receipt_handle.as_deref().unwrap_or_default();
+        self.event(&event, receive_count(message), receipt)
+            .instrument(info_span!("job", job_id = %event.job_id))
+            .await
+    }
+
+    /// Delivers one event to its job's webhook, the `attempt`-th time.
+    pub async fn event(
+        &self,
+        event: &JobEvent,
+        attempt: u32,
+        receipt: &str,
+    ) -> Result<(), RetryLater> {
+        let Some(job) = self.jobs.get(&event.job_id).await? else {
+            info!("job deleted; nothing to notify");
+            return Ok(());
+        };
+        let Some(url) = job.webhook_url.clone() else {
+            return Ok(());
+        };
+        // A job has one terminal event: once delivered, a repeat of it is a duplicate.
+        if job
+            .webhook
+            .as_ref()
+            .is_some_and(|state| state.status == "delivered")
+        {
+            info!("already delivered; duplicate event");
+            return Ok(());
+        }
+        let body = self.body(event, &job).await?;
+        let secret = self
+            .secrets
+            .secret(&self.secret_id)
+            .await
+            .map_err(|e| RetryLater::Secret(e.to_string()))?;
+        let now = Timestamp::now();
+        let signature = sign(
+            secret.expose_secret().as_bytes(),
+            now.as_epoch_seconds(),
+            &body,
+        );
+        match self.deliver(&url, &event.id, &signature, body).await {
+            Ok(()) => {
+                info!(attempt, "webhook delivered");
+                self.record(&job, "delivered", attempt, None, Some(now))
+                    .await
+            }
+            Err(Failure::Refused(error)) => {
+                warn!(code = error.code(), "webhook destination refused");
+                self.record(&job, "failed", attempt, Some(error.to_string()), None)
+                    .await
+            }
+            Err(Failure::Transient(error)) => {
+                let last = attempt >= self.settings.max_attempts;
+                let status = if last { "failed" } else { "pending" };
+                warn!(attempt, last, %error, "webhook not delivered");
+                self.record(&job, status, attempt, Some(error.clone()), None)
+                    .await?;
+                // The last failure goes back at once so that the queue's redrive moves it to the DLQ.
+                let delay = if last {
+                    Duration::ZERO
+                } else {
+                    let ceiling = self
+                        .settings
+                        .retry_base
+                        .saturating_mul(1 << attempt.saturating_sub(1).min(10));
+                    ceiling / 2 + ceiling.mul_f64(rand::random::<f64>() / 2.0)
+                };
+                self.queue
+                    .delay_redelivery(receipt, delay)
+                    .await
+                    .map_err(|e| RetryLater::Queue(e.to_string()))?;
+                Err(RetryLater::Delivery(error))
+            }
+        }
+    }
+
+    async fn record(
+        &self,
+        job: &Job,
+        status: &str,
+        attempts: u32,
+        last_error: Option<String>,
+        delivered_at: Option<Timestamp>,
+    ) -> Result<(), RetryLater> {
+        let state = WebhookState {
+            status: status.to_owned(),
+            attempts,
+            last_error,
+            delivered_at,
+        };
+        match self.jobs.record_webhook(&job.job_id, &state).await {
+            Ok(()) | Err(StoreError::NotFound(_)) => Ok(()),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// The JSON body: the event and the job as the status API would show it, text capped.
+    async fn body(&self, event: &JobEvent, job: &Job) -> Result<Vec<u8>, RetryLater> {
+        let completed = job.status == JobStatus::Completed;
+        let result_url = match (&job.result_key, completed) {
+            (Some(key), true) => self
+                .blobs
+                .presign_download(key, RESULT_LINK_TTL)
+                .await
+                .ok()
+                .map(|presigned| presigned.url),
+            _ => None,
+        };
+        let (text, cut) = match (&job.text, completed) {
+            (Some(text), true) => {
+                let (text, cut) = truncate_utf8(text, MAX_WEBHOOK_TEXT_BYTES);
+                (Some(text), cut)
+            }
+            _ => (None, false),
+        };
+        let body = json!({
+            "id": event.id,
+            "type": event.event_type,
+            "created_at": event.created_at.to_rfc3339(),
+            "job": {
+                "job_id": job.job_id,
+                "status": job.status,
+                "document_type": job.document_type,
+                "confidence": job.confidence.filter(|_| completed),
+                "pages": job.pages.filter(|_| completed),
+                "text": text,
+                "text_truncated": cut || (completed && job.text_truncated),
+                "result_url": result_url,
+                "error": job.error.as_ref().filter(|_| !completed),
+            }
+        });
+        Ok(serde_json::to_vec(&body).expect("a JSON value serialises"))
+    }
+
+    /// Resolves and checks the destination, then POSTs to the checked addresses only.
+    async fn deliver(
+        &self,
+        url: &str,
+        event_id: &str,
+        signature: &str,
+        body: Vec<u8>,
+    ) -> Result<(), Failure> {
+        let destination =
+            match Destination::resolve(url, self.settings.policy, self.resolver.as_ref()).await {
+                Ok(destination) => destination,
+                Err(error @ WebhookUrlError::Unresolved { .. }) => {
+                    return Err(Failure::Transient(error.to_string()));
+                }
+                Err(error) => return Err(Failure::Refused(error)),
+            };
+        // The client connects to the addresses just checked: no second lookup can redirect it.
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(self.settings.timeout)
+            .connect_timeout(self.settings.timeout)
+            .resolve_to_addrs(&destination.host, &destination.addresses)
+            .no_proxy()
+            .build()
+            .map_err(|e| Failure::Transient(e.to_string()))?;
+        let response = client
+            .post(destination.url)
+            .header("content-type", "application/json")
+            .header("user-agent", "lambda-ocr-webhooks/1")
+            .header(SIGNATURE_HEADER, signature)
+            .header(EVENT_ID_HEADER, event_id)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| {
+                Failure::Transient(if e.is_timeout() {
+                    "the receiver did not answer within 5 s".to_owned()
+                } else if e.is_connect() {
+                    "the receiver could not be reached".to_owned()
+                } else {
+                    format!("the request failed: {e}")
+                })
+            })?;
+        let status = response.status();
+        if status.is_success() {
+            Ok(())
+        } else if status.is_redirection() {
+            Err(Failure::Transient(format!(
+                "the receiver answered {} (a redirect); redirects are not followed",
+                status.as_u16()
+            )))
+        } else {
+            Err(Failure::Transient(format!(
+                "the receiver answered {}",
+                status.as_u16()
+            )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SNS: &str = include_str!("../../../events/sns-job-event.json");
+
+    #[test]
+    fn events_are_read_raw_or_from_an_sns_envelope() {
+        let sns: Value = serde_json::from_str(SNS).unwrap();
+        let raw = sns["Records"][0]["Sns"]["Message"].as_str().unwrap();
+        let event = event_of(raw).expect("raw delivery");
+        assert_eq!(
+            event.job_id.as_str(),
+            "6f9619ff-8b86-4011-b42d-00c04fc964ff"
+        );
+        let envelope =
+            json!({"Type": "Notification", "MessageId": "m", "Message": raw}).to_string();
+        assert_eq!(event_of(&envelope), Some(event));
+        assert_eq!(event_of("not json"), None);
+        assert_eq!(event_of(r#"{"Type":"Notification","Message":"{}"}"#), None);
+    }
+}
