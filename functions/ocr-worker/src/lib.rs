@@ -1,6 +1,8 @@
 //! The OCR worker: takes queued jobs under a lease and reads them.
 
 pub mod backoff;
+pub mod config;
 pub mod handler;
 
+pub use config::{Config, IAM_ACTIONS};
 pub use handler::{Worker, WorkerSettings, handle};

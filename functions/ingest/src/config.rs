@@ -1,0 +1,38 @@
+//! Everything the function reads at start-up, and every AWS action it calls.
+
+use ocr_shared::config::{AwsSettings, ConfigError, Env, UploadSettings, vars};
+use ocr_shared::upload_policy::UploadLimits;
+
+/// The IAM actions this function's adapters call; the template must grant exactly these.
+pub const IAM_ACTIONS: &[&str] = &[
+    "dynamodb:GetItem",    // the job of an upload
+    "dynamodb:UpdateItem", // enqueue, reject, complete as duplicate
+    "dynamodb:Query",      // dedup by hash
+    "s3:GetObject",        // HEAD, ranged reads, hashing; the earlier result for a duplicate
+    "s3:PutObject",        // the duplicate's own copy of the result
+    "s3:DeleteObject",     // rejected and orphaned uploads
+    "sqs:SendMessage",     // the OCR queue
+    "sns:Publish",         // job events
+];
+
+pub struct Config {
+    pub aws: AwsSettings,
+    pub table: String,
+    pub bucket: String,
+    pub queue_url: String,
+    pub topic_arn: String,
+    pub limits: UploadLimits,
+}
+
+impl Config {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            aws: AwsSettings::from_env(env)?,
+            table: env.required(vars::JOBS_TABLE)?,
+            bucket: env.required(vars::DOCUMENTS_BUCKET)?,
+            queue_url: env.required(vars::JOBS_QUEUE_URL)?,
+            topic_arn: env.required(vars::EVENTS_TOPIC_ARN)?,
+            limits: UploadSettings::from_env(env)?.limits,
+        })
+    }
+}

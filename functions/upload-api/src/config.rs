@@ -1,0 +1,36 @@
+//! Everything the function reads at start-up, and every AWS action it calls.
+
+use ocr_shared::config::{AwsSettings, ConfigError, Env, vars};
+
+use crate::UploadApiSettings;
+
+/// The IAM actions this function's adapters call; the template must grant
+/// exactly these (a test holds it to that).
+pub const IAM_ACTIONS: &[&str] = &[
+    "dynamodb:GetItem",    // owned_job
+    "dynamodb:PutItem",    // create
+    "dynamodb:UpdateItem", // rate limiter
+    "dynamodb:DeleteItem", // delete
+    "dynamodb:Query",      // dedup by hash
+    "s3:PutObject",        // presigned upload (signed with this role)
+    "s3:GetObject",        // presigned result link of a deduplicated job
+    "s3:DeleteObject",     // delete
+];
+
+pub struct Config {
+    pub aws: AwsSettings,
+    pub table: String,
+    pub bucket: String,
+    pub settings: UploadApiSettings,
+}
+
+impl Config {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            aws: AwsSettings::from_env(env)?,
+            table: env.required(vars::JOBS_TABLE)?,
+            bucket: env.required(vars::DOCUMENTS_BUCKET)?,
+            settings: UploadApiSettings::from_env(env)?,
+        })
+    }
+}
