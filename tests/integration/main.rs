@@ -9,4 +9,5 @@ mod pipeline;
 mod queue_and_events;
 mod rate_limiter;
 mod secrets;
+mod template;
 mod upstage_client;

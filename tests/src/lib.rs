@@ -6,6 +6,7 @@ pub mod moto;
 pub mod receiver;
 pub mod resources;
 pub mod stack;
+pub mod template;
 
 pub use moto::{MotoServer, moto, sdk_config};
 pub use resources::unique_name;

@@ -1,0 +1,125 @@
+//! template.yaml against the code it deploys.
+
+use ocr_tests::template::{TEMPLATE, parse, problems};
+use serde_yaml_ng::Value;
+
+#[test]
+fn the_template_deploys_what_the_code_needs_and_nothing_more() {
+    let found = problems(&parse(TEMPLATE));
+    assert!(found.is_empty(), "template.yaml:\n{}", found.join("\n"));
+}
+
+/// The template with one change made to it, and what the checker says.
+fn problems_after(change: impl FnOnce(&mut Value)) -> Vec<String> {
+    let mut template = parse(TEMPLATE);
+    change(&mut template);
+    problems(&template)
+}
+
+fn resource<'a>(template: &'a mut Value, name: &str) -> &'a mut Value {
+    template
+        .get_mut("Resources")
+        .unwrap()
+        .get_mut(name)
+        .unwrap()
+}
+
+#[test]
+fn a_function_without_a_binary_is_caught() {
+    let found = problems_after(|t| {
+        let properties = resource(t, "IngestFunction")["Metadata"]["BuildProperties"]
+            .as_mapping_mut()
+            .unwrap();
+        properties.remove("Binary");
+    });
+    assert!(
+        found.contains(&"IngestFunction has no BuildProperties.Binary".to_owned()),
+        "{found:?}"
+    );
+    assert!(
+        found.contains(&"no function builds ingest".to_owned()),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn a_variable_the_code_reads_but_the_template_does_not_set_is_caught() {
+    let found = problems_after(|t| {
+        let variables = resource(t, "OcrWorkerFunction")["Properties"]["Environment"]["Variables"]
+            .as_mapping_mut()
+            .unwrap();
+        variables.remove("OCR_LEASE_SECONDS");
+        variables.remove("JOBS_TABLE");
+    });
+    assert!(
+        found.contains(
+            &"OcrWorkerFunction reads OCR_LEASE_SECONDS, which its environment does not set"
+                .to_owned()
+        ),
+        "{found:?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|p| p.contains("would not start") && p.contains("JOBS_TABLE is not set")),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn a_missing_or_extra_permission_is_caught() {
+    let found = problems_after(|t| {
+        let statements = resource(t, "StatusApiFunction")["Properties"]["Policies"][0]["Statement"]
+            .as_sequence_mut()
+            .unwrap();
+        statements.retain(|s| s["Sid"].as_str() != Some("Results"));
+        statements[0]["Action"] =
+            serde_yaml_ng::from_str("[dynamodb:GetItem, dynamodb:Scan]").unwrap();
+    });
+    assert!(
+        found.contains(&"StatusApiFunction calls s3:GetObject but is not allowed to".to_owned()),
+        "{found:?}"
+    );
+    assert!(
+        found.contains(
+            &"StatusApiFunction is allowed dynamodb:Scan, which it never calls".to_owned()
+        ),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn a_queue_that_redelivers_before_the_worker_can_finish_is_caught() {
+    let found = problems_after(|t| {
+        resource(t, "JobsQueue")["Properties"]["VisibilityTimeout"] = Value::from(300);
+    });
+    assert!(
+        found
+            .iter()
+            .any(|p| p.starts_with("JobsQueue's visibility timeout is 300 s")),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn a_bucket_without_public_access_block_or_tls_policy_is_caught() {
+    let found = problems_after(|t| {
+        resource(t, "DocumentsBucket")["Properties"]
+            .as_mapping_mut()
+            .unwrap()
+            .remove("PublicAccessBlockConfiguration");
+        t.get_mut("Resources")
+            .unwrap()
+            .as_mapping_mut()
+            .unwrap()
+            .remove("DocumentsBucketPolicy");
+    });
+    assert!(
+        found.contains(&"DocumentsBucket does not set BlockPublicAcls".to_owned()),
+        "{found:?}"
+    );
+    assert!(
+        found.contains(&"DocumentsBucket has no TLS-only bucket policy".to_owned()),
+        "{found:?}"
+    );
+}

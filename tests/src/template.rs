@@ -1,0 +1,328 @@
+//! Reads `template.yaml` and reports what would make the stack wrong: a
+//! function that cannot be built, reads configuration its environment does not
+//! set, or calls AWS without (or with more than) the permissions it needs; a
+//! queue that redelivers before its consumer can finish; a bucket open to the
+//! public or to plain HTTP.
+
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
+
+use ocr_shared::config::{ConfigError, Env, EnvSource, vars};
+use serde_yaml_ng::Value;
+
+pub const TEMPLATE: &str = include_str!("../../template.yaml");
+
+/// Variables a function may read that the template never sets: local runs only.
+pub const LOCAL_ONLY: &[&str] = &[vars::AWS_ENDPOINT_URL, vars::UPSTAGE_API_KEY];
+
+/// Each Lambda binary: how it loads its configuration, and the IAM actions it calls.
+pub struct FunctionSpec {
+    pub binary: &'static str,
+    pub load: fn(&Env) -> Result<(), ConfigError>,
+    pub actions: &'static [&'static str],
+}
+
+pub fn functions() -> Vec<FunctionSpec> {
+    vec![
+        FunctionSpec {
+            binary: "upload-api",
+            load: |env| upload_api::Config::from_env(env).map(|_| ()),
+            actions: upload_api::IAM_ACTIONS,
+        },
+        FunctionSpec {
+            binary: "status-api",
+            load: |env| status_api::Config::from_env(env).map(|_| ()),
+            actions: status_api::IAM_ACTIONS,
+        },
+        FunctionSpec {
+            binary: "ingest",
+            load: |env| ingest::Config::from_env(env).map(|_| ()),
+            actions: ingest::IAM_ACTIONS,
+        },
+        FunctionSpec {
+            binary: "ocr-worker",
+            load: |env| ocr_worker::Config::from_env(env).map(|_| ()),
+            actions: ocr_worker::IAM_ACTIONS,
+        },
+        FunctionSpec {
+            binary: "notifier",
+            load: |env| notifier::Config::from_env(env).map(|_| ()),
+            actions: notifier::IAM_ACTIONS,
+        },
+    ]
+}
+
+pub fn parse(text: &str) -> Value {
+    serde_yaml_ng::from_str(text).expect("template.yaml is YAML")
+}
+
+fn get<'a>(value: &'a Value, path: &[&str]) -> Option<&'a Value> {
+    path.iter().try_fold(value, |node, key| node.get(*key))
+}
+
+fn resources(template: &Value) -> Vec<(String, &Value)> {
+    get(template, &["Resources"])
+        .and_then(Value::as_mapping)
+        .map(|resources| {
+            resources
+                .iter()
+                .filter_map(|(name, body)| Some((name.as_str()?.to_owned(), body)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn of_type<'a>(template: &'a Value, kind: &str) -> Vec<(String, &'a Value)> {
+    resources(template)
+        .into_iter()
+        .filter(|(_, body)| get(body, &["Type"]).and_then(Value::as_str) == Some(kind))
+        .collect()
+}
+
+/// `!Ref X`, `!GetAtt X.Arn` or `Fn::GetAtt: [X, Arn]`: the logical id referred to.
+fn referent(value: &Value) -> Option<String> {
+    match value {
+        Value::Tagged(tagged) => {
+            let inner = tagged.value.as_str()?;
+            Some(inner.split('.').next().unwrap_or(inner).to_owned())
+        }
+        Value::Mapping(map) => map
+            .get("Ref")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or_else(|| map.get("Fn::GetAtt")?.get(0)?.as_str().map(str::to_owned)),
+        _ => None,
+    }
+}
+
+fn number(value: Option<&Value>) -> Option<u64> {
+    match value? {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+fn parameter_default(template: &Value, name: &str) -> Option<String> {
+    match get(template, &["Parameters", name, "Default"])? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// An environment as the template sets it: literal values as they are,
+/// parameters at their defaults, other references as placeholders. Records every name asked.
+struct TemplateEnv {
+    values: HashMap<String, String>,
+    asked: RefCell<BTreeSet<String>>,
+}
+
+impl EnvSource for TemplateEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        self.asked.borrow_mut().insert(name.to_owned());
+        self.values.get(name).cloned()
+    }
+}
+
+fn environment(template: &Value, function: &Value) -> HashMap<String, String> {
+    let Some(variables) =
+        get(function, &["Properties", "Environment", "Variables"]).and_then(Value::as_mapping)
+    else {
+        return HashMap::new();
+    };
+    variables
+        .iter()
+        .filter_map(|(name, value)| {
+            let name = name.as_str()?.to_owned();
+            let value = match value {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                other => referent(other)
+                    .and_then(|id| parameter_default(template, &id))
+                    .unwrap_or_else(|| format!("placeholder-for-{name}")),
+            };
+            Some((name, value))
+        })
+        .collect()
+}
+
+fn granted_actions(function: &Value) -> BTreeSet<String> {
+    let mut actions = BTreeSet::new();
+    let policies = get(function, &["Properties", "Policies"]).and_then(Value::as_sequence);
+    for policy in policies.into_iter().flatten() {
+        let statements = get(policy, &["Statement"]).and_then(Value::as_sequence);
+        for statement in statements.into_iter().flatten() {
+            if get(statement, &["Effect"]).and_then(Value::as_str) != Some("Allow") {
+                continue;
+            }
+            match get(statement, &["Action"]) {
+                Some(Value::String(action)) => {
+                    actions.insert(action.clone());
+                }
+                Some(Value::Sequence(list)) => {
+                    actions.extend(list.iter().filter_map(Value::as_str).map(str::to_owned))
+                }
+                _ => {}
+            }
+        }
+    }
+    actions
+}
+
+fn timeout(template: &Value, function: &Value) -> u64 {
+    number(get(function, &["Properties", "Timeout"]))
+        .or_else(|| number(get(template, &["Globals", "Function", "Timeout"])))
+        .unwrap_or(3)
+}
+
+/// Every problem found, one sentence each; empty when the template is sound.
+pub fn problems(template: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    let specs = functions();
+    let functions = of_type(template, "AWS::Serverless::Function");
+    let mut built = BTreeSet::new();
+
+    for (name, function) in &functions {
+        if get(function, &["Metadata", "BuildMethod"]).and_then(Value::as_str)
+            != Some("rust-cargolambda")
+        {
+            problems.push(format!("{name} is not built with rust-cargolambda"));
+        }
+        if get(function, &["Properties", "CodeUri"]).and_then(Value::as_str) != Some(".") {
+            problems.push(format!(
+                "{name} must build from the workspace root (CodeUri: .)"
+            ));
+        }
+        let Some(binary) =
+            get(function, &["Metadata", "BuildProperties", "Binary"]).and_then(Value::as_str)
+        else {
+            problems.push(format!("{name} has no BuildProperties.Binary"));
+            continue;
+        };
+        let Some(spec) = specs.iter().find(|spec| spec.binary == binary) else {
+            problems.push(format!(
+                "{name} builds {binary}, which is not a function of this workspace"
+            ));
+            continue;
+        };
+        built.insert(binary);
+
+        let env = TemplateEnv {
+            values: environment(template, function),
+            asked: RefCell::new(BTreeSet::new()),
+        };
+        if let Err(error) = (spec.load)(&Env::new(&env)) {
+            problems.push(format!(
+                "{name} would not start with its template environment: {error}"
+            ));
+        }
+        for asked in env.asked.borrow().iter() {
+            if !env.values.contains_key(asked) && !LOCAL_ONLY.contains(&asked.as_str()) {
+                problems.push(format!(
+                    "{name} reads {asked}, which its environment does not set"
+                ));
+            }
+        }
+
+        let granted = granted_actions(function);
+        let needed: BTreeSet<String> = spec.actions.iter().map(|a| (*a).to_owned()).collect();
+        for missing in needed.difference(&granted) {
+            problems.push(format!("{name} calls {missing} but is not allowed to"));
+        }
+        for extra in granted.difference(&needed) {
+            problems.push(format!("{name} is allowed {extra}, which it never calls"));
+        }
+
+        let events = get(function, &["Properties", "Events"]).and_then(Value::as_mapping);
+        for (_, event) in events.into_iter().flatten() {
+            if get(event, &["Type"]).and_then(Value::as_str) != Some("SQS") {
+                continue;
+            }
+            let Some(queue) = get(event, &["Properties", "Queue"]).and_then(referent) else {
+                continue;
+            };
+            let visibility = number(get(
+                template,
+                &["Resources", &queue, "Properties", "VisibilityTimeout"],
+            ))
+            .unwrap_or(30);
+            let limit = 6 * timeout(template, function);
+            if visibility < limit {
+                problems.push(format!(
+                    "{queue}'s visibility timeout is {visibility} s, under 6 × {name}'s timeout ({limit} s)"
+                ));
+            }
+            let batching =
+                get(event, &["Properties", "FunctionResponseTypes"]).and_then(Value::as_sequence);
+            if !batching
+                .into_iter()
+                .flatten()
+                .any(|t| t.as_str() == Some("ReportBatchItemFailures"))
+            {
+                problems.push(format!(
+                    "{name} reads {queue} without ReportBatchItemFailures"
+                ));
+            }
+        }
+    }
+    for spec in &specs {
+        if !built.contains(spec.binary) {
+            problems.push(format!("no function builds {}", spec.binary));
+        }
+    }
+
+    let policies = of_type(template, "AWS::S3::BucketPolicy");
+    for (name, bucket) in of_type(template, "AWS::S3::Bucket") {
+        for flag in [
+            "BlockPublicAcls",
+            "BlockPublicPolicy",
+            "IgnorePublicAcls",
+            "RestrictPublicBuckets",
+        ] {
+            let on = get(
+                bucket,
+                &["Properties", "PublicAccessBlockConfiguration", flag],
+            )
+            .and_then(Value::as_bool);
+            if on != Some(true) {
+                problems.push(format!("{name} does not set {flag}"));
+            }
+        }
+        let tls_only = policies.iter().any(|(_, policy)| {
+            get(policy, &["Properties", "Bucket"])
+                .and_then(referent)
+                .as_deref()
+                == Some(name.as_str())
+                && get(policy, &["Properties", "PolicyDocument", "Statement"])
+                    .and_then(Value::as_sequence)
+                    .into_iter()
+                    .flatten()
+                    .any(|statement| {
+                        get(statement, &["Effect"]).and_then(Value::as_str) == Some("Deny")
+                            && get(statement, &["Condition", "Bool", "aws:SecureTransport"])
+                                .is_some_and(|v| {
+                                    v.as_str() == Some("false") || v.as_bool() == Some(false)
+                                })
+                    })
+        });
+        if !tls_only {
+            problems.push(format!("{name} has no TLS-only bucket policy"));
+        }
+    }
+
+    let attempts =
+        parameter_default(template, "OcrMaxAttempts").and_then(|v| v.parse::<u64>().ok());
+    let receives =
+        parameter_default(template, "JobsMaxReceiveCount").and_then(|v| v.parse::<u64>().ok());
+    if let (Some(attempts), Some(receives)) = (attempts, receives)
+        && receives <= attempts
+    {
+        problems.push(format!(
+            "JobsMaxReceiveCount ({receives}) must exceed OcrMaxAttempts ({attempts}) so a job is failed before its message is dead-lettered"
+        ));
+    }
+    problems
+}
