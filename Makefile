@@ -9,13 +9,21 @@ PYTHON ?= python3
 VENV := .venv
 PY_REQUIREMENTS := tests/requirements.txt
 VENV_STAMP := $(VENV)/.installed
+# SAM CLI, cargo-lambda and Zig live in a venv of their own: their pins clash with moto's.
+DEPLOY_VENV := .venv-sam
+DEPLOY_REQUIREMENTS := tools/deploy-requirements.txt
+DEPLOY_STAMP := $(DEPLOY_VENV)/.installed
+FUNCTIONS := upload-api status-api ingest ocr-worker notifier
+export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help setup test fmt lint unit openapi dev clean
+.PHONY: help setup setup-deploy test fmt lint unit openapi template package build deploy dev clean
 
 help:
 	@echo "make setup  install the test tools (Python venv with moto's server)"
-	@echo "make test   every check and test: fmt, clippy, openapi.yaml, unit and integration tests on moto"
+	@echo "make test   every check and test: fmt, clippy, openapi.yaml, template lint, unit and integration tests on moto, sam build"
 	@echo "make dev    the local stack (not yet available)"
+	@echo "make package  arm64 Lambda bootstraps of every function, with their sizes"
+	@echo "make deploy   sam build, then sam deploy (AWS credentials needed)"
 
 ## setup: idempotent; reinstalls only when the pinned requirements change.
 setup: $(VENV_STAMP)
@@ -24,6 +32,14 @@ $(VENV_STAMP): $(PY_REQUIREMENTS)
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r $(PY_REQUIREMENTS)
 	$(VENV)/bin/moto_server --help > /dev/null
+	touch $@
+
+setup-deploy: $(DEPLOY_STAMP)
+
+$(DEPLOY_STAMP): $(DEPLOY_REQUIREMENTS)
+	$(PYTHON) -m venv $(DEPLOY_VENV)
+	$(DEPLOY_VENV)/bin/pip install --quiet --disable-pip-version-check -r $(DEPLOY_REQUIREMENTS)
+	$(DEPLOY_VENV)/bin/sam --version
 	touch $@
 
 fmt:
@@ -39,11 +55,34 @@ unit:
 openapi: setup
 	$(VENV)/bin/openapi-spec-validator openapi.yaml
 
-test: setup fmt lint openapi unit
+## template.yaml: CloudFormation lint and SAM's own validation, both offline.
+template: setup setup-deploy
+	$(VENV)/bin/cfn-lint template.yaml
+	AWS_DEFAULT_REGION=us-east-1 $(DEPLOY_VENV)/bin/sam validate --lint
+
+## arm64 bootstraps of every function (cargo-lambda cross-links with Zig).
+package: setup-deploy
+	PATH="$(CURDIR)/$(DEPLOY_VENV)/bin:$$PATH" cargo lambda build --release --arm64 $(addprefix --bin ,$(FUNCTIONS))
+	@for f in $(FUNCTIONS); do \
+	  b=target/lambda/$$f/bootstrap; \
+	  z=$$(mktemp -u).zip; (cd $$(dirname $$b) && zip -q -9 $$z bootstrap); \
+	  printf '%-12s bootstrap %6d KiB  zipped %6d KiB\n' $$f $$(( $$(stat -c %s $$b) / 1024 )) $$(( $$(stat -c %s $$z) / 1024 )); \
+	  rm -f $$z; \
+	done
+
+## The SAM build: what `sam deploy` uploads.
+build: setup-deploy
+	PATH="$(CURDIR)/$(DEPLOY_VENV)/bin:$$PATH" $(DEPLOY_VENV)/bin/sam build --beta-features
+
+## Needs AWS credentials; the first time, run `sam deploy --guided` instead.
+deploy: build
+	PATH="$(CURDIR)/$(DEPLOY_VENV)/bin:$$PATH" $(DEPLOY_VENV)/bin/sam deploy
+
+test: setup fmt lint openapi template unit build
 
 dev:
 	@echo "make dev: the local stack (ocr dev, Tesseract engine, demo page) is not built yet." >&2
 	@exit 1
 
 clean:
-	rm -rf $(VENV) target
+	rm -rf $(VENV) $(DEPLOY_VENV) target .aws-sam
