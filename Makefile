@@ -64,10 +64,10 @@ template: setup setup-deploy
 package: setup-deploy
 	PATH="$(CURDIR)/$(DEPLOY_VENV)/bin:$$PATH" cargo lambda build --release --arm64 $(addprefix --bin ,$(FUNCTIONS))
 	@for f in $(FUNCTIONS); do \
-	  b=target/lambda/$$f/bootstrap; \
-	  z=$$(mktemp -u).zip; (cd $$(dirname $$b) && zip -q -9 $$z bootstrap); \
-	  printf '%-12s bootstrap %6d KiB  zipped %6d KiB\n' $$f $$(( $$(stat -c %s $$b) / 1024 )) $$(( $$(stat -c %s $$z) / 1024 )); \
-	  rm -f $$z; \
+	  $(PYTHON) -c 'import io, os, sys, zipfile; p = sys.argv[2]; b = io.BytesIO(); \
+	    zipfile.ZipFile(b, "w", zipfile.ZIP_DEFLATED, compresslevel=9).write(p, "bootstrap"); \
+	    print(f"{sys.argv[1]:<12} bootstrap {os.path.getsize(p) // 1024:>6} KiB  zipped {len(b.getvalue()) // 1024:>6} KiB")' \
+	    $$f target/lambda/$$f/bootstrap; \
 	done
 
 ## The SAM build: what `sam deploy` uploads.
