@@ -71,7 +71,7 @@ impl ApiError {
 
     /// A failure of ours: the cause goes to the log, the client gets a request id to quote.
     pub fn internal(cause: &(dyn std::error::Error + 'static)) -> Self {
-        error!(error = %describe(cause), "request failed");
+        error!(error = %crate::telemetry::error_chain(cause), "request failed");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal_error",
@@ -103,17 +103,6 @@ impl From<StoreError> for ApiError {
             other => ApiError::internal(&other),
         }
     }
-}
-
-fn describe(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {

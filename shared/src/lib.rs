@@ -4,6 +4,8 @@
 #[cfg(feature = "api")]
 pub mod api;
 pub mod aws;
+#[cfg(feature = "sqs")]
+pub mod batch;
 pub mod config;
 pub mod domain;
 pub mod engines;

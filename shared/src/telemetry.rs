@@ -29,3 +29,16 @@ pub fn init() {
     // A second init (tests, or `ocr dev` linking several handlers) keeps the first subscriber.
     let _ = result;
 }
+
+/// An error and every cause under it on one line: for logs, where the SDK's own
+/// Display ("service error") says too little.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use ingest::{Ingest, Outcome};
@@ -426,17 +427,36 @@ impl Stack {
     /// One Lambda poll of the jobs queue: a batch of up to 10 to the worker;
     /// acknowledged messages are deleted, reported failures stay. Returns the batch size.
     pub async fn pump_jobs(&self) -> usize {
-        let messages = self.receive(&self.jobs_queue, 0).await;
+        self.poll(&self.jobs_queue, |event| async {
+            ocr_worker::handle(LambdaEvent::new(event, Context::default()), &self.worker).await
+        })
+        .await
+    }
+
+    /// One Lambda poll of `url` with SQS event-source semantics: up to 10
+    /// messages to the handler, acknowledged ones deleted, reported failures left
+    /// to their visibility timeout. Returns the batch size.
+    async fn poll<F, Fut>(&self, url: &str, handler: F) -> usize
+    where
+        F: FnOnce(SqsEvent) -> Fut,
+        Fut: std::future::Future<Output = Result<SqsBatchResponse, lambda_runtime::Error>>,
+    {
+        let messages = self.receive(url, 0).await;
         if messages.is_empty() {
             return 0;
         }
-        let event = sqs_event(&messages);
-        let response =
-            ocr_worker::handle(LambdaEvent::new(event, Context::default()), &self.worker)
-                .await
-                .unwrap();
-        self.delete_acknowledged(&self.jobs_queue, &messages, &response)
-            .await;
+        let response = handler(sqs_event(&messages))
+            .await
+            .expect("the consumers answer every batch");
+        for message in &messages {
+            let failed = response
+                .batch_item_failures
+                .iter()
+                .any(|failure| Some(failure.item_identifier.as_str()) == message.message_id());
+            if !failed {
+                self.delete(url, message).await;
+            }
+        }
         messages.len()
     }
 
@@ -465,18 +485,10 @@ impl Stack {
 
     /// One Lambda poll of the notifier's queue; returns the batch size.
     pub async fn pump_notifications(&self) -> usize {
-        let messages = self.receive(&self.notifier_queue, 0).await;
-        if messages.is_empty() {
-            return 0;
-        }
-        let event = sqs_event(&messages);
-        let response =
-            notifier::handle(LambdaEvent::new(event, Context::default()), &self.notifier)
-                .await
-                .unwrap();
-        self.delete_acknowledged(&self.notifier_queue, &messages, &response)
-            .await;
-        messages.len()
+        self.poll(&self.notifier_queue, |event| async {
+            notifier::handle(LambdaEvent::new(event, Context::default()), &self.notifier).await
+        })
+        .await
     }
 
     /// Runs the notifier until its queue is empty (retries included), or `timeout`.
@@ -502,23 +514,6 @@ impl Stack {
             .collect()
     }
 
-    async fn delete_acknowledged(
-        &self,
-        url: &str,
-        messages: &[aws_sdk_sqs::types::Message],
-        response: &aws_lambda_events::event::sqs::SqsBatchResponse,
-    ) {
-        for message in messages {
-            let failed = response
-                .batch_item_failures
-                .iter()
-                .any(|failure| Some(failure.item_identifier.as_str()) == message.message_id());
-            if !failed {
-                self.delete(url, message).await;
-            }
-        }
-    }
-
     /// Messages waiting in the dead-letter queue.
     pub async fn dead_letter_count(&self) -> usize {
         self.receive(&self.dead_letters, 0).await.len()
@@ -541,7 +536,7 @@ impl Stack {
 }
 
 /// Received messages as Lambda's SQS event source hands them to a function.
-fn sqs_event(messages: &[aws_sdk_sqs::types::Message]) -> aws_lambda_events::event::sqs::SqsEvent {
+fn sqs_event(messages: &[aws_sdk_sqs::types::Message]) -> SqsEvent {
     let records: Vec<Value> = messages
         .iter()
         .map(|message| {

@@ -5,8 +5,8 @@ use ocr_shared::domain::{
     Completion, DedupKey, FileType, Job, JobError, JobId, JobStatus, Timestamp, Transition,
 };
 use ocr_shared::ports::{
-    BlobError, BlobStore, EventPublisher, JobEvent, JobEventType, JobMessage, JobQueue, JobStore,
-    StoreError,
+    BlobError, BlobStore, EventPublisher, JobEventType, JobMessage, JobQueue, JobStore, StoreError,
+    announce,
 };
 use ocr_shared::upload_policy::{PDF_TAIL_BYTES, SNIFF_BYTES, UploadLimits};
 use serde::{Deserialize, Serialize};
@@ -99,17 +99,6 @@ pub fn decode_key(raw: &str) -> String {
     percent_encoding::percent_decode_str(&spaced)
         .decode_utf8_lossy()
         .into_owned()
-}
-
-fn new_event(job: &Job, event_type: JobEventType, status: JobStatus, now: Timestamp) -> JobEvent {
-    JobEvent {
-        id: uuid::Uuid::new_v4().to_string(),
-        event_type,
-        created_at: now,
-        job_id: job.job_id.clone(),
-        owner: job.owner.clone(),
-        status,
-    }
 }
 
 impl Ingest {
@@ -321,8 +310,7 @@ impl Ingest {
             Err(error) => return Err(error.into()),
         }
         self.blobs.delete(&job.job_id.upload_key()).await?;
-        self.announce(job, JobEventType::Completed, JobStatus::Completed, now)
-            .await;
+        announce(self.events.as_ref(), job, JobEventType::Completed, now).await;
         info!(of = %original.job_id, "same bytes as an earlier job; completed without OCR");
         Ok(Some(Outcome::Deduplicated {
             job_id: job.job_id.clone(),
@@ -392,30 +380,12 @@ impl Ingest {
         }
         // A rejected upload is never read again; keeping it would only cost.
         self.blobs.delete(&job.job_id.upload_key()).await?;
-        self.announce(&job, JobEventType::Rejected, JobStatus::Rejected, now)
-            .await;
+        announce(self.events.as_ref(), &job, JobEventType::Rejected, now).await;
         info!(code, size, "upload rejected");
         Ok(Outcome::Rejected {
             job_id: job.job_id,
             code: code.to_owned(),
         })
-    }
-
-    /// Job events are notifications: a failed publish is logged, never undoes the job's move.
-    async fn announce(
-        &self,
-        job: &Job,
-        event_type: JobEventType,
-        status: JobStatus,
-        now: Timestamp,
-    ) {
-        if let Err(error) = self
-            .events
-            .publish(&new_event(job, event_type, status, now))
-            .await
-        {
-            error!(%error, event_type = event_type.as_str(), "job event not published");
-        }
     }
 }
 

@@ -1,8 +1,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{Error, LambdaEvent};
+use ocr_shared::batch::process_batch;
 use ocr_shared::config::{ConfigError, Env, vars};
 use ocr_shared::domain::{Job, JobStatus, Timestamp, WebhookState, truncate_utf8};
 use ocr_shared::ports::{BlobStore, JobEvent, JobQueue, JobStore, SecretSource, StoreError};
@@ -70,24 +71,7 @@ pub async fn handle(
     event: LambdaEvent<SqsEvent>,
     notifier: &Notifier,
 ) -> Result<SqsBatchResponse, Error> {
-    let outcomes = futures::future::join_all(event.payload.records.iter().map(|message| {
-        let span = info_span!(
-            "event",
-            message_id = message.message_id.as_deref().unwrap_or_default()
-        );
-        async move { (message, notifier.message(message).await) }.instrument(span)
-    }))
-    .await;
-    let mut response = SqsBatchResponse::default();
-    for (message, outcome) in outcomes {
-        if let Err(retry) = outcome {
-            warn!(reason = %retry, "event returned to the queue");
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = message.message_id.clone().unwrap_or_default();
-            response.batch_item_failures.push(failure);
-        }
-    }
-    Ok(response)
+    Ok(process_batch(&event.payload.records, |message| notifier.message(message)).await)
 }
 
 /// The job event in a message: raw (RawMessageDelivery) or inside an SNS envelope.

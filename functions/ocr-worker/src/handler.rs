@@ -1,16 +1,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{Error, LambdaEvent};
+use ocr_shared::batch::process_batch;
 use ocr_shared::config::{ConfigError, Env, OcrSettings, vars};
 use ocr_shared::domain::{
     Completion, DocumentType, Job, JobError, JobStatus, MAX_STORED_TEXT_BYTES, Timestamp,
     Transition, truncate_utf8,
 };
 use ocr_shared::ports::{
-    BlobError, BlobStore, Document, EventPublisher, JobEvent, JobEventType, JobMessage, JobQueue,
-    JobStore, OcrEngine, OcrError, OcrResult, QueueError, RateDecision, RateLimiter, StoreError,
+    BlobError, BlobStore, Document, EventPublisher, JobEventType, JobMessage, JobQueue, JobStore,
+    OcrEngine, OcrError, OcrResult, QueueError, RateDecision, RateLimiter, StoreError, announce,
 };
 use tracing::{Instrument, error, info, info_span, warn};
 
@@ -73,24 +74,7 @@ pub async fn handle(
     event: LambdaEvent<SqsEvent>,
     worker: &Worker,
 ) -> Result<SqsBatchResponse, Error> {
-    let outcomes = futures::future::join_all(event.payload.records.iter().map(|message| {
-        let span = info_span!(
-            "message",
-            message_id = message.message_id.as_deref().unwrap_or_default()
-        );
-        async move { (message, worker.message(message).await) }.instrument(span)
-    }))
-    .await;
-    let mut response = SqsBatchResponse::default();
-    for (message, outcome) in outcomes {
-        if let Err(retry) = outcome {
-            warn!(reason = %retry, "message returned to the queue");
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = message.message_id.clone().unwrap_or_default();
-            response.batch_item_failures.push(failure);
-        }
-    }
-    Ok(response)
+    Ok(process_batch(&event.payload.records, |message| worker.message(message)).await)
 }
 
 fn receive_count(message: &SqsMessage) -> u32 {
@@ -311,8 +295,7 @@ impl Worker {
             Err(error) => return Err(error.into()),
         }
         warn!(%code, attempt, "job failed");
-        self.announce(job, JobEventType::Failed, JobStatus::Failed, now)
-            .await;
+        announce(self.events.as_ref(), job, JobEventType::Failed, now).await;
         Ok(())
     }
 
@@ -375,30 +358,8 @@ impl Worker {
             text_truncated,
             "job completed"
         );
-        self.announce(job, JobEventType::Completed, JobStatus::Completed, now)
-            .await;
+        announce(self.events.as_ref(), job, JobEventType::Completed, now).await;
         Ok(())
-    }
-
-    /// Job events are notifications: a failed publish is logged, never undoes the job's move.
-    async fn announce(
-        &self,
-        job: &Job,
-        event_type: JobEventType,
-        status: JobStatus,
-        now: Timestamp,
-    ) {
-        let event = JobEvent {
-            id: uuid::Uuid::new_v4().to_string(),
-            event_type,
-            created_at: now,
-            job_id: job.job_id.clone(),
-            owner: job.owner.clone(),
-            status,
-        };
-        if let Err(error) = self.events.publish(&event).await {
-            error!(%error, event_type = event_type.as_str(), "job event not published");
-        }
     }
 }
 

@@ -28,18 +28,6 @@ pub async fn load_sdk_config(settings: &AwsSettings) -> SdkConfig {
     loader.load().await
 }
 
-/// The error and every cause under it on one line, for logs and wrapped errors.
-fn describe(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 /// An SDK failure with its full cause chain as its message (the SDK's own
 /// Display says only "service error").
 #[derive(Debug, thiserror::Error)]
@@ -53,7 +41,7 @@ impl AwsCallError {
     pub fn new(operation: &'static str, error: &(dyn std::error::Error + 'static)) -> Self {
         Self {
             operation,
-            detail: describe(error),
+            detail: crate::telemetry::error_chain(error),
         }
     }
 }

@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{JobId, JobStatus, Owner, Timestamp};
+use crate::domain::{Job, JobId, JobStatus, Owner, Timestamp};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -26,6 +26,15 @@ pub enum JobEventType {
 }
 
 impl JobEventType {
+    /// The status a job has when this event is told of it.
+    pub const fn status(self) -> JobStatus {
+        match self {
+            JobEventType::Completed => JobStatus::Completed,
+            JobEventType::Failed => JobStatus::Failed,
+            JobEventType::Rejected => JobStatus::Rejected,
+        }
+    }
+
     pub const fn as_str(self) -> &'static str {
         match self {
             JobEventType::Completed => "job.completed",
@@ -47,7 +56,37 @@ pub struct JobEvent {
     pub status: JobStatus,
 }
 
+impl JobEvent {
+    /// A fresh event (new id) telling that `job` reached `event_type`'s status at `now`.
+    pub fn for_job(job: &Job, event_type: JobEventType, now: Timestamp) -> Self {
+        Self {
+            id: uuid::Uuid::new_v4().to_string(),
+            event_type,
+            created_at: now,
+            job_id: job.job_id.clone(),
+            owner: job.owner.clone(),
+            status: event_type.status(),
+        }
+    }
+}
+
 #[async_trait]
 pub trait EventPublisher: Send + Sync {
     async fn publish(&self, event: &JobEvent) -> Result<(), PublishError>;
+}
+
+/// Publishes that `job` reached `event_type`. Events are notifications: a failed
+/// publish is logged as an error and never undoes the job's move.
+pub async fn announce(
+    events: &dyn EventPublisher,
+    job: &Job,
+    event_type: JobEventType,
+    now: Timestamp,
+) {
+    if let Err(error) = events
+        .publish(&JobEvent::for_job(job, event_type, now))
+        .await
+    {
+        tracing::error!(%error, job_id = %job.job_id, event_type = event_type.as_str(), "job event not published");
+    }
 }

@@ -10,7 +10,7 @@ mod rate_limiter;
 mod secrets;
 
 pub use blob_store::{BlobError, BlobStore, ObjectInfo, PresignedRequest, UploadSlot};
-pub use events::{EventPublisher, JobEvent, JobEventType, PublishError};
+pub use events::{EventPublisher, JobEvent, JobEventType, PublishError, announce};
 pub use job_queue::{JobMessage, JobQueue, QueueError};
 pub use job_store::{JobPage, JobStore, ListQuery, StoreError};
 pub use ocr::{Document, OcrEngine, OcrError, OcrPage, OcrResult, OcrWord, Vertex};
