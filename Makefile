@@ -16,7 +16,7 @@ DEPLOY_STAMP := $(DEPLOY_VENV)/.installed
 FUNCTIONS := upload-api status-api ingest ocr-worker notifier
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help setup setup-deploy test fmt lint unit openapi template package build deploy dev clean
+.PHONY: help setup setup-deploy setup-ocr documents test fmt lint unit openapi template package build deploy dev clean
 
 help:
 	@echo "make setup  install the test tools (Python venv with moto's server)"
@@ -33,6 +33,23 @@ $(VENV_STAMP): $(PY_REQUIREMENTS)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r $(PY_REQUIREMENTS)
 	$(VENV)/bin/moto_server --help > /dev/null
 	touch $@
+
+## The offline OCR engine: Debian's tesseract (Korean + English) and poppler; Nanum fonts for the documents.
+OCR_PACKAGES := tesseract-ocr tesseract-ocr-kor tesseract-ocr-eng poppler-utils fonts-nanum
+setup-ocr:
+	@if command -v tesseract > /dev/null && tesseract --list-langs 2> /dev/null | grep -qx kor \
+	    && command -v pdftoppm > /dev/null && [ -d /usr/share/fonts/truetype/nanum ]; then \
+	  echo "OCR tools present: $$(tesseract --version 2>&1 | head -1)"; \
+	else \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(OCR_PACKAGES) > /dev/null; \
+	  tesseract --list-langs 2> /dev/null | grep -qx kor || { echo "tesseract with Korean could not be installed" >&2; exit 1; }; \
+	fi
+
+## Re-renders the Korean test documents and their ground truth (committed under tests/fixtures/documents).
+documents: setup setup-ocr
+	$(VENV)/bin/python tools/render_documents.py tests/fixtures/documents
 
 setup-deploy: $(DEPLOY_STAMP)
 
@@ -78,7 +95,7 @@ build: setup-deploy
 deploy: build
 	PATH="$(CURDIR)/$(DEPLOY_VENV)/bin:$$PATH" $(DEPLOY_VENV)/bin/sam deploy
 
-test: setup fmt lint openapi template unit build
+test: setup setup-ocr fmt lint openapi template unit build
 
 dev:
 	@echo "make dev: the local stack (ocr dev, Tesseract engine, demo page) is not built yet." >&2

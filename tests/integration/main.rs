@@ -10,4 +10,5 @@ mod queue_and_events;
 mod rate_limiter;
 mod secrets;
 mod template;
+mod tesseract;
 mod upstage_client;

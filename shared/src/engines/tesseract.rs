@@ -1,0 +1,344 @@
+//! The offline engine: the `tesseract` program (Korean + English), its TSV
+//! output mapped to the engine-neutral result. PDFs are rasterised page by
+//! page with `pdftoppm`; multi-page TIFFs are read page by page by tesseract.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::process::Command;
+use tracing::instrument;
+
+use crate::domain::FileType;
+use crate::ports::{Document, OcrEngine, OcrError, OcrPage, OcrResult, OcrWord, Vertex};
+
+pub const ENGINE_NAME: &str = "tesseract";
+
+#[derive(Clone, Debug)]
+pub struct TesseractEngine {
+    pub languages: String,
+    /// Page segmentation: 6 (one uniform block) reads document lines that the default drops.
+    pub page_segmentation: u8,
+    /// Resolution PDFs are rasterised at.
+    pub pdf_dpi: u32,
+    /// Longest one document may take.
+    pub timeout: Duration,
+}
+
+impl Default for TesseractEngine {
+    fn default() -> Self {
+        Self {
+            languages: "kor+eng".into(),
+            page_segmentation: 6,
+            pdf_dpi: 200,
+            timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// A scratch directory removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> std::io::Result<Self> {
+        let dir =
+            std::env::temp_dir().join(format!("lambda-ocr-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir(&dir)?;
+        Ok(Self(dir))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn io_error(what: &str, error: std::io::Error) -> OcrError {
+    if error.kind() == std::io::ErrorKind::NotFound {
+        OcrError::Retryable {
+            message: format!(
+                "{what} is not installed (Debian: tesseract-ocr tesseract-ocr-kor poppler-utils)"
+            ),
+            retry_after: None,
+        }
+    } else {
+        OcrError::Retryable {
+            message: format!("{what} could not run: {error}"),
+            retry_after: None,
+        }
+    }
+}
+
+async fn run(program: &str, args: &[&std::ffi::OsStr]) -> Result<Vec<u8>, OcrError> {
+    let output = Command::new(program)
+        .args(args)
+        .env("OMP_THREAD_LIMIT", "1")
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|e| io_error(program, e))?;
+    if !output.status.success() {
+        let detail = String::from_utf8_lossy(&output.stderr);
+        let detail: String = detail
+            .lines()
+            .last()
+            .unwrap_or("")
+            .chars()
+            .take(200)
+            .collect();
+        return Err(OcrError::Rejected {
+            code: "unreadable_document".into(),
+            message: format!("the document could not be read ({program}: {detail})"),
+        });
+    }
+    Ok(output.stdout)
+}
+
+impl TesseractEngine {
+    async fn images(
+        &self,
+        input: &Path,
+        file_type: FileType,
+        scratch: &Path,
+    ) -> Result<Vec<PathBuf>, OcrError> {
+        match file_type {
+            FileType::Pdf => {
+                let prefix = scratch.join("page");
+                let dpi = self.pdf_dpi.to_string();
+                run(
+                    "pdftoppm",
+                    &[
+                        "-r".as_ref(),
+                        dpi.as_ref(),
+                        "-png".as_ref(),
+                        input.as_os_str(),
+                        prefix.as_os_str(),
+                    ],
+                )
+                .await?;
+                let mut pages: Vec<PathBuf> = std::fs::read_dir(scratch)
+                    .map_err(|e| io_error("pdftoppm", e))?
+                    .filter_map(|entry| entry.ok().map(|e| e.path()))
+                    .filter(|path| path.extension().is_some_and(|ext| ext == "png"))
+                    .collect();
+                // pdftoppm numbers pages page-1.png, page-2.png… (zero-padded to the page count's width).
+                pages.sort();
+                Ok(pages)
+            }
+            FileType::Heic => Err(OcrError::Rejected {
+                code: "unsupported_document".into(),
+                message: "the offline engine cannot read HEIC; send JPEG or PNG".into(),
+            }),
+            _ => Ok(vec![input.to_owned()]),
+        }
+    }
+
+    async fn read_image(&self, image: &Path) -> Result<Vec<OcrPage>, OcrError> {
+        let psm = self.page_segmentation.to_string();
+        let tsv = run(
+            "tesseract",
+            &[
+                image.as_os_str(),
+                "stdout".as_ref(),
+                "-l".as_ref(),
+                self.languages.as_ref(),
+                "--psm".as_ref(),
+                psm.as_ref(),
+                "tsv".as_ref(),
+            ],
+        )
+        .await?;
+        Ok(parse_tsv(&String::from_utf8_lossy(&tsv)))
+    }
+}
+
+#[async_trait]
+impl OcrEngine for TesseractEngine {
+    fn name(&self) -> &'static str {
+        ENGINE_NAME
+    }
+
+    #[instrument(skip(self, document), fields(size = document.bytes.len(), file_type = %document.file_type))]
+    async fn recognize(&self, document: &Document) -> Result<OcrResult, OcrError> {
+        let work = async {
+            let scratch = Scratch::new().map_err(|e| io_error("the scratch directory", e))?;
+            let input = scratch.0.join("document");
+            tokio::fs::write(&input, &document.bytes)
+                .await
+                .map_err(|e| io_error("the scratch directory", e))?;
+            let mut pages = Vec::new();
+            for image in self.images(&input, document.file_type, &scratch.0).await? {
+                pages.extend(self.read_image(&image).await?);
+            }
+            Ok::<_, OcrError>(pages)
+        };
+        let pages = tokio::time::timeout(self.timeout, work)
+            .await
+            .map_err(|_| OcrError::Retryable {
+                message: format!(
+                    "the offline engine took longer than {} s",
+                    self.timeout.as_secs()
+                ),
+                retry_after: None,
+            })??;
+        Ok(result(pages, &self.languages))
+    }
+}
+
+fn result(mut pages: Vec<OcrPage>, languages: &str) -> OcrResult {
+    for (index, page) in pages.iter_mut().enumerate() {
+        page.page = index as u32 + 1;
+    }
+    let confidence = pages
+        .iter()
+        .map(|p| p.confidence)
+        .reduce(f64::min)
+        .unwrap_or(0.0);
+    let text = pages
+        .iter()
+        .map(|p| p.text.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    OcrResult {
+        job_id: None,
+        engine: ENGINE_NAME.into(),
+        model_version: format!("tesseract-5/{languages}"),
+        confidence,
+        text,
+        num_billed_pages: 0,
+        pages,
+    }
+}
+
+/// Tesseract's TSV (level, page, block, paragraph, line, word, left, top,
+/// width, height, confidence 0–100, text) as pages of words and lines.
+pub fn parse_tsv(tsv: &str) -> Vec<OcrPage> {
+    struct Building {
+        width: u32,
+        height: u32,
+        words: Vec<OcrWord>,
+        lines: BTreeMap<(u32, u32, u32), Vec<String>>,
+    }
+    let mut pages: BTreeMap<u32, Building> = BTreeMap::new();
+    for row in tsv.lines().skip(1) {
+        let fields: Vec<&str> = row.splitn(12, '\t').collect();
+        if fields.len() < 11 {
+            continue;
+        }
+        let number = |i: usize| fields[i].trim().parse::<i64>().unwrap_or(0);
+        let page = pages.entry(number(1) as u32).or_insert_with(|| Building {
+            width: 0,
+            height: 0,
+            words: Vec::new(),
+            lines: BTreeMap::new(),
+        });
+        let (left, top, width, height) = (number(6), number(7), number(8), number(9));
+        match number(0) {
+            1 => {
+                page.width = width as u32;
+                page.height = height as u32;
+            }
+            5 => {
+                let text = fields.get(11).map(|t| t.trim()).unwrap_or("");
+                let confidence: f64 = fields[10].trim().parse().unwrap_or(-1.0);
+                if text.is_empty() || confidence < 0.0 {
+                    continue;
+                }
+                page.words.push(OcrWord {
+                    text: text.to_owned(),
+                    confidence: (confidence / 100.0).clamp(0.0, 1.0),
+                    vertices: [
+                        Vertex { x: left, y: top },
+                        Vertex {
+                            x: left + width,
+                            y: top,
+                        },
+                        Vertex {
+                            x: left + width,
+                            y: top + height,
+                        },
+                        Vertex {
+                            x: left,
+                            y: top + height,
+                        },
+                    ],
+                });
+                page.lines
+                    .entry((number(2) as u32, number(3) as u32, number(4) as u32))
+                    .or_default()
+                    .push(text.to_owned());
+            }
+            _ => {}
+        }
+    }
+    pages
+        .into_values()
+        .map(|page| {
+            let confidence = if page.words.is_empty() {
+                0.0
+            } else {
+                page.words.iter().map(|w| w.confidence).sum::<f64>() / page.words.len() as f64
+            };
+            OcrPage {
+                page: 0,
+                width: page.width,
+                height: page.height,
+                confidence,
+                text: page
+                    .lines
+                    .into_values()
+                    .map(|words| words.join(" "))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                words: page.words,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TSV: &str = "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext
+1\t1\t0\t0\t0\t0\t0\t0\t1000\t1200\t-1\t
+5\t1\t1\t1\t1\t1\t420\t110\t160\t60\t96.5\t영수증
+5\t1\t1\t1\t2\t1\t110\t240\t90\t40\t91\t상호:
+5\t1\t1\t1\t2\t2\t200\t240\t180\t40\t88\t한빛커피
+5\t1\t1\t1\t2\t3\t390\t240\t10\t40\t-1\t
+1\t2\t0\t0\t0\t0\t0\t0\t800\t600\t-1\t
+5\t2\t1\t1\t1\t1\t10\t20\t30\t40\t50\tTotal
+";
+
+    #[test]
+    fn tsv_rows_become_pages_lines_and_boxed_words() {
+        let pages = parse_tsv(TSV);
+        assert_eq!(pages.len(), 2);
+        assert_eq!((pages[0].width, pages[0].height), (1000, 1200));
+        assert_eq!(pages[0].text, "영수증\n상호: 한빛커피");
+        assert_eq!(pages[0].words.len(), 3, "empty and -1 rows are not words");
+        assert_eq!(pages[0].words[0].confidence, 0.965);
+        assert_eq!(
+            pages[0].words[0].vertices,
+            [
+                Vertex { x: 420, y: 110 },
+                Vertex { x: 580, y: 110 },
+                Vertex { x: 580, y: 170 },
+                Vertex { x: 420, y: 170 }
+            ]
+        );
+        assert!((pages[0].confidence - (0.965 + 0.91 + 0.88) / 3.0).abs() < 1e-9);
+        let done = result(pages, "kor+eng");
+        assert_eq!(done.model_version, "tesseract-5/kor+eng");
+        assert_eq!(
+            done.pages.iter().map(|p| p.page).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        assert_eq!(done.confidence, 0.5);
+        assert_eq!(done.text, "영수증\n상호: 한빛커피\nTotal");
+    }
+}

@@ -1,0 +1,133 @@
+//! The offline engine on rendered Korean documents: character error rate
+//! against their ground truth, and the engine-neutral shape of what it returns.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use ocr_shared::domain::FileType;
+use ocr_shared::engines::TesseractEngine;
+use ocr_shared::ports::{Document, OcrEngine, OcrError};
+
+/// Edit distance between the two texts, whitespace ignored, over the truth's length.
+pub fn character_error_rate(read: &str, truth: &str) -> f64 {
+    let read: Vec<char> = read.chars().filter(|c| !c.is_whitespace()).collect();
+    let truth: Vec<char> = truth.chars().filter(|c| !c.is_whitespace()).collect();
+    let mut previous: Vec<usize> = (0..=truth.len()).collect();
+    for (i, r) in read.iter().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, t) in truth.iter().enumerate() {
+            current.push(
+                (previous[j + 1] + 1)
+                    .min(current[j] + 1)
+                    .min(previous[j] + usize::from(r != t)),
+            );
+        }
+        previous = current;
+    }
+    previous[truth.len()] as f64 / truth.len().max(1) as f64
+}
+
+async fn read(name: &str, file_type: FileType) -> (ocr_shared::ports::OcrResult, f64) {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/documents/");
+    let bytes = std::fs::read(format!("{dir}{name}")).unwrap();
+    let truth =
+        std::fs::read_to_string(format!("{dir}{}.txt", name.rsplit_once('.').unwrap().0)).unwrap();
+    let document = Document {
+        filename: name.into(),
+        file_type,
+        bytes: Bytes::from(bytes),
+    };
+    let started = Instant::now();
+    let result = match TesseractEngine::default().recognize(&document).await {
+        Ok(result) => result,
+        Err(error) => panic!("the offline engine failed on {name}: {error} (run `make setup-ocr`)"),
+    };
+    let cer = character_error_rate(&result.text, &truth);
+    println!(
+        "{name}: {} page(s), CER {:.2}%, {:.2} s/page",
+        result.pages.len(),
+        cer * 100.0,
+        started.elapsed().as_secs_f64() / result.pages.len().max(1) as f64
+    );
+    (result, cer)
+}
+
+/// Tesseract often splits Hangul words into spaced syllables.
+fn squeezed(text: &str) -> String {
+    text.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+#[test]
+fn the_error_rate_counts_edits_against_the_truth() {
+    assert_eq!(character_error_rate("영수증", "영수증"), 0.0);
+    assert_eq!(character_error_rate("영 수 증", "영수증"), 0.0);
+    assert!((character_error_rate("영수", "영수증") - 1.0 / 3.0).abs() < 1e-9);
+    assert!((character_error_rate("양수증x", "영수증") - 2.0 / 3.0).abs() < 1e-9);
+}
+
+#[tokio::test]
+async fn a_rendered_receipt_is_read_with_few_errors() {
+    let (result, cer) = read("receipt.png", FileType::Png).await;
+    assert!(cer <= 0.05, "CER {cer}");
+    assert_eq!(result.engine, "tesseract");
+    let page = &result.pages[0];
+    let png = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/documents/receipt.png"
+    ))
+    .unwrap();
+    let size = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
+    assert_eq!(
+        (page.page, page.width, page.height),
+        (1, size(16), size(20)),
+        "the image's own size (PNG IHDR)"
+    );
+    assert!(page.words.iter().any(|w| w.text.contains("합계")));
+    for word in &page.words {
+        assert!((0.0..=1.0).contains(&word.confidence));
+        let [tl, tr, br, bl] = word.vertices;
+        assert!(
+            tl.x <= tr.x
+                && tl.y <= bl.y
+                && br.x <= i64::from(page.width)
+                && br.y <= i64::from(page.height)
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_jpeg_certificate_and_a_two_page_pdf_contract_are_read() {
+    let (certificate, cer) = read("business-registration.jpg", FileType::Jpeg).await;
+    assert!(cer <= 0.05, "business registration CER {cer}");
+    assert!(
+        squeezed(&certificate.text).contains("사업자등록증"),
+        "{}",
+        certificate.text
+    );
+
+    let (contract, cer) = read("contract.pdf", FileType::Pdf).await;
+    assert!(cer <= 0.05, "contract CER {cer}");
+    assert_eq!(
+        contract.pages.iter().map(|p| p.page).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    assert!(
+        squeezed(&contract.pages[1].text).contains("임차인"),
+        "{}",
+        contract.pages[1].text
+    );
+}
+
+#[tokio::test]
+async fn an_undecodable_file_is_refused_not_retried() {
+    let document = Document {
+        filename: "broken.png".into(),
+        file_type: FileType::Png,
+        bytes: Bytes::from_static(b"\x89PNG\r\n\x1a\nnot really a png"),
+    };
+    let error = TesseractEngine::default()
+        .recognize(&document)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, OcrError::Rejected { .. }), "{error:?}");
+}

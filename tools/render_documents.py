@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""Renders Korean test documents with their ground-truth text.
+
+A receipt (PNG), a business registration certificate (JPEG) and a two-page
+lease contract (PDF), set in Nanum fonts (Debian: fonts-nanum), at 200 dpi on
+A4-like pages. Each document's text, line by line, goes to <name>.txt beside it.
+
+Usage: render_documents.py OUTPUT_DIR
+"""
+
+import sys
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+FONT_DIR = Path("/usr/share/fonts/truetype/nanum")
+REGULAR = FONT_DIR / "NanumGothic.ttf"
+BOLD = FONT_DIR / "NanumGothicBold.ttf"
+
+RECEIPT = [
+    ("영수증", 56, True),
+    ("", 20, False),
+    ("상호: 한빛커피 강남점", 36, False),
+    ("사업자번호: 214-86-12345", 36, False),
+    ("주소: 서울특별시 강남구 테헤란로 123", 36, False),
+    ("일시: 2026-11-25 14:32", 36, False),
+    ("", 20, False),
+    ("아메리카노 2 9,000", 36, False),
+    ("카페라떼 1 5,000", 36, False),
+    ("치즈케이크 1 6,500", 36, False),
+    ("", 20, False),
+    ("공급가액 18,637", 36, False),
+    ("부가세 1,863", 36, False),
+    ("합계 20,500원", 44, True),
+    ("", 20, False),
+    ("카드승인 신한카드 12345678", 36, False),
+    ("감사합니다", 36, False),
+]
+
+BUSINESS_REGISTRATION = [
+    ("사업자등록증", 60, True),
+    ("(법인사업자)", 36, False),
+    ("", 24, False),
+    ("등록번호: 120-81-47521", 38, False),
+    ("법인명(단체명): 주식회사 예시솔루션", 38, False),
+    ("대표자: 김민준", 38, False),
+    ("개업연월일: 2019년 03월 15일", 38, False),
+    ("법인등록번호: 110111-7012345", 38, False),
+    ("사업장 소재지: 서울특별시 마포구 월드컵북로 21", 38, False),
+    ("본점 소재지: 서울특별시 마포구 월드컵북로 21", 38, False),
+    ("사업의 종류: 업태 정보통신업 종목 소프트웨어 개발", 38, False),
+    ("", 24, False),
+    ("2026년 11월 25일", 38, False),
+    ("마포세무서장", 44, True),
+]
+
+CONTRACT_PAGES = [
+    [
+        ("부동산 임대차 계약서", 56, True),
+        ("", 24, False),
+        ("임대인과 임차인은 아래 부동산에 관하여 다음과 같이 계약한다.", 34, False),
+        ("", 18, False),
+        ("제1조 (목적) 임대인은 아래 부동산을 임차인에게 임대한다.", 34, False),
+        ("소재지: 서울특별시 송파구 올림픽로 300", 34, False),
+        ("면적: 84.5 제곱미터", 34, False),
+        ("", 18, False),
+        ("제2조 (보증금) 보증금은 금 오천만원정으로 한다.", 34, False),
+        ("계약금은 계약 시에 지불하고 잔금은 입주일에 지불한다.", 34, False),
+        ("", 18, False),
+        ("제3조 (차임) 월 차임은 금 일백이십만원정으로 한다.", 34, False),
+        ("매월 말일에 임대인의 계좌로 지불한다.", 34, False),
+    ],
+    [
+        ("제4조 (존속기간) 임대차 기간은 2027년 1월 1일부터", 34, False),
+        ("2028년 12월 31일까지로 한다.", 34, False),
+        ("", 18, False),
+        ("제5조 (계약의 해제) 임차인이 차임을 2회 이상 연체하면", 34, False),
+        ("임대인은 계약을 해지할 수 있다.", 34, False),
+        ("", 18, False),
+        ("본 계약을 증명하기 위하여 계약서 2통을 작성하고", 34, False),
+        ("임대인과 임차인이 서명 날인한다.", 34, False),
+        ("", 24, False),
+        ("임대인: 박서연 (인)", 36, False),
+        ("임차인: 이도윤 (인)", 36, False),
+        ("2026년 11월 25일", 36, False),
+    ],
+]
+
+
+def render(lines, width=1654, margin=110):
+    """One white page with `lines` set top to bottom, left-aligned (titles centred)."""
+    height = margin * 2 + sum(int(size * 1.7) for _, size, _ in lines)
+    height = max(height, 900)
+    page = Image.new("L", (width, height), 255)
+    draw = ImageDraw.Draw(page)
+    y = margin
+    for text, size, bold in lines:
+        font = ImageFont.truetype(str(BOLD if bold else REGULAR), size)
+        if text:
+            left = (width - draw.textlength(text, font=font)) / 2 if bold else margin
+            draw.text((left, y), text, fill=0, font=font)
+        y += int(size * 1.7)
+    return page
+
+
+def truth(lines):
+    return "\n".join(text for text, _, _ in lines if text) + "\n"
+
+
+def main(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    render(RECEIPT, width=1000).save(out / "receipt.png", optimize=True)
+    (out / "receipt.txt").write_text(truth(RECEIPT), encoding="utf-8")
+
+    render(BUSINESS_REGISTRATION).convert("RGB").save(out / "business-registration.jpg", quality=90)
+    (out / "business-registration.txt").write_text(truth(BUSINESS_REGISTRATION), encoding="utf-8")
+
+    pages = [render(lines).convert("RGB") for lines in CONTRACT_PAGES]
+    pages[0].save(out / "contract.pdf", save_all=True, append_images=pages[1:], resolution=200.0)
+    (out / "contract.txt").write_text("".join(truth(lines) for lines in CONTRACT_PAGES), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    main(Path(sys.argv[1]))
