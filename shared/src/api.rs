@@ -191,6 +191,12 @@ pub struct JobView {
     pub updated_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upload_expires_at: Option<String>,
+    /// When the upload was accepted for OCR.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queued_at: Option<String>,
+    /// When the latest OCR attempt started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -256,6 +262,8 @@ impl JobView {
             updated_at: job.updated_at.to_rfc3339(),
             upload_expires_at: (job.status == JobStatus::AwaitingUpload)
                 .then(|| job.upload_expires_at.to_rfc3339()),
+            queued_at: job.queued_at.map(Timestamp::to_rfc3339),
+            started_at: job.started_at.map(Timestamp::to_rfc3339),
             completed_at: job.completed_at.map(Timestamp::to_rfc3339),
             text: None,
             text_truncated: None,

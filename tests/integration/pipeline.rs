@@ -65,6 +65,15 @@ async fn an_upload_is_read_and_its_status_and_full_result_are_served() {
     assert_eq!(body["document_type"], "receipt");
     assert_eq!(body["attempts"], 1);
     assert!(body["confidence"].as_f64().unwrap() > 0.5);
+    for field in ["created_at", "queued_at", "started_at", "completed_at"] {
+        assert!(
+            body[field].as_str().is_some_and(|t| t.ends_with('Z')),
+            "{field}: {body}"
+        );
+    }
+    let stored = stack.jobs.get(&id).await.unwrap().unwrap();
+    assert!(stored.created_at <= stored.queued_at.unwrap());
+    assert!(stored.queued_at <= stored.started_at && stored.started_at <= stored.completed_at);
 
     let full: Value = reqwest::get(body["result_url"].as_str().unwrap())
         .await
