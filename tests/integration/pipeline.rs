@@ -327,19 +327,19 @@ async fn a_job_whose_worker_died_is_taken_over_after_the_lease_and_read_once() {
     let id = job_id(&created.body);
     stack.pump_uploads().await;
 
-    // The doomed worker: receives the message (hidden for 2 s), takes a 2 s lease, dies.
+    // The doomed worker: receives the message (hidden for 4 s), takes a 4 s lease, dies.
     let sqs = aws_sdk_sqs::Client::new(&stack.config);
     let received = sqs
         .receive_message()
         .queue_url(&stack.jobs_queue)
-        .visibility_timeout(2)
+        .visibility_timeout(4)
         .wait_time_seconds(1)
         .send()
         .await
         .unwrap();
     assert_eq!(received.messages().len(), 1);
     let now = Timestamp::now();
-    let lease_until = now.plus(Duration::from_secs(2));
+    let lease_until = now.plus(Duration::from_secs(4));
     stack
         .jobs
         .transition(&id, &Transition::StartProcessing { lease_until }, now)
