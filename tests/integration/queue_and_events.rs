@@ -1,6 +1,5 @@
 use std::time::Duration;
 
-use aws_sdk_sqs::types::QueueAttributeName;
 use ocr_shared::aws::{SnsEventPublisher, SqsJobQueue};
 use ocr_shared::domain::{JobId, JobStatus, Owner, Timestamp};
 use ocr_shared::ports::{EventPublisher, JobEvent, JobEventType, JobMessage, JobQueue};
@@ -63,26 +62,7 @@ async fn a_published_job_event_reaches_a_subscribed_queue_with_its_type() {
     let topic = resources::topic(&config).await;
     let url = resources::queue(&config).await;
     let sqs = aws_sdk_sqs::Client::new(&config);
-    let queue_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()
-        .remove(&QueueAttributeName::QueueArn)
-        .unwrap();
-    aws_sdk_sns::Client::new(&config)
-        .subscribe()
-        .topic_arn(&topic)
-        .protocol("sqs")
-        .endpoint(queue_arn)
-        .attributes("RawMessageDelivery", "true")
-        .send()
-        .await
-        .unwrap();
+    resources::subscribe(&config, &topic, &url).await;
 
     let event = JobEvent {
         id: uuid::Uuid::new_v4().to_string(),

@@ -86,6 +86,61 @@ pub async fn queue(config: &SdkConfig) -> String {
         .expect("a created queue has a URL")
 }
 
+/// The ARN of the queue at `url`.
+pub async fn queue_arn(config: &SdkConfig, url: &str) -> String {
+    aws_sdk_sqs::Client::new(config)
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("read the queue's ARN")
+        .attributes
+        .and_then(|mut attributes| {
+            attributes.remove(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        })
+        .expect("a queue has an ARN")
+}
+
+/// A queue whose messages go to a dead-letter queue of their own after
+/// `max_receives`, as the template sets them up; returns (queue URL, DLQ URL).
+pub async fn queue_with_dead_letters(
+    config: &SdkConfig,
+    prefix: &str,
+    max_receives: u32,
+) -> (String, String) {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let dead_letters = queue(config).await;
+    let redrive = serde_json::json!({
+        "deadLetterTargetArn": queue_arn(config, &dead_letters).await,
+        "maxReceiveCount": max_receives,
+    });
+    let url = aws_sdk_sqs::Client::new(config)
+        .create_queue()
+        .queue_name(unique_name(prefix))
+        .attributes(QueueAttributeName::VisibilityTimeout, "30")
+        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+        .send()
+        .await
+        .expect("create a queue with a DLQ")
+        .queue_url
+        .expect("a created queue has a URL");
+    (url, dead_letters)
+}
+
+/// Subscribes the queue at `url` to `topic` with raw message delivery.
+pub async fn subscribe(config: &SdkConfig, topic: &str, url: &str) {
+    aws_sdk_sns::Client::new(config)
+        .subscribe()
+        .topic_arn(topic)
+        .protocol("sqs")
+        .endpoint(queue_arn(config, url).await)
+        .attributes("RawMessageDelivery", "true")
+        .send()
+        .await
+        .expect("subscribe a queue to the topic");
+}
+
 /// A topic; returns its ARN.
 pub async fn topic(config: &SdkConfig) -> String {
     aws_sdk_sns::Client::new(config)

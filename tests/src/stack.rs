@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use aws_config::SdkConfig;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::MessageSystemAttributeName;
 use ingest::{Ingest, Outcome};
 use lambda_http::Body;
 use lambda_runtime::{Context, LambdaEvent};
@@ -31,7 +31,7 @@ use status_api::StatusApi;
 use upload_api::{UploadApi, UploadApiSettings};
 
 use crate::fake_upstage::{API_KEY, FakeUpstage};
-use crate::{resources, sdk_config, unique_name};
+use crate::{resources, sdk_config};
 
 const API_EVENT: &str = include_str!("../../events/apigw-create-job.json");
 
@@ -90,19 +90,6 @@ pub struct ApiResponse {
     pub body: Value,
 }
 
-async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
-    sqs.get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()
-        .remove(&QueueAttributeName::QueueArn)
-        .unwrap()
-}
-
 impl Stack {
     pub async fn start(options: StackOptions) -> Self {
         let config = sdk_config().await;
@@ -112,22 +99,8 @@ impl Stack {
         let topic = resources::topic(&config).await;
 
         // Jobs queue with a DLQ after more receives than attempts, as the template sets it.
-        let dead_letters = resources::queue(&config).await;
-        let jobs_queue = sqs
-            .create_queue()
-            .queue_name(unique_name("jobs"))
-            .attributes(QueueAttributeName::VisibilityTimeout, "30")
-            .attributes(
-                QueueAttributeName::RedrivePolicy,
-                json!({"deadLetterTargetArn": queue_arn(&sqs, &dead_letters).await,
-                       "maxReceiveCount": options.max_attempts + 2})
-                .to_string(),
-            )
-            .send()
-            .await
-            .unwrap()
-            .queue_url
-            .unwrap();
+        let (jobs_queue, dead_letters) =
+            resources::queue_with_dead_letters(&config, "jobs", options.max_attempts + 2).await;
 
         // S3 → SQS notifications of new uploads: what invokes ingest in AWS.
         let uploads_queue = resources::queue(&config).await;
@@ -138,7 +111,7 @@ impl Stack {
                 NotificationConfiguration::builder()
                     .queue_configurations(
                         QueueConfiguration::builder()
-                            .queue_arn(queue_arn(&sqs, &uploads_queue).await)
+                            .queue_arn(resources::queue_arn(&config, &uploads_queue).await)
                             .events(Event::S3ObjectCreated)
                             .build()
                             .unwrap(),
@@ -151,42 +124,12 @@ impl Stack {
 
         // A queue on the topic, to see the events subscribers get.
         let events_queue = resources::queue(&config).await;
-        aws_sdk_sns::Client::new(&config)
-            .subscribe()
-            .topic_arn(&topic)
-            .protocol("sqs")
-            .endpoint(queue_arn(&sqs, &events_queue).await)
-            .attributes("RawMessageDelivery", "true")
-            .send()
-            .await
-            .unwrap();
+        resources::subscribe(&config, &topic, &events_queue).await;
 
         // The notifier's queue on the topic, with its own DLQ after the configured attempts.
-        let notifier_dead_letters = resources::queue(&config).await;
-        let notifier_queue = sqs
-            .create_queue()
-            .queue_name(unique_name("notifier"))
-            .attributes(QueueAttributeName::VisibilityTimeout, "30")
-            .attributes(
-                QueueAttributeName::RedrivePolicy,
-                json!({"deadLetterTargetArn": queue_arn(&sqs, &notifier_dead_letters).await,
-                       "maxReceiveCount": options.webhook_attempts})
-                .to_string(),
-            )
-            .send()
-            .await
-            .unwrap()
-            .queue_url
-            .unwrap();
-        aws_sdk_sns::Client::new(&config)
-            .subscribe()
-            .topic_arn(&topic)
-            .protocol("sqs")
-            .endpoint(queue_arn(&sqs, &notifier_queue).await)
-            .attributes("RawMessageDelivery", "true")
-            .send()
-            .await
-            .unwrap();
+        let (notifier_queue, notifier_dead_letters) =
+            resources::queue_with_dead_letters(&config, "notifier", options.webhook_attempts).await;
+        resources::subscribe(&config, &topic, &notifier_queue).await;
         let webhook_secret = "whsec_test_0123456789abcdef".to_owned();
         let secret_arn = resources::secret(&config, &webhook_secret).await;
 

@@ -8,7 +8,7 @@ use ocr_shared::ports::{
     BlobError, BlobStore, EventPublisher, JobEventType, JobMessage, JobQueue, JobStore, StoreError,
     announce,
 };
-use ocr_shared::upload_policy::{PDF_TAIL_BYTES, SNIFF_BYTES, UploadLimits};
+use ocr_shared::upload_policy::{PDF_TAIL_BYTES, SNIFF_BYTES, UploadLimits, UploadRejection};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{error, info, instrument, warn};
@@ -202,32 +202,14 @@ impl Ingest {
             {
                 Ok(kind) => kind,
                 Err(rejection) => {
-                    return self
-                        .reject(
-                            job,
-                            rejection.code(),
-                            rejection.to_string(),
-                            info.size,
-                            sniffed,
-                            now,
-                        )
-                        .await;
+                    return self.refuse(job, rejection, info.size, sniffed, now).await;
                 }
             };
         if kind == FileType::Pdf {
             let start = info.size.saturating_sub(PDF_TAIL_BYTES);
             let tail = self.blobs.read_range(&key, start, PDF_TAIL_BYTES).await?;
             if let Err(rejection) = self.limits.check_tail(kind, &tail) {
-                return self
-                    .reject(
-                        job,
-                        rejection.code(),
-                        rejection.to_string(),
-                        info.size,
-                        sniffed,
-                        now,
-                    )
-                    .await;
+                return self.refuse(job, rejection, info.size, sniffed, now).await;
             }
         }
         let sha256 = match info.sha256 {
@@ -352,6 +334,25 @@ impl Ingest {
             result_key: to.result_key(),
             document_type: original.document_type.clone(),
         }))
+    }
+
+    async fn refuse(
+        &self,
+        job: Job,
+        rejection: UploadRejection,
+        size: u64,
+        detected_mime: Option<String>,
+        now: Timestamp,
+    ) -> Result<Outcome, IngestError> {
+        self.reject(
+            job,
+            rejection.code(),
+            rejection.to_string(),
+            size,
+            detected_mime,
+            now,
+        )
+        .await
     }
 
     async fn reject(
