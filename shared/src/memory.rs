@@ -129,6 +129,15 @@ impl JobStore for MemoryJobStore {
         job.webhook = Some(state.clone());
         Ok(())
     }
+
+    async fn mark_announced(&self, id: &JobId) -> Result<(), StoreError> {
+        let mut jobs = self.jobs.lock().unwrap();
+        let job = jobs
+            .get_mut(id)
+            .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+        job.announced = true;
+        Ok(())
+    }
 }
 
 /// Objects in a map; presigned URLs point at a fictitious host.
@@ -262,11 +271,22 @@ impl JobQueue for MemoryJobQueue {
 #[derive(Default)]
 pub struct MemoryEventPublisher {
     pub published: Mutex<Vec<JobEvent>>,
+    /// How many of the next publishes fail, as an unreachable topic would.
+    pub failures: Mutex<u32>,
 }
+
+#[derive(Debug, thiserror::Error)]
+#[error("the topic is unreachable")]
+struct Unreachable;
 
 #[async_trait]
 impl EventPublisher for MemoryEventPublisher {
     async fn publish(&self, event: &JobEvent) -> Result<(), PublishError> {
+        let mut failures = self.failures.lock().unwrap();
+        if *failures > 0 {
+            *failures -= 1;
+            return Err(PublishError::backend(Unreachable));
+        }
         self.published.lock().unwrap().push(event.clone());
         Ok(())
     }

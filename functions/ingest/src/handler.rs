@@ -5,8 +5,7 @@ use ocr_shared::domain::{
     Completion, DedupKey, FileType, Job, JobError, JobId, JobStatus, Timestamp, Transition,
 };
 use ocr_shared::ports::{
-    BlobError, BlobStore, EventPublisher, JobEventType, JobMessage, JobQueue, JobStore, StoreError,
-    announce,
+    BlobError, BlobStore, EventPublisher, JobMessage, JobQueue, JobStore, StoreError, announce,
 };
 use ocr_shared::upload_policy::{PDF_TAIL_BYTES, SNIFF_BYTES, UploadLimits, UploadRejection};
 use serde::{Deserialize, Serialize};
@@ -74,6 +73,8 @@ pub enum IngestError {
     Blob(#[from] BlobError),
     #[error("the OCR queue refused the job: {0}")]
     Queue(#[from] ocr_shared::ports::QueueError),
+    #[error("the job's event could not be published: {0}")]
+    Publish(#[from] ocr_shared::ports::PublishError),
     /// Not an S3 notification at all: failing sends it to the function's
     /// failure destination instead of dropping it unseen.
     #[error("the event is not an S3 notification: {0}")]
@@ -172,6 +173,10 @@ impl Ingest {
                 Ok(Outcome::Requeued { job_id: job.job_id })
             }
             status => {
+                if status.is_final() && !job.announced {
+                    info!(%status, "finished but not yet announced; announcing");
+                    announce(self.events.as_ref(), self.jobs.as_ref(), &job, now).await?;
+                }
                 info!(%status, "duplicate event; job already moved on");
                 Ok(Outcome::Duplicate {
                     job_id: job.job_id,
@@ -281,8 +286,8 @@ impl Ingest {
             size,
             completion,
         };
-        match self.jobs.transition(&job.job_id, &transition, now).await {
-            Ok(_) => {}
+        let done = match self.jobs.transition(&job.job_id, &transition, now).await {
+            Ok(done) => done,
             Err(StoreError::Refused(refused)) => {
                 return Ok(Some(Outcome::Duplicate {
                     job_id: job.job_id.clone(),
@@ -290,9 +295,9 @@ impl Ingest {
                 }));
             }
             Err(error) => return Err(error.into()),
-        }
+        };
         self.blobs.delete(&job.job_id.upload_key()).await?;
-        announce(self.events.as_ref(), job, JobEventType::Completed, now).await;
+        announce(self.events.as_ref(), self.jobs.as_ref(), &done, now).await?;
         info!(of = %original.job_id, "same bytes as an earlier job; completed without OCR");
         Ok(Some(Outcome::Deduplicated {
             job_id: job.job_id.clone(),
@@ -369,8 +374,8 @@ impl Ingest {
             size: Some(size),
             detected_mime,
         };
-        match self.jobs.transition(&job.job_id, &transition, now).await {
-            Ok(_) => {}
+        let rejected = match self.jobs.transition(&job.job_id, &transition, now).await {
+            Ok(rejected) => rejected,
             Err(StoreError::Refused(refused)) => {
                 return Ok(Outcome::Duplicate {
                     job_id: job.job_id,
@@ -378,10 +383,10 @@ impl Ingest {
                 });
             }
             Err(error) => return Err(error.into()),
-        }
+        };
         // A rejected upload is never read again; keeping it would only cost.
         self.blobs.delete(&job.job_id.upload_key()).await?;
-        announce(self.events.as_ref(), &job, JobEventType::Rejected, now).await;
+        announce(self.events.as_ref(), self.jobs.as_ref(), &rejected, now).await?;
         info!(code, size, "upload rejected");
         Ok(Outcome::Rejected {
             job_id: job.job_id,
@@ -403,6 +408,7 @@ mod tests {
     use sha2::{Digest, Sha256};
 
     use super::*;
+    use ocr_shared::ports::JobEventType;
 
     const PNG: &[u8] = include_bytes!("../../../shared/tests/fixtures/headers/sample.png");
     const PDF: &[u8] = include_bytes!("../../../shared/tests/fixtures/headers/sample.pdf");
@@ -584,6 +590,45 @@ mod tests {
             1,
             "announced once"
         );
+    }
+
+    #[tokio::test]
+    async fn a_rejection_whose_event_was_lost_is_announced_when_s3_retries() {
+        let given = given();
+        *given.events.failures.lock().unwrap() = 1;
+        let html = uploaded(
+            &given,
+            "alice",
+            FileType::Png,
+            HTML.len() as u64,
+            None,
+            HTML,
+        )
+        .await;
+        let failed = given.ingest.upload(&html.job_id, Timestamp::now()).await;
+        assert!(matches!(failed, Err(IngestError::Publish(_))), "{failed:?}");
+        let rejected = status(&given, &html).await;
+        assert_eq!(
+            (rejected.status, rejected.announced),
+            (JobStatus::Rejected, false)
+        );
+
+        let again = given
+            .ingest
+            .upload(&html.job_id, Timestamp::now())
+            .await
+            .unwrap();
+        assert!(matches!(
+            again,
+            Outcome::Duplicate {
+                status: JobStatus::Rejected,
+                ..
+            }
+        ));
+        assert!(status(&given, &html).await.announced);
+        let events = given.events.published.lock().unwrap().clone();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].event_type, JobEventType::Rejected);
     }
 
     #[tokio::test]

@@ -10,8 +10,8 @@ use ocr_shared::domain::{
     Transition, truncate_utf8,
 };
 use ocr_shared::ports::{
-    BlobError, BlobStore, Document, EventPublisher, JobEventType, JobMessage, JobQueue, JobStore,
-    OcrEngine, OcrError, OcrResult, QueueError, RateDecision, RateLimiter, StoreError, announce,
+    BlobError, BlobStore, Document, EventPublisher, JobMessage, JobQueue, JobStore, OcrEngine,
+    OcrError, OcrResult, QueueError, RateDecision, RateLimiter, StoreError, announce,
 };
 use tracing::{Instrument, error, info, info_span, warn};
 
@@ -66,6 +66,8 @@ pub enum RetryLater {
     Blob(#[from] BlobError),
     #[error(transparent)]
     Queue(#[from] QueueError),
+    #[error("the job's event could not be published: {0}")]
+    Publish(#[from] ocr_shared::ports::PublishError),
 }
 
 /// Entry point: the batch is processed concurrently; the messages to try
@@ -123,6 +125,11 @@ impl Worker {
             info!("job deleted; message dropped");
             return Ok(());
         };
+        if job.status.is_final() && !job.announced {
+            // An earlier delivery finished the job but could not publish its event.
+            announce(self.events.as_ref(), self.jobs.as_ref(), &job, now).await?;
+            return Ok(());
+        }
         if job.status.is_final() || job.status == JobStatus::AwaitingUpload {
             info!(status = %job.status, "nothing to do; duplicate or stray message");
             return Ok(());
@@ -285,17 +292,17 @@ impl Worker {
     async fn fail(&self, job: &Job, attempt: u32, error: JobError) -> Result<(), RetryLater> {
         let now = Timestamp::now();
         let code = error.code.clone();
-        match self
+        let failed = match self
             .jobs
             .transition(&job.job_id, &Transition::Fail { attempt, error }, now)
             .await
         {
-            Ok(_) => {}
+            Ok(failed) => failed,
             Err(StoreError::Refused(_)) | Err(StoreError::NotFound(_)) => return Ok(()),
             Err(error) => return Err(error.into()),
-        }
+        };
         warn!(%code, attempt, "job failed");
-        announce(self.events.as_ref(), job, JobEventType::Failed, now).await;
+        announce(self.events.as_ref(), self.jobs.as_ref(), &failed, now).await?;
         Ok(())
     }
 
@@ -327,7 +334,7 @@ impl Worker {
             result_key: key.clone(),
             document_type: Some(document_type),
         };
-        match self
+        let done = match self
             .jobs
             .transition(
                 &job.job_id,
@@ -339,7 +346,7 @@ impl Worker {
             )
             .await
         {
-            Ok(_) => {}
+            Ok(done) => done,
             Err(StoreError::NotFound(_)) => {
                 info!("job deleted while it was read; result discarded");
                 self.blobs.delete(&key).await?;
@@ -350,7 +357,7 @@ impl Worker {
                 return Ok(());
             }
             Err(error) => return Err(error.into()),
-        }
+        };
         info!(
             pages = result.pages.len(),
             confidence = result.confidence,
@@ -358,7 +365,7 @@ impl Worker {
             text_truncated,
             "job completed"
         );
-        announce(self.events.as_ref(), job, JobEventType::Completed, now).await;
+        announce(self.events.as_ref(), self.jobs.as_ref(), &done, now).await?;
         Ok(())
     }
 }
@@ -378,6 +385,7 @@ mod tests {
     use ocr_shared::ports::{OcrPage, OcrWord, Vertex};
 
     use super::*;
+    use ocr_shared::ports::JobEventType;
 
     fn result(text: &str) -> OcrResult {
         OcrResult {
@@ -533,6 +541,27 @@ mod tests {
         assert_eq!(full.job_id, Some(job.job_id.clone()));
         assert_eq!(published(&given), vec![JobEventType::Completed]);
         assert_eq!(given.engine.calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_event_that_could_not_be_published_is_published_on_the_next_delivery() {
+        let given = given(scripted(), 100);
+        *given.events.failures.lock().unwrap() = 1;
+        let job = queued(&given, None).await;
+        assert!(matches!(
+            run(&given, &job, 1).await,
+            Err(RetryLater::Publish(_))
+        ));
+        let done = stored(&given, &job).await;
+        assert_eq!((done.status, done.announced), (JobStatus::Completed, false));
+        assert!(published(&given).is_empty());
+
+        run(&given, &job, 2).await.unwrap();
+        assert!(stored(&given, &job).await.announced);
+        assert_eq!(published(&given), vec![JobEventType::Completed]);
+        run(&given, &job, 3).await.unwrap();
+        assert_eq!(published(&given).len(), 1, "announced once");
+        assert_eq!(given.engine.calls(), 1, "the document was read once");
     }
 
     #[tokio::test]

@@ -388,6 +388,27 @@ impl JobStore for DynamoJobStore {
     }
 
     #[instrument(skip(self), fields(job_id = %id))]
+    async fn mark_announced(&self, id: &JobId) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("job_id", text(id.as_str()))
+            .update_expression("SET announced = :yes")
+            .condition_expression("attribute_exists(job_id)")
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Err(StoreError::NotFound(id.clone()))
+            }
+            Err(e) => Err(StoreError::backend(AwsCallError::new("UpdateItem", &e))),
+        }
+    }
+
+    #[instrument(skip(self), fields(job_id = %id))]
     async fn delete(&self, id: &JobId) -> Result<(), StoreError> {
         self.client
             .delete_item()

@@ -128,6 +128,10 @@ pub struct Job {
     pub completed_at: Option<Timestamp>,
     /// DynamoDB TTL: whole seconds since the epoch.
     pub expires_at: i64,
+    /// Whether the event of the job's final status was published. A redelivery
+    /// of a finished job publishes it when an earlier attempt could not.
+    #[serde(default)]
+    pub announced: bool,
 }
 
 impl Job {
@@ -183,6 +187,7 @@ impl Job {
             started_at: None,
             completed_at: None,
             expires_at: now.plus(retention).as_epoch_seconds(),
+            announced: false,
         }
     }
 

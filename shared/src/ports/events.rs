@@ -26,6 +26,16 @@ pub enum JobEventType {
 }
 
 impl JobEventType {
+    /// The event a job in `status` is announced with; none for unfinished jobs.
+    pub const fn for_status(status: JobStatus) -> Option<Self> {
+        match status {
+            JobStatus::Completed => Some(JobEventType::Completed),
+            JobStatus::Failed => Some(JobEventType::Failed),
+            JobStatus::Rejected => Some(JobEventType::Rejected),
+            _ => None,
+        }
+    }
+
     /// The status a job has when this event is told of it.
     pub const fn status(self) -> JobStatus {
         match self {
@@ -75,18 +85,24 @@ pub trait EventPublisher: Send + Sync {
     async fn publish(&self, event: &JobEvent) -> Result<(), PublishError>;
 }
 
-/// Publishes that `job` reached `event_type`. Events are notifications: a failed
-/// publish is logged as an error and never undoes the job's move.
+/// Publishes the event of `job`'s final status and notes it on the job.
+/// `Err` when the publish failed: the caller fails too, so that the delivery
+/// that brought it here comes again and announces the job then.
 pub async fn announce(
     events: &dyn EventPublisher,
+    jobs: &dyn super::JobStore,
     job: &Job,
-    event_type: JobEventType,
     now: Timestamp,
-) {
-    if let Err(error) = events
+) -> Result<(), PublishError> {
+    let Some(event_type) = JobEventType::for_status(job.status) else {
+        return Ok(());
+    };
+    events
         .publish(&JobEvent::for_job(job, event_type, now))
-        .await
-    {
-        tracing::error!(%error, job_id = %job.job_id, event_type = event_type.as_str(), "job event not published");
+        .await?;
+    if let Err(error) = jobs.mark_announced(&job.job_id).await {
+        // At worst a later redelivery publishes again: receivers dedupe by event and job.
+        tracing::warn!(%error, job_id = %job.job_id, "announced, but not noted on the job");
     }
+    Ok(())
 }

@@ -74,4 +74,7 @@ pub trait JobStore: Send + Sync {
     /// Records how the job's webhook delivery stands. Never touches the job's
     /// status: a webhook cannot change what became of the OCR.
     async fn record_webhook(&self, id: &JobId, state: &WebhookState) -> Result<(), StoreError>;
+
+    /// Notes that the event of the job's final status was published.
+    async fn mark_announced(&self, id: &JobId) -> Result<(), StoreError>;
 }
