@@ -42,6 +42,35 @@ impl DynamoJobStore {
     }
 }
 
+impl DynamoJobStore {
+    /// Sets one field of an existing job, outside any status transition.
+    async fn set_field(
+        &self,
+        id: &JobId,
+        field: &str,
+        value: AttributeValue,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("job_id", text(id.as_str()))
+            .update_expression("SET #field = :value")
+            .condition_expression("attribute_exists(job_id)")
+            .expression_attribute_names("#field", field)
+            .expression_attribute_values(":value", value)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Err(StoreError::NotFound(id.clone()))
+            }
+            Err(e) => Err(StoreError::backend(AwsCallError::new("UpdateItem", &e))),
+        }
+    }
+}
+
 fn to_item(job: &Job) -> Result<HashMap<String, AttributeValue>, StoreError> {
     serde_dynamo::to_item(job).map_err(StoreError::backend)
 }
@@ -368,44 +397,13 @@ impl JobStore for DynamoJobStore {
     #[instrument(skip(self, state), fields(job_id = %id, webhook = %state.status))]
     async fn record_webhook(&self, id: &JobId, state: &WebhookState) -> Result<(), StoreError> {
         let value = serde_dynamo::to_attribute_value(state).map_err(StoreError::backend)?;
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("job_id", text(id.as_str()))
-            .update_expression("SET webhook = :webhook")
-            .condition_expression("attribute_exists(job_id)")
-            .expression_attribute_values(":webhook", value)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                Err(StoreError::NotFound(id.clone()))
-            }
-            Err(e) => Err(StoreError::backend(AwsCallError::new("UpdateItem", &e))),
-        }
+        self.set_field(id, "webhook", value).await
     }
 
     #[instrument(skip(self), fields(job_id = %id))]
     async fn mark_announced(&self, id: &JobId) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("job_id", text(id.as_str()))
-            .update_expression("SET announced = :yes")
-            .condition_expression("attribute_exists(job_id)")
-            .expression_attribute_values(":yes", AttributeValue::Bool(true))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                Err(StoreError::NotFound(id.clone()))
-            }
-            Err(e) => Err(StoreError::backend(AwsCallError::new("UpdateItem", &e))),
-        }
+        self.set_field(id, "announced", AttributeValue::Bool(true))
+            .await
     }
 
     #[instrument(skip(self), fields(job_id = %id))]
