@@ -16,12 +16,15 @@ DEPLOY_STAMP := $(DEPLOY_VENV)/.installed
 FUNCTIONS := upload-api status-api ingest ocr-worker notifier
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help setup setup-deploy setup-ocr documents test fmt lint unit openapi template package build deploy dev clean
+PORT ?= 3000
+WEB_STAMP := web/node_modules/.installed
+
+.PHONY: help setup setup-deploy setup-ocr setup-browser documents test fmt lint unit openapi template package build deploy dev clean
 
 help:
 	@echo "make setup  install the test tools (Python venv with moto's server)"
 	@echo "make test   every check and test: fmt, clippy, openapi.yaml, template lint, unit and integration tests on moto, sam build"
-	@echo "make dev    the local stack (not yet available)"
+	@echo "make dev    the whole stack on this machine (moto, Tesseract, the demo page) on 127.0.0.1:$(PORT)"
 	@echo "make package  arm64 Lambda bootstraps of every function, with their sizes"
 	@echo "make deploy   sam build, then sam deploy (AWS credentials needed)"
 
@@ -46,6 +49,22 @@ setup-ocr:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(OCR_PACKAGES) > /dev/null; \
 	  tesseract --list-langs 2> /dev/null | grep -qx kor || { echo "tesseract with Korean could not be installed" >&2; exit 1; }; \
 	fi
+
+## The demo page's browser test: Debian's Chromium driven by playwright-core (npm, pinned in web/package-lock.json).
+setup-browser: $(WEB_STAMP)
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium > /dev/null; \
+	fi
+	@/usr/bin/chromium --version 2> /dev/null
+
+$(WEB_STAMP): web/package.json web/package-lock.json
+	@command -v npm > /dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends nodejs npm > /dev/null; }
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 ## Re-renders the Korean test documents and their ground truth (committed under tests/fixtures/documents).
 documents: setup setup-ocr
@@ -95,11 +114,11 @@ build: setup-deploy
 deploy: build
 	PATH="$(CURDIR)/$(DEPLOY_VENV)/bin:$$PATH" $(DEPLOY_VENV)/bin/sam deploy
 
-test: setup setup-ocr fmt lint openapi template unit build
+test: setup setup-ocr setup-browser fmt lint openapi template unit build
 
-dev:
-	@echo "make dev: the local stack (ocr dev, Tesseract engine, demo page) is not built yet." >&2
-	@exit 1
+## The local stack: installs what is missing, then `ocr dev` until Ctrl-C.
+dev: setup setup-ocr
+	cargo run --quiet -p ocr-cli --bin ocr -- dev --port $(PORT)
 
 clean:
-	rm -rf $(VENV) $(DEPLOY_VENV) target .aws-sam
+	rm -rf $(VENV) $(DEPLOY_VENV) target .aws-sam web/node_modules

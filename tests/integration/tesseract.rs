@@ -7,25 +7,7 @@ use bytes::Bytes;
 use ocr_shared::domain::FileType;
 use ocr_shared::engines::TesseractEngine;
 use ocr_shared::ports::{Document, OcrEngine, OcrError};
-
-/// Edit distance between the two texts, whitespace ignored, over the truth's length.
-pub fn character_error_rate(read: &str, truth: &str) -> f64 {
-    let read: Vec<char> = read.chars().filter(|c| !c.is_whitespace()).collect();
-    let truth: Vec<char> = truth.chars().filter(|c| !c.is_whitespace()).collect();
-    let mut previous: Vec<usize> = (0..=truth.len()).collect();
-    for (i, r) in read.iter().enumerate() {
-        let mut current = vec![i + 1];
-        for (j, t) in truth.iter().enumerate() {
-            current.push(
-                (previous[j + 1] + 1)
-                    .min(current[j] + 1)
-                    .min(previous[j] + usize::from(r != t)),
-            );
-        }
-        previous = current;
-    }
-    previous[truth.len()] as f64 / truth.len().max(1) as f64
-}
+use ocr_tests::quality::character_error_rate;
 
 async fn read(name: &str, file_type: FileType) -> (ocr_shared::ports::OcrResult, f64) {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/documents/");

@@ -3,6 +3,7 @@
 
 pub mod fake_upstage;
 pub mod moto;
+pub mod quality;
 pub mod receiver;
 pub mod resources;
 pub mod stack;

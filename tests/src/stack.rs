@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use ingest::{Ingest, Outcome};
 use lambda_http::Body;
@@ -104,23 +103,10 @@ impl Stack {
 
         // S3 → SQS notifications of new uploads: what invokes ingest in AWS.
         let uploads_queue = resources::queue(&config).await;
-        let s3 = S3BlobStore::client(&config);
-        s3.put_bucket_notification_configuration()
-            .bucket(&bucket)
-            .notification_configuration(
-                NotificationConfiguration::builder()
-                    .queue_configurations(
-                        QueueConfiguration::builder()
-                            .queue_arn(resources::queue_arn(&config, &uploads_queue).await)
-                            .events(Event::S3ObjectCreated)
-                            .build()
-                            .unwrap(),
-                    )
-                    .build(),
-            )
-            .send()
+        ocr_cli::provision::notify_uploads(&config, &bucket, &uploads_queue)
             .await
-            .unwrap();
+            .expect("S3 notifies the uploads queue");
+        let s3 = S3BlobStore::client(&config);
 
         // A queue on the topic, to see the events subscribers get.
         let events_queue = resources::queue(&config).await;
@@ -388,7 +374,7 @@ impl Stack {
         if messages.is_empty() {
             return 0;
         }
-        let response = handler(sqs_event(&messages))
+        let response = handler(ocr_cli::pumps::sqs_event(&messages, url))
             .await
             .expect("the consumers answer every batch");
         for message in &messages {
@@ -476,35 +462,6 @@ impl Stack {
             }
         }
     }
-}
-
-/// Received messages as Lambda's SQS event source hands them to a function.
-fn sqs_event(messages: &[aws_sdk_sqs::types::Message]) -> SqsEvent {
-    let records: Vec<Value> = messages
-        .iter()
-        .map(|message| {
-            let attributes: HashMap<String, String> = message
-                .attributes()
-                .map(|attributes| {
-                    attributes
-                        .iter()
-                        .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            json!({
-                "messageId": message.message_id(),
-                "receiptHandle": message.receipt_handle(),
-                "body": message.body(),
-                "attributes": attributes,
-                "messageAttributes": {},
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:queue",
-                "awsRegion": "us-east-1"
-            })
-        })
-        .collect();
-    serde_json::from_value(json!({ "Records": records })).unwrap()
 }
 
 /// No variables: every setting at its default.

@@ -1,0 +1,377 @@
+//! The API as a client sees it: `ocr submit`, `ocr status`, `ocr list`. Talks
+//! to `ocr dev` or to a deployed stack alike (`--api`, `--token`).
+
+use std::io::IsTerminal as _;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow, bail};
+use bytes::Bytes;
+use futures::StreamExt as _;
+use indicatif::{ProgressBar, ProgressStyle};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+
+/// Statuses after which a job changes no more.
+const FINAL: &[&str] = &["completed", "failed", "rejected", "expired"];
+/// The piece of a file sent between two progress updates.
+const UPLOAD_CHUNK: usize = 64 * 1024;
+
+pub struct Api {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+/// An error answer of the API, with its code and sentence.
+#[derive(Debug, thiserror::Error)]
+#[error("{status}: {message}")]
+pub struct ApiFailure {
+    pub status: StatusCode,
+    pub code: String,
+    pub message: String,
+}
+
+impl Api {
+    pub fn new(base: &str, token: String) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .build()?;
+        Ok(Self {
+            base: base.trim_end_matches('/').to_owned(),
+            token,
+            http,
+        })
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> anyhow::Result<(StatusCode, Value)> {
+        let response = request
+            .bearer_auth(&self.token)
+            .timeout(Duration::from_secs(60))
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the API at {}", self.base))?;
+        let status = response.status();
+        let text = response.text().await?;
+        let body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        if status.is_success() {
+            return Ok((status, body));
+        }
+        let (code, message) = match &body {
+            Value::Object(_) if body["error"].is_object() => (
+                body["error"]["code"].as_str().unwrap_or("error").to_owned(),
+                body["error"]["message"].as_str().unwrap_or("").to_owned(),
+            ),
+            // API Gateway's own answers (401, 404 of an unknown route).
+            Value::Object(_) => (
+                status.as_u16().to_string(),
+                body["message"].as_str().unwrap_or("").to_owned(),
+            ),
+            other => (status.as_u16().to_string(), other.to_string()),
+        };
+        Err(ApiFailure {
+            status,
+            code,
+            message,
+        }
+        .into())
+    }
+
+    pub async fn create(&self, document: &Document) -> anyhow::Result<(StatusCode, Value)> {
+        let body = json!({
+            "filename": document.filename,
+            "content_type": document.content_type,
+            "size": document.bytes.len(),
+            "sha256": document.sha256,
+        });
+        self.send(self.http.post(format!("{}/v1/jobs", self.base)).json(&body))
+            .await
+    }
+
+    pub async fn job(&self, id: &str) -> anyhow::Result<Value> {
+        Ok(self
+            .send(self.http.get(format!("{}/v1/jobs/{id}", self.base)))
+            .await?
+            .1)
+    }
+
+    pub async fn list(
+        &self,
+        status: Option<&str>,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> anyhow::Result<Value> {
+        let mut url = url::Url::parse(&format!("{}/v1/jobs", self.base))?;
+        {
+            let mut query = url.query_pairs_mut();
+            query.append_pair("limit", &limit.to_string());
+            if let Some(status) = status {
+                query.append_pair("status", status);
+            }
+            if let Some(cursor) = cursor {
+                query.append_pair("cursor", cursor);
+            }
+        }
+        let request = self.http.get(url);
+        Ok(self.send(request).await?.1)
+    }
+
+    /// PUTs `document` to the presigned URL of `created`, reporting bytes sent to `progress`.
+    pub async fn upload(
+        &self,
+        created: &Value,
+        document: &Document,
+        progress: &ProgressBar,
+    ) -> anyhow::Result<()> {
+        let upload = &created["upload"];
+        let url = upload["url"]
+            .as_str()
+            .ok_or_else(|| anyhow!("the API gave no upload URL"))?;
+        let chunks: Vec<Bytes> = document
+            .bytes
+            .chunks(UPLOAD_CHUNK)
+            .map(Bytes::copy_from_slice)
+            .collect();
+        let bar = progress.clone();
+        let stream = futures::stream::iter(chunks).map(move |chunk| {
+            bar.inc(chunk.len() as u64);
+            Ok::<_, std::io::Error>(chunk)
+        });
+        let mut request = self
+            .http
+            .put(url)
+            .body(reqwest::Body::wrap_stream(stream))
+            .timeout(Duration::from_secs(600));
+        // Every signed header, exactly as given; content-length too, so the body is not chunked.
+        if let Some(headers) = upload["headers"].as_object() {
+            for (name, value) in headers {
+                request = request.header(name, value.as_str().unwrap_or_default());
+            }
+        }
+        if upload["headers"].get("content-length").is_none() {
+            request = request.header("content-length", document.bytes.len());
+        }
+        let response = request
+            .send()
+            .await
+            .context("the upload did not reach storage")?;
+        if !response.status().is_success() {
+            let status = response.status();
+            let text = response.text().await.unwrap_or_default();
+            bail!("storage refused the upload ({status}): {}", text.trim());
+        }
+        Ok(())
+    }
+
+    /// Polls the job with backoff until it is final, or `timeout`.
+    pub async fn wait(
+        &self,
+        id: &str,
+        timeout: Duration,
+        spinner: &ProgressBar,
+    ) -> anyhow::Result<Value> {
+        let started = Instant::now();
+        let mut delay = Duration::from_millis(300);
+        loop {
+            let job = self.job(id).await?;
+            let status = job["status"].as_str().unwrap_or("?").to_owned();
+            spinner.set_message(format!("{id}: {status}"));
+            if FINAL.contains(&status.as_str()) {
+                return Ok(job);
+            }
+            if started.elapsed() > timeout {
+                bail!("job {id} is still {status} after {} s", timeout.as_secs());
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 3 / 2).min(Duration::from_secs(3));
+        }
+    }
+}
+
+/// A file to submit: its bytes, the type its content shows, its SHA-256.
+pub struct Document {
+    pub filename: String,
+    pub content_type: String,
+    pub sha256: String,
+    pub bytes: Vec<u8>,
+}
+
+impl Document {
+    pub fn read(path: &Path) -> anyhow::Result<Self> {
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let filename = path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "document".into());
+        // What the bytes are, not what the name says; the API judges the claim.
+        let content_type = infer::get(&bytes)
+            .map(|kind| kind.mime_type().to_owned())
+            .unwrap_or_else(|| "application/octet-stream".into());
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        Ok(Self {
+            filename,
+            content_type,
+            sha256,
+            bytes,
+        })
+    }
+}
+
+pub struct SubmitOptions {
+    pub wait: bool,
+    pub json: bool,
+    pub timeout: Duration,
+}
+
+fn bar(len: u64, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:24!} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+fn spinner(quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let spinner = ProgressBar::new_spinner();
+    spinner.enable_steady_tick(Duration::from_millis(120));
+    spinner
+}
+
+/// Submits each file in turn; returns whether every one ended well.
+pub async fn submit(
+    api: &Api,
+    files: &[std::path::PathBuf],
+    options: &SubmitOptions,
+) -> anyhow::Result<bool> {
+    let quiet = options.json || !std::io::stderr().is_terminal();
+    let mut all_good = true;
+    for path in files {
+        let outcome = submit_one(api, path, options, quiet).await;
+        match outcome {
+            Ok(job) => {
+                let status = job["status"].as_str().unwrap_or("");
+                let good = if options.wait {
+                    status == "completed"
+                } else {
+                    !FINAL.contains(&status) || status == "completed"
+                };
+                all_good &= good;
+                if options.json {
+                    println!("{}", serde_json::to_string(&job)?);
+                } else {
+                    print_job(&path.display().to_string(), &job);
+                }
+            }
+            Err(error) => {
+                all_good = false;
+                if options.json {
+                    let failure = error.downcast_ref::<ApiFailure>();
+                    println!(
+                        "{}",
+                        json!({
+                            "file": path.display().to_string(),
+                            "error": {
+                                "code": failure.map(|f| f.code.as_str()).unwrap_or("client_error"),
+                                "message": failure.map(|f| f.message.clone()).unwrap_or_else(|| format!("{error:#}")),
+                            }
+                        })
+                    );
+                } else {
+                    eprintln!("{}: {error:#}", path.display());
+                }
+            }
+        }
+    }
+    Ok(all_good)
+}
+
+async fn submit_one(
+    api: &Api,
+    path: &Path,
+    options: &SubmitOptions,
+    quiet: bool,
+) -> anyhow::Result<Value> {
+    let document = Document::read(path)?;
+    let (status, created) = api.create(&document).await?;
+    let id = created["job_id"]
+        .as_str()
+        .ok_or_else(|| anyhow!("the API gave no job id"))?
+        .to_owned();
+    if status == StatusCode::OK && created["deduplicated"] == json!(true) {
+        // The same bytes were read before: the answer is already there.
+        return Ok(created);
+    }
+    let progress = bar(document.bytes.len() as u64, quiet);
+    progress.set_message(document.filename.clone());
+    api.upload(&created, &document, &progress).await?;
+    progress.finish();
+    if !options.wait {
+        return api.job(&id).await;
+    }
+    let spinner = spinner(quiet);
+    let job = api.wait(&id, options.timeout, &spinner).await;
+    spinner.finish_and_clear();
+    job
+}
+
+/// A job for a person: one line of facts, then its text or its error.
+pub fn print_job(label: &str, job: &Value) {
+    let mut facts = vec![
+        job["job_id"].as_str().unwrap_or("").to_owned(),
+        job["status"].as_str().unwrap_or("").to_owned(),
+    ];
+    if let Some(kind) = job["document_type"].as_str() {
+        facts.push(kind.to_owned());
+    }
+    if let Some(confidence) = job["confidence"].as_f64() {
+        facts.push(format!("confidence {confidence:.2}"));
+    }
+    if let Some(pages) = job["pages"].as_u64() {
+        facts.push(format!("{pages} page(s)"));
+    }
+    if job["deduplicated"] == json!(true) {
+        facts.push("same bytes as an earlier job: not read again".into());
+    }
+    println!("{label}: {}", facts.join(" · "));
+    if let Some(error) = job["error"].as_object() {
+        println!(
+            "  {}: {}",
+            error.get("code").and_then(Value::as_str).unwrap_or(""),
+            error.get("message").and_then(Value::as_str).unwrap_or("")
+        );
+    }
+    if let Some(text) = job["text"].as_str() {
+        println!("{text}");
+    }
+}
+
+/// `ocr list`: a line per job, newest first.
+pub fn print_list(listing: &Value) {
+    let jobs = listing["jobs"].as_array().cloned().unwrap_or_default();
+    if jobs.is_empty() {
+        println!("no jobs");
+    }
+    for job in &jobs {
+        println!(
+            "{}  {:<16} {:<22} {}  {}",
+            job["job_id"].as_str().unwrap_or(""),
+            job["status"].as_str().unwrap_or(""),
+            job["document_type"].as_str().unwrap_or("-"),
+            job["created_at"].as_str().unwrap_or(""),
+            job["filename"].as_str().unwrap_or(""),
+        );
+    }
+    if let Some(cursor) = listing["next_cursor"].as_str() {
+        println!("more: ocr list --cursor {cursor}");
+    }
+}

@@ -1,0 +1,161 @@
+//! `ocr dev`: the whole stack on this machine. moto for the AWS services
+//! (started here unless AWS_ENDPOINT_URL names one), the five functions over
+//! it, the API and the demo page on 127.0.0.1, and the pumps between them.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use ocr_shared::config::{EngineKind, Env, OcrSettings, vars};
+
+use crate::functions::{self, Functions};
+use crate::gateway::{self, Gateway};
+use crate::moto::{self, MotoServer};
+use crate::provision::{self, QueueSettings};
+use crate::state::{Running, StateDir};
+use crate::{pumps, token};
+
+/// The name every local resource starts with.
+pub const PREFIX: &str = "lambda-ocr-local";
+/// The subject of the token `ocr dev` prints.
+pub const DEFAULT_SUBJECT: &str = "dev";
+/// How long printed tokens stay valid.
+pub const TOKEN_TTL: Duration = Duration::from_secs(30 * 86_400);
+
+pub struct DevOptions {
+    pub port: u16,
+    pub state: StateDir,
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn stop_signal() {
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async {
+            match terminate.as_mut() {
+                Some(signal) => { signal.recv().await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => {}
+    }
+}
+
+/// Says what is missing for the Tesseract engine, if anything.
+fn tesseract_problem() -> Option<String> {
+    let output = std::process::Command::new("tesseract")
+        .arg("--list-langs")
+        .output();
+    match output {
+        Err(_) => Some("tesseract is not installed: run `make setup-ocr` (Debian: tesseract-ocr tesseract-ocr-kor poppler-utils)".into()),
+        Ok(output) => {
+            let langs = String::from_utf8_lossy(&output.stdout).into_owned()
+                + &String::from_utf8_lossy(&output.stderr);
+            (!langs.lines().any(|line| line.trim() == "kor"))
+                .then(|| "tesseract has no Korean data: run `make setup-ocr` (Debian: tesseract-ocr-kor)".into())
+        }
+    }
+}
+
+pub async fn run(options: DevOptions) -> anyhow::Result<()> {
+    let address = SocketAddr::from(([127, 0, 0, 1], options.port));
+    let listener = tokio::net::TcpListener::bind(address).await.with_context(|| {
+        format!("cannot listen on {address}: is another `ocr dev` running? Choose another with --port")
+    })?;
+    let base_url = format!("http://{address}");
+
+    let process_env: HashMap<String, String> = std::env::vars().collect();
+    let env = Env::new(&process_env);
+    // Without an Upstage key the worker reads with tesseract: say now if it cannot.
+    if OcrSettings::from_env(&env)?.engine == EngineKind::Tesseract
+        && let Some(problem) = tesseract_problem()
+    {
+        bail!(problem);
+    }
+    let (endpoint, moto) = match env.optional(vars::AWS_ENDPOINT_URL) {
+        Some(endpoint) => (endpoint, None),
+        None => {
+            let binary = moto::locate();
+            let server = tokio::task::spawn_blocking(move || MotoServer::start(&binary))
+                .await
+                .context("the moto start-up task failed")??;
+            (server.endpoint().to_owned(), Some(server))
+        }
+    };
+    let sdk = moto::sdk_config(&endpoint).await;
+
+    let max_attempts = env.number(vars::OCR_MAX_ATTEMPTS, 5u32, 1..=50)?;
+    let webhook_attempts = env.number(vars::WEBHOOK_MAX_ATTEMPTS, 5u32, 1..=20)?;
+    let origins = vec![
+        base_url.clone(),
+        format!("http://localhost:{}", options.port),
+    ];
+    let resources = provision::stack(
+        &sdk,
+        PREFIX,
+        QueueSettings {
+            jobs_max_receives: max_attempts + 3,
+            notifier_max_receives: webhook_attempts,
+            visibility_seconds: 120,
+        },
+        &origins,
+    )
+    .await
+    .with_context(|| format!("cannot create the stack's resources on {endpoint}"))?;
+
+    let variables = functions::environment(process_env.clone(), &resources, &endpoint);
+    let functions = Arc::new(Functions::build(&sdk, &variables).await?);
+    let signing_key = options.state.signing_key()?;
+    let token = token::mint(&signing_key, DEFAULT_SUBJECT, TOKEN_TTL)?;
+    options.state.write_running(&Running {
+        api_url: base_url.clone(),
+        endpoint: endpoint.clone(),
+        pid: std::process::id(),
+        resources: resources.clone(),
+    })?;
+
+    let pumps = tokio::spawn(pumps::run(
+        aws_sdk_sqs::Client::new(&sdk),
+        resources.clone(),
+        functions.clone(),
+    ));
+    let app = gateway::router(Arc::new(Gateway {
+        functions: functions.clone(),
+        signing_key,
+    }));
+
+    let engine = match functions.engine {
+        "tesseract" => "tesseract (kor+eng), offline; set UPSTAGE_API_KEY for Upstage",
+        _ => "upstage",
+    };
+    let aws = match &moto {
+        Some(_) => {
+            format!("{endpoint} (moto, started here; its state is in memory and ends with it)")
+        }
+        None => format!("{endpoint} (AWS_ENDPOINT_URL; kept when this stops)"),
+    };
+    println!("lambda-ocr local stack");
+    println!("  page    {base_url}/#token={token}");
+    println!("  api     {base_url}/v1");
+    println!("  aws     {aws}");
+    println!("  engine  {engine}");
+    println!("  token   {token}");
+    println!("          (sub={DEFAULT_SUBJECT}; `ocr token --sub NAME` makes others)");
+    println!("  try     ocr submit tests/fixtures/documents/receipt.png --wait");
+    println!("ready: Ctrl-C stops everything");
+
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(stop_signal())
+        .await;
+    pumps.abort();
+    let _ = pumps.await;
+    options.state.clear_running();
+    if let Some(moto) = moto {
+        tokio::task::spawn_blocking(move || moto.stop()).await.ok();
+    }
+    println!("stopped");
+    served.context("the HTTP server failed")
+}

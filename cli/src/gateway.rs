@@ -1,0 +1,196 @@
+//! The local API Gateway: an HTTP request becomes the API Gateway v2 event the
+//! deployed API would send, with the claims of a verified bearer token, and goes
+//! to the function that serves its route (GET → status-api, else upload-api).
+//! No token, or a bad one, is 401 before any function runs, as in AWS.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use crate::functions::Functions;
+use crate::{token, web};
+
+pub struct Gateway {
+    pub functions: Arc<Functions>,
+    pub signing_key: Vec<u8>,
+}
+
+/// The whole local front: the API under `/v1` and the demo page.
+pub fn router(gateway: Arc<Gateway>) -> Router {
+    Router::new()
+        .route("/", get(web::index))
+        .route("/app.js", get(web::script))
+        .route("/style.css", get(web::style))
+        .route("/health", get(|| async { "ok" }))
+        .fallback(api)
+        .with_state(gateway)
+}
+
+fn message(status: StatusCode, text: &str) -> Response {
+    (status, axum::Json(json!({ "message": text }))).into_response()
+}
+
+/// The route key API Gateway would match for `method path`, if the API has one.
+pub fn route_key(method: &Method, path: &str) -> Option<String> {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+    let route = match (method.as_str(), segments.as_slice()) {
+        ("POST", ["v1", "jobs"]) => "POST /v1/jobs",
+        ("POST", ["v1", "jobs", "batch"]) => "POST /v1/jobs/batch",
+        ("GET", ["v1", "jobs"]) => "GET /v1/jobs",
+        ("GET", ["v1", "jobs", _]) => "GET /v1/jobs/{id}",
+        ("GET", ["v1", "jobs", _, "result"]) => "GET /v1/jobs/{id}/result",
+        ("DELETE", ["v1", "jobs", _]) => "DELETE /v1/jobs/{id}",
+        _ => return None,
+    };
+    Some(route.to_owned())
+}
+
+/// The API Gateway v2 (HTTP API) event of a request whose caller has `claims`.
+pub fn event(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    route: &str,
+    claims: &HashMap<String, String>,
+) -> Value {
+    let mut header_map = serde_json::Map::new();
+    for (name, value) in headers {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        header_map
+            .entry(name.as_str().to_owned())
+            .and_modify(|joined| {
+                if let Value::String(joined) = joined {
+                    joined.push(',');
+                    joined.push_str(&value);
+                }
+            })
+            .or_insert(Value::String(value));
+    }
+    let query = uri.query().unwrap_or("");
+    let parameters: HashMap<String, String> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    let path = uri.path();
+    let id = path.split('/').nth(3).filter(|_| route.contains("{id}"));
+    let now = time::OffsetDateTime::now_utc();
+    let request_id = format!("local-{}", uuid_like());
+    let (body, encoded) = match std::str::from_utf8(body) {
+        Ok(text) => (text.to_owned(), false),
+        Err(_) => (base64::engine::general_purpose::STANDARD.encode(body), true),
+    };
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": route,
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": header_map,
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "local",
+            "authorizer": { "jwt": { "claims": claims, "scopes": null } },
+            "domainName": headers.get(header::HOST).and_then(|host| host.to_str().ok()).unwrap_or("127.0.0.1"),
+            "domainPrefix": "local",
+            "http": {
+                "method": method.as_str(),
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": headers.get(header::USER_AGENT).and_then(|agent| agent.to_str().ok()).unwrap_or(""),
+            },
+            "requestId": request_id,
+            "routeKey": route,
+            "stage": "$default",
+            "time": now.format(&time::format_description::well_known::Rfc2822).unwrap_or_default(),
+            "timeEpoch": now.unix_timestamp() * 1000 + i64::from(now.millisecond()),
+        },
+        "isBase64Encoded": encoded,
+    });
+    if !parameters.is_empty() {
+        event["queryStringParameters"] = json!(parameters);
+    }
+    if let Some(id) = id {
+        event["pathParameters"] = json!({ "id": id });
+    }
+    if !body.is_empty() {
+        event["body"] = json!(body);
+    }
+    event
+}
+
+fn uuid_like() -> String {
+    hex::encode(rand::random::<[u8; 8]>())
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+async fn api(
+    State(gateway): State<Arc<Gateway>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(route) = route_key(&method, uri.path()) else {
+        return message(StatusCode::NOT_FOUND, "Not Found");
+    };
+    let claims = match bearer(&headers).map(|token| token::verify(&gateway.signing_key, token)) {
+        Some(Ok(claims)) => claims,
+        _ => {
+            let mut response = message(StatusCode::UNAUTHORIZED, "Unauthorized");
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return response;
+        }
+    };
+    let event = event(&method, &uri, &headers, &body, &route, &claims);
+    let request = match lambda_http::request::from_str(&event.to_string()) {
+        Ok(request) => request,
+        Err(error) => {
+            return message(StatusCode::BAD_REQUEST, &format!("Bad Request: {error}"));
+        }
+    };
+    let answer = if method == Method::GET {
+        status_api::handle(request, &gateway.functions.status_api).await
+    } else {
+        upload_api::handle(request, &gateway.functions.upload_api).await
+    };
+    match answer {
+        Ok(response) => lambda_response(response),
+        // A function error is API Gateway's 500, with nothing of the error shown.
+        Err(error) => {
+            tracing::error!(error = %error, route, "function error");
+            message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+        }
+    }
+}
+
+/// A function's response as API Gateway sends it on.
+pub fn lambda_response(response: lambda_http::Response<lambda_http::Body>) -> Response {
+    let (parts, body) = response.into_parts();
+    let bytes = match body {
+        lambda_http::Body::Empty => Vec::new(),
+        lambda_http::Body::Text(text) => text.into_bytes(),
+        lambda_http::Body::Binary(bytes) => bytes,
+        _ => Vec::new(),
+    };
+    let mut response = Response::new(axum::body::Body::from(bytes));
+    *response.status_mut() = parts.status;
+    *response.headers_mut() = parts.headers;
+    response
+}

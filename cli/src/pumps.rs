@@ -1,0 +1,211 @@
+//! What AWS does between the functions, done against the local queues:
+//! S3's notifications of uploads to ingest, and Lambda's SQS event source
+//! for the worker and the notifier (batches of up to 10, acknowledged messages
+//! deleted, reported failures left to their visibility timeout, the queue's
+//! redrive policy moving a message to its DLQ after its last receive).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{Value, json};
+use tracing::{info, warn};
+
+use crate::functions::Functions;
+use crate::provision::Resources;
+
+/// How long one receive waits for a message.
+const LONG_POLL_SECONDS: i32 = 1;
+
+/// The ARN of a queue from its URL (`…/{account}/{name}`).
+fn queue_arn(queue_url: &str) -> String {
+    let mut segments = queue_url.trim_end_matches('/').rsplit('/');
+    let name = segments.next().unwrap_or_default();
+    let account = segments.next().unwrap_or_default();
+    format!("arn:aws:sqs:{}:{account}:{name}", crate::moto::REGION)
+}
+
+/// Received messages of the queue at `queue_url` as Lambda's SQS event source
+/// hands them to a function.
+pub fn sqs_event(messages: &[Message], queue_url: &str) -> SqsEvent {
+    let queue_arn = queue_arn(queue_url);
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|message| {
+            let attributes: HashMap<String, String> = message
+                .attributes()
+                .map(|attributes| {
+                    attributes
+                        .iter()
+                        .map(|(name, value)| (name.as_str().to_owned(), value.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            json!({
+                "messageId": message.message_id(),
+                "receiptHandle": message.receipt_handle(),
+                "body": message.body(),
+                "md5OfBody": message.md5_of_body(),
+                "attributes": attributes,
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": &queue_arn,
+                "awsRegion": crate::moto::REGION,
+            })
+        })
+        .collect();
+    serde_json::from_value(json!({ "Records": records })).expect("an SQS event is well-formed")
+}
+
+/// One queue feeding one function.
+pub struct Pump {
+    sqs: Client,
+    url: String,
+}
+
+impl Pump {
+    pub fn new(sqs: Client, url: &str) -> Self {
+        Self {
+            sqs,
+            url: url.to_owned(),
+        }
+    }
+
+    async fn receive(&self, wait: i32) -> Result<Vec<Message>, String> {
+        self.sqs
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(wait)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .map(|output| output.messages.unwrap_or_default())
+            .map_err(|error| ocr_shared::telemetry::error_chain(&error))
+    }
+
+    async fn delete(&self, message: &Message) {
+        let Some(handle) = message.receipt_handle() else {
+            return;
+        };
+        if let Err(error) = self
+            .sqs
+            .delete_message()
+            .queue_url(&self.url)
+            .receipt_handle(handle)
+            .send()
+            .await
+        {
+            warn!(error = %ocr_shared::telemetry::error_chain(&error), "a handled message could not be deleted; it will come back");
+        }
+    }
+
+    /// One poll: a batch to `handler`; returns how many messages it held.
+    pub async fn batch<F, Fut>(&self, wait: i32, handler: F) -> Result<usize, String>
+    where
+        F: FnOnce(SqsEvent) -> Fut,
+        Fut: Future<Output = Result<SqsBatchResponse, lambda_runtime::Error>>,
+    {
+        let messages = self.receive(wait).await?;
+        if messages.is_empty() {
+            return Ok(0);
+        }
+        // A function error leaves the whole batch to its visibility timeout.
+        let failed: Vec<String> = match handler(sqs_event(&messages, &self.url)).await {
+            Ok(response) => response
+                .batch_item_failures
+                .into_iter()
+                .map(|failure| failure.item_identifier)
+                .collect(),
+            Err(error) => {
+                warn!(error = %error, "the function failed the batch");
+                return Ok(messages.len());
+            }
+        };
+        for message in &messages {
+            if !failed
+                .iter()
+                .any(|id| Some(id.as_str()) == message.message_id())
+            {
+                self.delete(message).await;
+            }
+        }
+        Ok(messages.len())
+    }
+
+    /// One poll of S3 notifications: each message is one asynchronous
+    /// invocation of ingest; an error leaves it for a retry (S3's, in AWS).
+    pub async fn uploads(&self, wait: i32, functions: &Functions) -> Result<usize, String> {
+        let messages = self.receive(wait).await?;
+        for message in &messages {
+            let payload: Value = match message.body().map(serde_json::from_str) {
+                Some(Ok(payload)) => payload,
+                _ => {
+                    warn!("an S3 notification that is not JSON was dropped");
+                    self.delete(message).await;
+                    continue;
+                }
+            };
+            let event = LambdaEvent::new(payload, Context::default());
+            match ingest::handle(event, &functions.ingest).await {
+                Ok(outcomes) => {
+                    for outcome in outcomes {
+                        info!(outcome = %serde_json::to_string(&outcome).unwrap_or_default(), "ingest");
+                    }
+                    self.delete(message).await;
+                }
+                Err(error) => warn!(error = %error, "ingest failed; S3 will retry"),
+            }
+        }
+        Ok(messages.len())
+    }
+}
+
+/// Runs every pump until the task is aborted.
+pub async fn run(sqs: Client, resources: Resources, functions: Arc<Functions>) {
+    let uploads = Pump::new(sqs.clone(), &resources.uploads_queue);
+    let jobs = Pump::new(sqs.clone(), &resources.jobs_queue);
+    let notifications = Pump::new(sqs, &resources.notifier_queue);
+    let f = functions.clone();
+    let uploads = async move {
+        loop {
+            report(uploads.uploads(LONG_POLL_SECONDS, &f).await).await;
+        }
+    };
+    let f = functions.clone();
+    let jobs = async move {
+        loop {
+            let result = jobs
+                .batch(LONG_POLL_SECONDS, |event| {
+                    ocr_worker::handle(LambdaEvent::new(event, Context::default()), &f.worker)
+                })
+                .await;
+            report(result).await;
+        }
+    };
+    let f = functions;
+    let notifications = async move {
+        loop {
+            let result = notifications
+                .batch(LONG_POLL_SECONDS, |event| {
+                    notifier::handle(LambdaEvent::new(event, Context::default()), &f.notifier)
+                })
+                .await;
+            report(result).await;
+        }
+    };
+    tokio::join!(uploads, jobs, notifications);
+}
+
+/// A queue that cannot be read is logged, and tried again a second later.
+async fn report(result: Result<usize, String>) {
+    if let Err(error) = result {
+        warn!(error = %error, "a queue could not be read");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}

@@ -1,0 +1,446 @@
+//! `ocr dev` as a real process, driven the way a user drives it: `ocr submit`,
+//! `ocr status`, `ocr list`, `ocr invoke`, a browser, and Ctrl-C.
+
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use ocr_tests::quality::character_error_rate;
+use serde_json::Value;
+
+const OCR: &str = env!("CARGO_BIN_EXE_ocr");
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn document(name: &str) -> PathBuf {
+    repo().join("tests/fixtures/documents").join(name)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `ocr dev` with its own state directory and port.
+struct Dev {
+    child: Child,
+    port: u16,
+    state: tempfile::TempDir,
+    token: String,
+    log: PathBuf,
+}
+
+impl Dev {
+    fn start() -> Self {
+        Self::start_on(free_port(), tempfile::tempdir().unwrap())
+    }
+
+    fn start_on(port: u16, state: tempfile::TempDir) -> Self {
+        let log = state.path().join(format!("ocr-dev-{port}.log"));
+        let mut child = Command::new(OCR)
+            .args(["dev", "--port", &port.to_string()])
+            .env("OCR_STATE_DIR", state.path())
+            .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("UPSTAGE_API_KEY")
+            .env_remove("UPSTAGE_SECRET_ARN")
+            .current_dir(repo())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("ocr runs");
+        let (lines, received) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = lines.send(line);
+            }
+        });
+        let started = Instant::now();
+        let mut token = None;
+        loop {
+            let left = READY_TIMEOUT.saturating_sub(started.elapsed());
+            match received.recv_timeout(left) {
+                Ok(line) if line.trim_start().starts_with("token ") => {
+                    token = line.split_whitespace().nth(1).map(str::to_owned);
+                }
+                Ok(line) if line.starts_with("ready") => break,
+                Ok(_) => {}
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!(
+                        "ocr dev was not ready in {READY_TIMEOUT:?}; its log:\n{}",
+                        std::fs::read_to_string(&log).unwrap_or_default()
+                    );
+                }
+            }
+        }
+        println!(
+            "ocr dev ready on port {port} in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        Self {
+            child,
+            port,
+            state,
+            token: token.expect("ocr dev prints a token"),
+            log,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `ocr ARGS...` against this stack.
+    fn ocr(&self, args: &[&str]) -> Output {
+        Command::new(OCR)
+            .args(args)
+            .env("OCR_STATE_DIR", self.state.path())
+            .current_dir(repo())
+            .output()
+            .expect("ocr runs")
+    }
+
+    /// Sends Ctrl-C's signal and waits for the exit.
+    fn interrupt(&mut self) -> std::process::ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "ocr dev did not stop within 30 s of SIGINT"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn json(output: &Output) -> Value {
+    serde_json::from_str(stdout(output).trim()).unwrap_or_else(|error| {
+        panic!(
+            "not JSON ({error}): {}\nstderr: {}",
+            stdout(output),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+/// Every process whose parent chain leads to `root`.
+fn descendants(root: u32) -> Vec<u32> {
+    let mut parents = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...: comm may hold spaces, so read after the last ')'.
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        let ppid: u32 = after.split(' ').nth(1).unwrap().parse().unwrap();
+        parents.push((pid, ppid));
+    }
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            parents
+                .iter()
+                .filter(|(_, ppid)| *ppid == parent)
+                .map(|(pid, _)| *pid),
+        );
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| !stat[stat.rfind(')').unwrap() + 2..].starts_with('Z'))
+}
+
+#[test]
+fn ocr_submit_reads_each_rendered_document_through_the_local_stack() {
+    let dev = Dev::start();
+    let mut report = Vec::new();
+    for name in ["receipt.png", "business-registration.jpg", "contract.pdf"] {
+        let path = document(name);
+        let started = Instant::now();
+        let output = dev.ocr(&["submit", path.to_str().unwrap(), "--wait", "--json"]);
+        let elapsed = started.elapsed();
+        assert!(
+            output.status.success(),
+            "{name}: {:?}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let job = json(&output);
+        assert_eq!(job["status"], "completed", "{name}: {job}");
+        assert_eq!(job["engine"], "tesseract");
+        let truth = std::fs::read_to_string(path.with_extension("txt")).unwrap();
+        let cer = character_error_rate(job["text"].as_str().unwrap(), &truth);
+        let pages = job["pages"].as_u64().unwrap();
+        report.push(format!(
+            "{name}: CER {:.2}%, {pages} page(s), {:.2} s from submit to text ({:.2} s/page), {}",
+            cer * 100.0,
+            elapsed.as_secs_f64(),
+            elapsed.as_secs_f64() / pages as f64,
+            job["document_type"]
+        ));
+        assert!(cer <= 0.05, "{name}: CER {cer} over 5%:\n{}", job["text"]);
+
+        // The same job through the other commands.
+        let id = job["job_id"].as_str().unwrap();
+        let status = json(&dev.ocr(&["status", id, "--json"]));
+        assert_eq!(status["job_id"], id);
+        assert_eq!(status["text"], job["text"]);
+    }
+    println!("{}", report.join("\n"));
+
+    let listing = json(&dev.ocr(&["list", "--json"]));
+    let jobs = listing["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 3, "{listing}");
+    assert!(jobs.iter().all(|job| job["status"] == "completed"));
+    // Another subject sees none of them.
+    let other = json(&dev.ocr(&["list", "--json", "--sub", "somebody-else"]));
+    assert_eq!(other["jobs"], serde_json::json!([]));
+    assert!(
+        dev.log().contains("ingest"),
+        "the pumps logged nothing:\n{}",
+        dev.log()
+    );
+}
+
+#[test]
+fn bad_uploads_and_bad_tokens_get_readable_refusals() {
+    let dev = Dev::start();
+    let scratch = tempfile::tempdir().unwrap();
+
+    // HTML under a .png name: sniffed as HTML, so the API refuses the type at once.
+    let html = scratch.path().join("invoice.png");
+    std::fs::write(&html, "<html><body>not a scan</body></html>").unwrap();
+    let output = dev.ocr(&["submit", html.to_str().unwrap(), "--wait", "--json"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    let refused = json(&output);
+    assert_eq!(refused["error"]["code"], "unsupported_type", "{refused}");
+    assert!(!refused["error"]["message"].as_str().unwrap().is_empty());
+
+    // A PDF cut short: accepted as a PDF, uploaded, then rejected by ingest with its reason.
+    let pdf = std::fs::read(document("contract.pdf")).unwrap();
+    let cut = scratch.path().join("cut.pdf");
+    std::fs::write(&cut, &pdf[..pdf.len() / 2]).unwrap();
+    let output = dev.ocr(&["submit", cut.to_str().unwrap(), "--wait", "--json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let job = json(&output);
+    assert_eq!(job["status"], "rejected", "{job}");
+    assert_eq!(job["error"]["code"], "truncated_file", "{job}");
+
+    // No token, a forged token: 401 before any function runs, as API Gateway answers.
+    let http = raw_http::get_status(&format!("{}/v1/jobs", dev.url()), None);
+    assert_eq!(http, 401);
+    let forged = format!("{}x", dev.token);
+    let http = raw_http::get_status(&format!("{}/v1/jobs", dev.url()), Some(&forged));
+    assert_eq!(http, 401);
+    let http = raw_http::get_status(&format!("{}/v1/jobs", dev.url()), Some(&dev.token));
+    assert_eq!(http, 200);
+}
+
+/// A plain HTTP/1.1 GET, for status codes without a client library's opinions.
+mod raw_http {
+    use std::io::{Read, Write};
+
+    pub fn get_status(url: &str, token: Option<&str>) -> u16 {
+        let url = url::Url::parse(url).unwrap();
+        let mut stream =
+            super::TcpStream::connect((url.host_str().unwrap(), url.port().unwrap())).unwrap();
+        let auth = token
+            .map(|token| format!("Authorization: Bearer {token}\r\n"))
+            .unwrap_or_default();
+        write!(
+            stream,
+            "GET {} HTTP/1.1\r\nHost: {}\r\n{auth}Connection: close\r\n\r\n",
+            url.path(),
+            url.host_str().unwrap()
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response[9..12].parse().unwrap()
+    }
+}
+
+#[test]
+fn ocr_invoke_runs_one_handler_with_an_event_file() {
+    let dev = Dev::start();
+    let output = dev.ocr(&[
+        "invoke",
+        "ingest",
+        "--event",
+        "events/s3-object-created.json",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let outcomes = json(&output);
+    println!("ocr invoke ingest --event events/s3-object-created.json:\n{outcomes:#}");
+    // The sample event names an upload of a job this stack never opened, and a non-upload key.
+    assert_eq!(outcomes.as_array().unwrap().len(), 2, "{outcomes}");
+    assert!(
+        outcomes
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["outcome"] == "ignored")
+    );
+
+    let output = dev.ocr(&["invoke", "ingest", "--event", "events/s3-test-event.json"]);
+    assert_eq!(json(&output)[0]["reason"], "s3:TestEvent");
+
+    // An API function answers in API Gateway's response format.
+    let output = dev.ocr(&[
+        "invoke",
+        "status-api",
+        "--event",
+        "events/apigw-get-job.json",
+    ]);
+    let response = json(&output);
+    assert_eq!(response["statusCode"], 404, "{response}");
+
+    let output = dev.ocr(&[
+        "invoke",
+        "no-such-function",
+        "--event",
+        "events/s3-test-event.json",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("one of: upload-api"));
+}
+
+#[test]
+fn ctrl_c_stops_everything_and_the_port_is_free_again() {
+    let state = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut dev = Dev::start_on(port, state);
+    let children = descendants(dev.child.id());
+    assert!(!children.is_empty(), "ocr dev started moto");
+    let status = dev.interrupt();
+    assert!(
+        status.success(),
+        "ocr dev exited with {status:?}:\n{}",
+        dev.log()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let left: Vec<u32> = children.into_iter().filter(|pid| alive(*pid)).collect();
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "the port still answers"
+    );
+
+    // A second `ocr dev` on the same port comes up clean.
+    let state = std::mem::replace(&mut dev.state, tempfile::tempdir().unwrap());
+    drop(dev);
+    let mut again = Dev::start_on(port, state);
+    let output = again.ocr(&["list", "--json"]);
+    assert_eq!(
+        json(&output)["jobs"],
+        serde_json::json!([]),
+        "a new stack starts empty"
+    );
+    assert!(again.interrupt().success());
+}
+
+#[test]
+fn the_demo_page_uploads_shows_text_and_boxes_and_explains_a_rejection() {
+    let script = repo().join("web/tests/browser.mjs");
+    let modules = repo().join("web/node_modules/playwright-core");
+    assert!(
+        modules.is_dir(),
+        "playwright-core is not installed: run `make setup-browser` (npm ci in web/ and Debian's chromium)"
+    );
+    let dev = Dev::start();
+    let out = repo().join("target/test-output/browser");
+    std::fs::create_dir_all(&out).unwrap();
+    let output = Command::new("node")
+        .arg(&script)
+        .arg(format!("{}/#token={}", dev.url(), dev.token))
+        .arg(document("receipt.png"))
+        .arg(&out)
+        .current_dir(repo().join("web"))
+        .output()
+        .expect("node runs (Debian: nodejs)");
+    println!("{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "the browser script failed:\n{}\n{}",
+        stdout(&output),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seen = json(&output);
+    println!("browser saw: {seen:#}");
+    assert_eq!(seen["progress"], "100%");
+    assert_eq!(seen["status"], "completed");
+    let truth = std::fs::read_to_string(document("receipt.txt")).unwrap();
+    let cer = character_error_rate(seen["text"].as_str().unwrap(), &truth);
+    assert!(cer <= 0.05, "the page shows text with CER {cer}");
+    assert!(seen["boxes"].as_u64().unwrap() >= 1, "{seen}");
+    assert!(seen["progress_events"].as_u64().unwrap() >= 1, "{seen}");
+    let screenshot = PathBuf::from(seen["screenshot"].as_str().unwrap());
+    assert!(
+        std::fs::metadata(&screenshot).unwrap().len() > 10_000,
+        "{screenshot:?}"
+    );
+
+    // Rejections, with their reasons on the page.
+    assert_eq!(seen["rejected"]["code"], "truncated_file", "{seen}");
+    assert!(
+        seen["rejected"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("incomplete"),
+        "{seen}"
+    );
+    assert_eq!(seen["unsupported"]["code"], "unsupported_type", "{seen}");
+    assert!(
+        seen["unsupported"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("not supported"),
+        "{seen}"
+    );
+}

@@ -1,0 +1,313 @@
+// lambda-ocr demo page: SHA-256 in the browser, create a job, upload to the
+// presigned URL with progress, poll with backoff, show text and word boxes.
+// Plain JavaScript, no build step: copy what you need.
+"use strict";
+
+const API = new URL("/v1/", location.href).href;
+const FINAL = ["completed", "failed", "rejected", "expired"];
+
+const LABELS = {
+  status: {
+    awaiting_upload: "업로드 대기 · awaiting upload",
+    queued: "대기 중 · queued",
+    processing: "읽는 중 · reading",
+    completed: "완료 · completed",
+    failed: "실패 · failed",
+    rejected: "거부됨 · rejected",
+    expired: "만료 · expired",
+  },
+  documentType: {
+    receipt: "영수증 · receipt",
+    business_registration: "사업자등록증 · business registration",
+    id_card: "신분증 · ID card",
+    contract: "계약서 · contract",
+    invoice: "세금계산서 · invoice",
+    general: "일반 문서 · general",
+  },
+  // Readable sentences for the codes the API and ingest use; the API's own message follows.
+  error: {
+    unsupported_type: "지원하지 않는 파일 형식입니다 · This file type is not supported",
+    type_mismatch: "파일 내용이 형식과 다릅니다 · The file's content does not match its type",
+    file_too_large: "파일이 너무 큽니다 · The file is too large",
+    payload_too_large: "파일이 너무 큽니다 · The file is too large",
+    empty_file: "빈 파일입니다 · The file is empty",
+    truncated_file: "파일이 잘렸습니다 · The file is incomplete",
+    size_mismatch: "업로드 크기가 다릅니다 · The upload's size differs from the declared size",
+    checksum_mismatch: "파일이 전송 중 바뀌었습니다 · The file changed on the way (checksum)",
+    rate_limited: "요청이 너무 많습니다 · Too many requests",
+    unauthorized: "토큰이 없거나 잘못되었습니다 · Missing or invalid token",
+    ocr_failed: "글자를 읽지 못했습니다 · The text could not be read",
+  },
+};
+
+const $ = (id) => document.getElementById(id);
+
+// ---- token: from the address ocr dev prints (#token=...), kept in localStorage.
+function token() {
+  const fromHash = new URLSearchParams(location.hash.slice(1)).get("token");
+  if (fromHash) {
+    localStorage.setItem("lambda-ocr-token", fromHash);
+    history.replaceState(null, "", location.pathname);
+  }
+  return localStorage.getItem("lambda-ocr-token");
+}
+
+function askForToken() {
+  $("auth").hidden = false;
+}
+
+$("save-token").addEventListener("click", () => {
+  localStorage.setItem("lambda-ocr-token", $("token").value.trim());
+  $("auth").hidden = true;
+  loadRecent();
+});
+
+class ApiError extends Error {
+  constructor(status, code, message, retryAfter) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.retryAfter = retryAfter;
+  }
+}
+
+async function api(method, path, body) {
+  const response = await fetch(API + path, {
+    method,
+    headers: {
+      authorization: `Bearer ${token() ?? ""}`,
+      ...(body ? { "content-type": "application/json" } : {}),
+    },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    if (response.status === 401) askForToken();
+    const code = data.error?.code ?? (response.status === 401 ? "unauthorized" : String(response.status));
+    const message = data.error?.message ?? data.message ?? response.statusText;
+    throw new ApiError(response.status, code, message, response.headers.get("retry-after"));
+  }
+  return data;
+}
+
+// ---- the steps
+async function sha256Hex(file) {
+  const digest = await crypto.subtle.digest("SHA-256", await file.arrayBuffer());
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function upload(instructions, file, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open(instructions.method ?? "PUT", instructions.url);
+    for (const [name, value] of Object.entries(instructions.headers ?? {})) {
+      // The browser sets content-length itself (and refuses to be told).
+      if (name.toLowerCase() !== "content-length") xhr.setRequestHeader(name, value);
+    }
+    xhr.upload.onprogress = (event) => {
+      if (event.lengthComputable) onProgress(event.loaded / event.total);
+    };
+    xhr.onload = () => {
+      if (xhr.status >= 200 && xhr.status < 300) {
+        onProgress(1);
+        resolve();
+      } else {
+        reject(new ApiError(xhr.status, "upload_failed", `storage answered ${xhr.status}: ${xhr.responseText.slice(0, 300)}`));
+      }
+    };
+    xhr.onerror = () => reject(new ApiError(0, "upload_failed", "the upload could not reach storage"));
+    xhr.send(file);
+  });
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function poll(jobId, onStatus) {
+  let delay = 500;
+  for (;;) {
+    const job = await api("GET", `jobs/${jobId}`);
+    onStatus(job.status);
+    if (FINAL.includes(job.status)) return job;
+    await sleep(delay);
+    delay = Math.min(delay * 1.5, 4000);
+  }
+}
+
+// ---- showing things
+function setProgress(fraction) {
+  const percent = Math.round(fraction * 100);
+  $("progress").value = percent;
+  $("progress-label").textContent = `${percent}%`;
+}
+
+function setStatus(status) {
+  $("status").textContent = LABELS.status[status] ?? status;
+  $("status").dataset.status = status;
+}
+
+function showError(error) {
+  const box = $("error");
+  const code = error.code ?? "";
+  const readable = LABELS.error[code];
+  let text = readable ? `${readable}\n${error.message}` : error.message;
+  if (error.retryAfter) text += `\n${error.retryAfter}초 후 다시 시도하세요 · try again in ${error.retryAfter} s`;
+  box.textContent = text;
+  box.dataset.code = code;
+  box.hidden = false;
+}
+
+function clearError() {
+  $("error").hidden = true;
+  $("error").textContent = "";
+}
+
+function shade(confidence) {
+  const hue = Math.round(Math.max(0, Math.min(1, confidence)) * 120); // red → green
+  return { fill: `hsl(${hue} 75% 45% / 28%)`, edge: `hsl(${hue} 75% 35% / 85%)` };
+}
+
+function drawBoxes(page) {
+  const layer = $("boxes");
+  layer.replaceChildren();
+  if (!page || !page.width || !page.height) return;
+  for (const word of page.words ?? []) {
+    const xs = word.vertices.map((v) => v.x);
+    const ys = word.vertices.map((v) => v.y);
+    const left = Math.min(...xs), top = Math.min(...ys);
+    const box = document.createElement("div");
+    const colors = shade(word.confidence);
+    box.className = "box";
+    box.title = `${word.text} (${Math.round(word.confidence * 100)}%)`;
+    box.style.left = `${(left / page.width) * 100}%`;
+    box.style.top = `${(top / page.height) * 100}%`;
+    box.style.width = `${((Math.max(...xs) - left) / page.width) * 100}%`;
+    box.style.height = `${((Math.max(...ys) - top) / page.height) * 100}%`;
+    box.style.setProperty("--fill", colors.fill);
+    box.style.setProperty("--edge", colors.edge);
+    layer.append(box);
+  }
+}
+
+async function showResult(job, file) {
+  $("result").hidden = false;
+  $("document-type").textContent = LABELS.documentType[job.document_type] ?? job.document_type ?? "—";
+  $("confidence").textContent = job.confidence != null ? `${(job.confidence * 100).toFixed(1)}%` : "—";
+  $("pages").textContent = job.pages ?? "—";
+  $("engine").textContent = job.engine ? `${job.engine} ${job.model_version ?? ""}` : "—";
+  $("text").textContent = job.text ?? "";
+  $("boxes").replaceChildren();
+
+  const image = $("image");
+  const isImage = file && file.type.startsWith("image/") && file.type !== "image/tiff" && file.type !== "image/heic";
+  const note = $("preview-note");
+  if (!job.result_url) return;
+  // The full result (every word with its box) is in S3, behind a short-lived link.
+  const result = await fetch(job.result_url).then((r) => (r.ok ? r.json() : null)).catch(() => null);
+  const page = result?.pages?.[0];
+  if (!page) {
+    note.textContent = "단어 위치를 불러오지 못했습니다 · Word positions could not be loaded";
+    return;
+  }
+  const frame = $("page");
+  if (isImage) {
+    image.hidden = false;
+    image.src = URL.createObjectURL(file);
+    await image.decode().catch(() => {});
+    frame.style.aspectRatio = "";
+    frame.style.width = "";
+    note.textContent = "";
+  } else {
+    // No picture of this page here (PDF, or a job from the list): the boxes on a blank page.
+    image.hidden = true;
+    image.removeAttribute("src");
+    frame.style.width = "100%";
+    frame.style.aspectRatio = `${page.width} / ${page.height}`;
+    note.textContent = "첫 페이지의 단어 위치 · word positions on the first page";
+  }
+  drawBoxes(page);
+}
+
+// ---- the flow
+async function process(file) {
+  clearError();
+  $("result").hidden = true;
+  $("job").hidden = false;
+  $("file-name").textContent = `${file.name} · ${(file.size / 1024).toFixed(1)} KiB`;
+  setProgress(0);
+  setStatus("—");
+  try {
+    const sha256 = await sha256Hex(file);
+    const created = await api("POST", "jobs", {
+      filename: file.name,
+      content_type: file.type || "application/octet-stream",
+      size: file.size,
+      sha256,
+    });
+    let job;
+    if (created.deduplicated) {
+      setProgress(1);
+      job = created; // read before: the answer is already there
+    } else {
+      setStatus(created.status);
+      await upload(created.upload, file, setProgress);
+      job = await poll(created.job_id, setStatus);
+    }
+    setStatus(job.status);
+    if (job.status === "completed") {
+      await showResult(job, file);
+    } else {
+      const error = job.error ?? { code: job.status, message: LABELS.status[job.status] };
+      showError({ code: error.code, message: error.message });
+    }
+  } catch (error) {
+    showError(error);
+  } finally {
+    loadRecent();
+  }
+}
+
+async function loadRecent() {
+  if (!token()) return askForToken();
+  try {
+    const { jobs } = await api("GET", "jobs?limit=10");
+    const list = $("recent");
+    list.replaceChildren();
+    for (const job of jobs) {
+      const item = document.createElement("li");
+      item.innerHTML = `<span class="status"></span><span class="name"></span><span class="when"></span>`;
+      item.querySelector(".status").textContent = LABELS.status[job.status] ?? job.status;
+      item.querySelector(".name").textContent = job.filename;
+      item.querySelector(".when").textContent = new Date(job.created_at).toLocaleString();
+      item.addEventListener("click", async () => {
+        clearError();
+        const full = await api("GET", `jobs/${job.job_id}`).catch((e) => (showError(e), null));
+        if (full?.status === "completed") showResult(full, null);
+        else if (full?.error) showError(full.error);
+      });
+      list.append(item);
+    }
+    if (!jobs.length) list.innerHTML = "<li>아직 없습니다 · none yet</li>";
+  } catch (error) {
+    showError(error);
+  }
+}
+
+const drop = $("drop");
+$("file").addEventListener("change", (event) => {
+  const [file] = event.target.files;
+  if (file) process(file);
+});
+drop.addEventListener("dragover", (event) => {
+  event.preventDefault();
+  drop.classList.add("over");
+});
+drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+drop.addEventListener("drop", (event) => {
+  event.preventDefault();
+  drop.classList.remove("over");
+  const [file] = event.dataTransfer.files;
+  if (file) process(file);
+});
+
+token();
+loadRecent();

@@ -1,0 +1,67 @@
+// Drives the demo page in headless Chromium: uploads a document, waits for the
+// text and word boxes, saves a screenshot, then checks that rejections explain
+// themselves. Prints what it saw as one JSON object.
+//
+//   node tests/browser.mjs PAGE_URL DOCUMENT OUTPUT_DIR
+import { readFile } from "node:fs/promises";
+import { basename, join } from "node:path";
+import { chromium } from "playwright-core";
+
+const [pageUrl, documentPath, outDir] = process.argv.slice(2);
+if (!pageUrl || !documentPath || !outDir) {
+  console.error("usage: node tests/browser.mjs PAGE_URL DOCUMENT OUTPUT_DIR");
+  process.exit(2);
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  ],
+});
+const seen = {};
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
+  page.on("console", (message) => console.error(`[page] ${message.text()}`));
+  page.on("pageerror", (error) => console.error(`[page error] ${error.message}`));
+  await page.goto(pageUrl);
+
+  // Every value the progress label takes.
+  await page.evaluate(() => {
+    window.progressSeen = [];
+    new MutationObserver(() => window.progressSeen.push(document.getElementById("progress-label").textContent))
+      .observe(document.getElementById("progress-label"), { childList: true, characterData: true, subtree: true });
+  });
+
+  await page.setInputFiles("#file", documentPath);
+  await page.waitForSelector('#status[data-status="completed"]', { timeout: 120_000 });
+  await page.waitForSelector("#boxes .box", { timeout: 30_000 });
+  seen.progress = await page.textContent("#progress-label");
+  seen.progress_events = (await page.evaluate(() => window.progressSeen)).length;
+  seen.status = await page.getAttribute("#status", "data-status");
+  seen.text = await page.textContent("#text");
+  seen.document_type = await page.textContent("#document-type");
+  seen.confidence = await page.textContent("#confidence");
+  seen.boxes = await page.locator("#boxes .box").count();
+  seen.screenshot = join(outDir, `${basename(documentPath).replace(/\.[^.]+$/, "")}.png`);
+  await page.screenshot({ path: seen.screenshot, fullPage: true });
+
+  // A PDF cut in half: accepted as a PDF, uploaded, then rejected by ingest.
+  const pdf = await readFile(new URL("../../tests/fixtures/documents/contract.pdf", import.meta.url));
+  await page.setInputFiles("#file", { name: "cut.pdf", mimeType: "application/pdf", buffer: pdf.subarray(0, pdf.length >> 1) });
+  await page.waitForSelector('#status[data-status="rejected"]', { timeout: 60_000 });
+  await page.waitForSelector("#error:not([hidden])");
+  seen.rejected = { code: await page.getAttribute("#error", "data-code"), text: await page.textContent("#error") };
+  await page.screenshot({ path: join(outDir, "rejected.png"), fullPage: true });
+
+  // A text file: refused by the API before any upload.
+  await page.setInputFiles("#file", { name: "notes.txt", mimeType: "text/plain", buffer: Buffer.from("hello") });
+  await page.waitForFunction(() => document.getElementById("error").dataset.code === "unsupported_type", null, { timeout: 30_000 });
+  seen.unsupported = { code: await page.getAttribute("#error", "data-code"), text: await page.textContent("#error") };
+
+  seen.recent = await page.locator("#recent li").count();
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(seen));
