@@ -78,13 +78,20 @@ impl Api {
         .into())
     }
 
-    pub async fn create(&self, document: &Document) -> anyhow::Result<(StatusCode, Value)> {
-        let body = json!({
+    pub async fn create(
+        &self,
+        document: &Document,
+        webhook: Option<&str>,
+    ) -> anyhow::Result<(StatusCode, Value)> {
+        let mut body = json!({
             "filename": document.filename,
             "content_type": document.content_type,
             "size": document.bytes.len(),
             "sha256": document.sha256,
         });
+        if let Some(url) = webhook {
+            body["webhook_url"] = json!(url);
+        }
         self.send(self.http.post(format!("{}/v1/jobs", self.base)).json(&body))
             .await
     }
@@ -221,6 +228,8 @@ impl Document {
 
 pub struct SubmitOptions {
     pub wait: bool,
+    /// Where the job's final event is POSTed, signed.
+    pub webhook: Option<String>,
     pub json: bool,
     pub timeout: Duration,
 }
@@ -302,7 +311,7 @@ async fn submit_one(
     quiet: bool,
 ) -> anyhow::Result<Value> {
     let document = Document::read(path)?;
-    let (status, created) = api.create(&document).await?;
+    let (status, created) = api.create(&document, options.webhook.as_deref()).await?;
     let id = created["job_id"]
         .as_str()
         .ok_or_else(|| anyhow!("the API gave no job id"))?

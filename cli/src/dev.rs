@@ -108,6 +108,14 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
 
     let variables = functions::environment(process_env.clone(), &resources, &endpoint);
     let functions = Arc::new(Functions::build(&sdk, &variables).await?);
+    let webhook_key = aws_sdk_secretsmanager::Client::new(&sdk)
+        .get_secret_value()
+        .secret_id(&resources.webhook_secret_arn)
+        .send()
+        .await
+        .ok()
+        .and_then(|secret| secret.secret_string)
+        .unwrap_or_default();
     let signing_key = options.state.signing_key()?;
     let token = token::mint(&signing_key, DEFAULT_SUBJECT, TOKEN_TTL)?;
     options.state.write_running(&Running {
@@ -144,6 +152,8 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
     println!("  engine  {engine}");
     println!("  token   {token}");
     println!("          (sub={DEFAULT_SUBJECT}; `ocr token --sub NAME` makes others)");
+    println!("  webhook {webhook_key}");
+    println!("          (the key webhooks are signed with: Lambda-OCR-Signature)");
     println!("  try     ocr submit tests/fixtures/documents/receipt.png --wait");
     println!("ready: Ctrl-C stops everything");
 

@@ -41,6 +41,9 @@ enum Command {
         /// Wait until each job is finished.
         #[arg(long)]
         wait: bool,
+        /// POST each job's final event, signed, to this URL.
+        #[arg(long)]
+        webhook: Option<String>,
         /// One JSON object per file on stdout (the job as the API shows it).
         #[arg(long)]
         json: bool,
@@ -168,12 +171,14 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             files,
             target,
             wait,
+            webhook,
             json,
             timeout,
         } => {
             let api = target.connect(&state)?;
             let options = SubmitOptions {
                 wait,
+                webhook,
                 json,
                 timeout: Duration::from_secs(timeout),
             };

@@ -36,6 +36,7 @@ struct Dev {
     port: u16,
     state: tempfile::TempDir,
     token: String,
+    webhook_key: String,
     log: PathBuf,
 }
 
@@ -45,11 +46,20 @@ impl Dev {
     }
 
     fn start_on(port: u16, state: tempfile::TempDir) -> Self {
+        Self::start_with(port, state, None)
+    }
+
+    /// `ocr dev` on `endpoint` (AWS_ENDPOINT_URL) instead of a moto of its own.
+    fn start_with(port: u16, state: tempfile::TempDir, endpoint: Option<&str>) -> Self {
         let log = state.path().join(format!("ocr-dev-{port}.log"));
-        let mut child = Command::new(OCR)
+        let mut command = Command::new(OCR);
+        match endpoint {
+            Some(endpoint) => command.env("AWS_ENDPOINT_URL", endpoint),
+            None => command.env_remove("AWS_ENDPOINT_URL"),
+        };
+        let mut child = command
             .args(["dev", "--port", &port.to_string()])
             .env("OCR_STATE_DIR", state.path())
-            .env_remove("AWS_ENDPOINT_URL")
             .env_remove("UPSTAGE_API_KEY")
             .env_remove("UPSTAGE_SECRET_ARN")
             .current_dir(repo())
@@ -66,11 +76,15 @@ impl Dev {
         });
         let started = Instant::now();
         let mut token = None;
+        let mut webhook_key = None;
         loop {
             let left = READY_TIMEOUT.saturating_sub(started.elapsed());
             match received.recv_timeout(left) {
                 Ok(line) if line.trim_start().starts_with("token ") => {
                     token = line.split_whitespace().nth(1).map(str::to_owned);
+                }
+                Ok(line) if line.trim_start().starts_with("webhook ") => {
+                    webhook_key = line.split_whitespace().nth(1).map(str::to_owned);
                 }
                 Ok(line) if line.starts_with("ready") => break,
                 Ok(_) => {}
@@ -92,6 +106,7 @@ impl Dev {
             port,
             state,
             token: token.expect("ocr dev prints a token"),
+            webhook_key: webhook_key.expect("ocr dev prints the webhook key"),
             log,
         }
     }
@@ -245,6 +260,60 @@ fn ocr_submit_reads_each_rendered_document_through_the_local_stack() {
 }
 
 #[test]
+fn a_finished_job_is_announced_to_its_webhook_signed() {
+    let dev = Dev::start();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let receiver = runtime.block_on(ocr_tests::receiver::Receiver::start());
+    let receipt = document("receipt.png");
+    let output = dev.ocr(&[
+        "submit",
+        receipt.to_str().unwrap(),
+        "--wait",
+        "--json",
+        "--webhook",
+        &receiver.url,
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let job = json(&output);
+
+    let started = Instant::now();
+    while receiver.received().is_empty() && started.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(1)); // a second delivery would show up now
+    let received = receiver.received();
+    assert_eq!(received.len(), 1, "one POST per event:\n{}", dev.log());
+    let delivery = &received[0];
+    let event: Value = serde_json::from_slice(&delivery.body).unwrap();
+    assert_eq!(event["type"], "job.completed", "{event}");
+    assert_eq!(event["job"]["job_id"], job["job_id"]);
+    assert_eq!(event["job"]["text"], job["text"]);
+    let signature = delivery.headers["lambda-ocr-signature"].to_str().unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    assert!(ocr_shared::webhook::verify(
+        dev.webhook_key.as_bytes(),
+        signature,
+        &delivery.body,
+        now,
+        300
+    ));
+    assert!(!ocr_shared::webhook::verify(
+        b"another key",
+        signature,
+        &delivery.body,
+        now,
+        300
+    ));
+
+    let status = json(&dev.ocr(&["status", job["job_id"].as_str().unwrap(), "--json"]));
+    assert_eq!(status["webhook"]["status"], "delivered", "{status}");
+}
+
+#[test]
 fn bad_uploads_and_bad_tokens_get_readable_refusals() {
     let dev = Dev::start();
     let scratch = tempfile::tempdir().unwrap();
@@ -383,6 +452,34 @@ fn ctrl_c_stops_everything_and_the_port_is_free_again() {
         "a new stack starts empty"
     );
     assert!(again.interrupt().success());
+}
+
+#[test]
+fn a_stack_on_a_kept_endpoint_survives_a_restart_of_ocr_dev() {
+    let moto = ocr_cli::moto::MotoServer::start(&ocr_tests::moto::default_binary()).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut dev = Dev::start_with(port, state, Some(moto.endpoint()));
+    let receipt = document("receipt.png");
+    let job = json(&dev.ocr(&["submit", receipt.to_str().unwrap(), "--wait", "--json"]));
+    assert_eq!(job["status"], "completed", "{job}");
+    assert!(dev.interrupt().success());
+    assert!(
+        TcpStream::connect(moto.endpoint().trim_start_matches("http://")).is_ok(),
+        "a moto ocr dev did not start is left running"
+    );
+
+    // Provisioning again finds every resource; the job is still there.
+    let state = std::mem::replace(&mut dev.state, tempfile::tempdir().unwrap());
+    drop(dev);
+    let again = Dev::start_with(port, state, Some(moto.endpoint()));
+    let listing = json(&again.ocr(&["list", "--json"]));
+    assert_eq!(listing["jobs"][0]["job_id"], job["job_id"], "{listing}");
+    let same = json(&again.ocr(&["submit", receipt.to_str().unwrap(), "--wait", "--json"]));
+    assert_eq!(
+        same["deduplicated"], true,
+        "the same bytes are not read twice: {same}"
+    );
 }
 
 #[test]
