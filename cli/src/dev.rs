@@ -3,6 +3,7 @@
 //! it, the API and the demo page on 127.0.0.1, and the pumps between them.
 
 use std::collections::HashMap;
+use std::future::IntoFuture as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +22,8 @@ use crate::{pumps, token};
 pub const PREFIX: &str = "lambda-ocr-local";
 /// The subject of the token `ocr dev` prints.
 pub const DEFAULT_SUBJECT: &str = "dev";
+/// How long requests in flight may take to finish after Ctrl-C.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// How long printed tokens stay valid.
 pub const TOKEN_TTL: Duration = Duration::from_secs(30 * 86_400);
 
@@ -157,9 +160,26 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
     println!("  try     ocr submit tests/fixtures/documents/receipt.png --wait");
     println!("ready: Ctrl-C stops everything");
 
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(stop_signal())
-        .await;
+    // Ctrl-C: stop taking requests, let those in flight finish (a few seconds at most).
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        stop_signal().await;
+        let _ = stop.send(true);
+    });
+    let mut until_stopped = stopping.clone();
+    let server = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = until_stopped.wait_for(|stop| *stop).await;
+        })
+        .into_future();
+    let mut grace = stopping;
+    let served = tokio::select! {
+        served = server => served,
+        _ = async {
+            let _ = grace.wait_for(|stop| *stop).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => Ok(()),
+    };
     pumps.abort();
     let _ = pumps.await;
     options.state.clear_running();

@@ -30,6 +30,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/app.js", get(web::script))
         .route("/style.css", get(web::style))
         .route("/health", get(|| async { "ok" }))
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .fallback(api)
         .with_state(gateway)
 }

@@ -427,6 +427,25 @@ fn ctrl_c_stops_everything_and_the_port_is_free_again() {
     let mut dev = Dev::start_on(port, state);
     let children = descendants(dev.child.id());
     assert!(!children.is_empty(), "ocr dev started moto");
+
+    // The port is taken: a second `ocr dev` says so and starts nothing.
+    let second = Command::new(OCR)
+        .args(["dev", "--port", &port.to_string()])
+        .env("OCR_STATE_DIR", dev.state.path())
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(said.contains("is another `ocr dev` running?"), "{said}");
+
+    // A client holding an idle keep-alive connection does not keep it running.
+    let mut idle = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    std::io::Write::write_all(
+        &mut idle,
+        b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    )
+    .unwrap();
+
     let status = dev.interrupt();
     assert!(
         status.success(),
