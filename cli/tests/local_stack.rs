@@ -529,6 +529,7 @@ fn the_demo_page_uploads_shows_text_and_boxes_and_explains_a_rejection() {
     );
     let seen = json(&output);
     println!("browser saw: {seen:#}");
+    assert_eq!(seen["asks_for_token"], true, "{seen}");
     assert_eq!(seen["progress"], "100%");
     assert_eq!(seen["status"], "completed");
     let truth = std::fs::read_to_string(document("receipt.txt")).unwrap();

@@ -22,6 +22,13 @@ const browser = await chromium.launch({
 });
 const seen = {};
 try {
+  // First visit without the token in the address: the page asks for one.
+  const stranger = await browser.newPage();
+  await stranger.goto(new URL("/", pageUrl).href);
+  await stranger.waitForSelector("#auth:not([hidden])", { timeout: 10_000 });
+  seen.asks_for_token = true;
+  await stranger.close();
+
   const page = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
   page.on("console", (message) => console.error(`[page] ${message.text()}`));
   page.on("pageerror", (error) => console.error(`[page error] ${error.message}`));
