@@ -19,12 +19,13 @@ export SAM_CLI_TELEMETRY := 0
 PORT ?= 3000
 WEB_STAMP := web/node_modules/.installed
 
-.PHONY: help setup setup-deploy setup-ocr setup-browser documents test fmt lint unit openapi template package build deploy dev clean
+.PHONY: help setup setup-deploy setup-ocr setup-browser documents bench test fmt lint unit openapi template package build deploy dev clean
 
 help:
 	@echo "make setup  install the test tools (Python venv with moto's server)"
 	@echo "make test   every check and test: fmt, clippy, openapi.yaml, template lint, unit and integration tests on moto, sam build"
 	@echo "make dev    the whole stack on this machine (moto, Tesseract, the demo page) on 127.0.0.1:$(PORT)"
+	@echo "make bench  figures of the local pipeline: time per document and page, throughput, memory"
 	@echo "make package  arm64 Lambda bootstraps of every function, with their sizes"
 	@echo "make deploy   sam build, then sam deploy (AWS credentials needed)"
 
@@ -115,6 +116,10 @@ deploy: build
 	PATH="$(CURDIR)/$(DEPLOY_VENV)/bin:$$PATH" $(DEPLOY_VENV)/bin/sam deploy
 
 test: setup setup-ocr setup-browser fmt lint openapi template unit build
+
+## Figures, not assertions: the local pipeline timed end to end (release build).
+bench: setup setup-ocr
+	cargo bench -p ocr-cli --bench local_pipeline
 
 ## The local stack: installs what is missing, then `ocr dev` until Ctrl-C.
 dev: setup setup-ocr

@@ -1,159 +1,35 @@
 //! `ocr dev` as a real process, driven the way a user drives it: `ocr submit`,
 //! `ocr status`, `ocr list`, `ocr invoke`, a browser, and Ctrl-C.
 
-use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use ocr_tests::dev_process::{descendants, document, free_port, repo};
 use ocr_tests::quality::character_error_rate;
 use serde_json::Value;
 
 const OCR: &str = env!("CARGO_BIN_EXE_ocr");
-const READY_TIMEOUT: Duration = Duration::from_secs(120);
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn document(name: &str) -> PathBuf {
-    repo().join("tests/fixtures/documents").join(name)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A running `ocr dev` with its own state directory and port.
-struct Dev {
-    child: Child,
-    port: u16,
-    state: tempfile::TempDir,
-    token: String,
-    webhook_key: String,
-    log: PathBuf,
-}
+/// `ocr dev` as this package built it.
+struct Dev;
 
 impl Dev {
-    fn start() -> Self {
-        Self::start_on(free_port(), tempfile::tempdir().unwrap())
+    fn start() -> ocr_tests::dev_process::Dev {
+        ocr_tests::dev_process::Dev::start(Path::new(OCR))
     }
 
-    fn start_on(port: u16, state: tempfile::TempDir) -> Self {
-        Self::start_with(port, state, None)
+    fn start_on(port: u16, state: tempfile::TempDir) -> ocr_tests::dev_process::Dev {
+        ocr_tests::dev_process::Dev::start_on(Path::new(OCR), port, state)
     }
 
-    /// `ocr dev` on `endpoint` (AWS_ENDPOINT_URL) instead of a moto of its own.
-    fn start_with(port: u16, state: tempfile::TempDir, endpoint: Option<&str>) -> Self {
-        let log = state.path().join(format!("ocr-dev-{port}.log"));
-        let mut command = Command::new(OCR);
-        match endpoint {
-            Some(endpoint) => command.env("AWS_ENDPOINT_URL", endpoint),
-            None => command.env_remove("AWS_ENDPOINT_URL"),
-        };
-        let mut child = command
-            .args(["dev", "--port", &port.to_string()])
-            .env("OCR_STATE_DIR", state.path())
-            .env_remove("UPSTAGE_API_KEY")
-            .env_remove("UPSTAGE_SECRET_ARN")
-            .current_dir(repo())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("ocr runs");
-        let (lines, received) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = lines.send(line);
-            }
-        });
-        let started = Instant::now();
-        let mut token = None;
-        let mut webhook_key = None;
-        loop {
-            let left = READY_TIMEOUT.saturating_sub(started.elapsed());
-            match received.recv_timeout(left) {
-                Ok(line) if line.trim_start().starts_with("token ") => {
-                    token = line.split_whitespace().nth(1).map(str::to_owned);
-                }
-                Ok(line) if line.trim_start().starts_with("webhook ") => {
-                    webhook_key = line.split_whitespace().nth(1).map(str::to_owned);
-                }
-                Ok(line) if line.starts_with("ready") => break,
-                Ok(_) => {}
-                Err(_) => {
-                    let _ = child.kill();
-                    panic!(
-                        "ocr dev was not ready in {READY_TIMEOUT:?}; its log:\n{}",
-                        std::fs::read_to_string(&log).unwrap_or_default()
-                    );
-                }
-            }
-        }
-        println!(
-            "ocr dev ready on port {port} in {:.1} s",
-            started.elapsed().as_secs_f64()
-        );
-        Self {
-            child,
-            port,
-            state,
-            token: token.expect("ocr dev prints a token"),
-            webhook_key: webhook_key.expect("ocr dev prints the webhook key"),
-            log,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// `ocr ARGS...` against this stack.
-    fn ocr(&self, args: &[&str]) -> Output {
-        Command::new(OCR)
-            .args(args)
-            .env("OCR_STATE_DIR", self.state.path())
-            .current_dir(repo())
-            .output()
-            .expect("ocr runs")
-    }
-
-    /// Sends Ctrl-C's signal and waits for the exit.
-    fn interrupt(&mut self) -> std::process::ExitStatus {
-        let sent = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "ocr dev did not stop within 30 s of SIGINT"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn start_with(
+        port: u16,
+        state: tempfile::TempDir,
+        endpoint: Option<&str>,
+    ) -> ocr_tests::dev_process::Dev {
+        ocr_tests::dev_process::Dev::start_with(Path::new(OCR), port, state, endpoint)
     }
 }
 
@@ -169,37 +45,6 @@ fn json(output: &Output) -> Value {
             String::from_utf8_lossy(&output.stderr)
         )
     })
-}
-
-/// Every process whose parent chain leads to `root`.
-fn descendants(root: u32) -> Vec<u32> {
-    let mut parents = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // pid (comm) state ppid ...: comm may hold spaces, so read after the last ')'.
-        let after = &stat[stat.rfind(')').unwrap() + 2..];
-        let ppid: u32 = after.split(' ').nth(1).unwrap().parse().unwrap();
-        parents.push((pid, ppid));
-    }
-    let mut found = vec![root];
-    let mut i = 0;
-    while i < found.len() {
-        let parent = found[i];
-        found.extend(
-            parents
-                .iter()
-                .filter(|(_, ppid)| *ppid == parent)
-                .map(|(pid, _)| *pid),
-        );
-        i += 1;
-    }
-    found.remove(0);
-    found
 }
 
 fn alive(pid: u32) -> bool {

@@ -1,6 +1,7 @@
 //! Test harness for lambda-ocr: one moto server per test process, SDK clients
 //! pointed at it, and uniquely named AWS resources for every test.
 
+pub mod dev_process;
 pub mod fake_upstage;
 pub mod moto;
 pub mod quality;

@@ -1,0 +1,198 @@
+//! `ocr dev` as a real process, as a user runs it: started, waited for
+//! ("ready"), driven with `ocr` commands, stopped with Ctrl-C's signal.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The repository's root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A rendered test document.
+pub fn document(name: &str) -> PathBuf {
+    repo().join("tests/fixtures/documents").join(name)
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `ocr dev` with its own state directory and port.
+pub struct Dev {
+    pub child: Child,
+    pub port: u16,
+    pub state: tempfile::TempDir,
+    /// The token it printed (subject `dev`).
+    pub token: String,
+    /// The key it signs webhooks with.
+    pub webhook_key: String,
+    binary: PathBuf,
+    log: PathBuf,
+}
+
+impl Dev {
+    /// `binary dev` on a free port with a fresh state directory.
+    pub fn start(binary: &Path) -> Self {
+        Self::start_on(binary, free_port(), tempfile::tempdir().unwrap())
+    }
+
+    pub fn start_on(binary: &Path, port: u16, state: tempfile::TempDir) -> Self {
+        Self::start_with(binary, port, state, None)
+    }
+
+    /// `ocr dev` on `endpoint` (AWS_ENDPOINT_URL) instead of a moto of its own.
+    pub fn start_with(
+        binary: &Path,
+        port: u16,
+        state: tempfile::TempDir,
+        endpoint: Option<&str>,
+    ) -> Self {
+        let log = state.path().join(format!("ocr-dev-{port}.log"));
+        let mut command = Command::new(binary);
+        match endpoint {
+            Some(endpoint) => command.env("AWS_ENDPOINT_URL", endpoint),
+            None => command.env_remove("AWS_ENDPOINT_URL"),
+        };
+        let mut child = command
+            .args(["dev", "--port", &port.to_string()])
+            .env("OCR_STATE_DIR", state.path())
+            .env_remove("UPSTAGE_API_KEY")
+            .env_remove("UPSTAGE_SECRET_ARN")
+            .current_dir(repo())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("the ocr binary runs");
+        let (lines, received) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = lines.send(line);
+            }
+        });
+        let started = Instant::now();
+        let mut token = None;
+        let mut webhook_key = None;
+        loop {
+            let left = READY_TIMEOUT.saturating_sub(started.elapsed());
+            match received.recv_timeout(left) {
+                Ok(line) if line.trim_start().starts_with("token ") => {
+                    token = line.split_whitespace().nth(1).map(str::to_owned);
+                }
+                Ok(line) if line.trim_start().starts_with("webhook ") => {
+                    webhook_key = line.split_whitespace().nth(1).map(str::to_owned);
+                }
+                Ok(line) if line.starts_with("ready") => break,
+                Ok(_) => {}
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!(
+                        "ocr dev was not ready in {READY_TIMEOUT:?}; its log:\n{}",
+                        std::fs::read_to_string(&log).unwrap_or_default()
+                    );
+                }
+            }
+        }
+        println!(
+            "ocr dev ready on port {port} in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        Self {
+            child,
+            port,
+            state,
+            token: token.expect("ocr dev prints a token"),
+            webhook_key: webhook_key.expect("ocr dev prints the webhook key"),
+            binary: binary.to_owned(),
+            log,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `ocr ARGS...` against this stack.
+    pub fn ocr(&self, args: &[&str]) -> Output {
+        Command::new(&self.binary)
+            .args(args)
+            .env("OCR_STATE_DIR", self.state.path())
+            .current_dir(repo())
+            .output()
+            .expect("the ocr binary runs")
+    }
+
+    /// Sends Ctrl-C's signal and waits for the exit.
+    pub fn interrupt(&mut self) -> std::process::ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "ocr dev did not stop within 30 s of SIGINT"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// What it wrote to stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every process whose parent chain leads to `root`.
+pub fn descendants(root: u32) -> Vec<u32> {
+    let mut parents = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...: comm may hold spaces, so read after the last ')'.
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        let ppid: u32 = after.split(' ').nth(1).unwrap().parse().unwrap();
+        parents.push((pid, ppid));
+    }
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            parents
+                .iter()
+                .filter(|(_, ppid)| *ppid == parent)
+                .map(|(pid, _)| *pid),
+        );
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
