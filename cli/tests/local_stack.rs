@@ -27,9 +27,9 @@ impl Dev {
     fn start_with(
         port: u16,
         state: tempfile::TempDir,
-        endpoint: Option<&str>,
+        variables: &[(&str, &str)],
     ) -> ocr_tests::dev_process::Dev {
-        ocr_tests::dev_process::Dev::start_with(Path::new(OCR), port, state, endpoint)
+        ocr_tests::dev_process::Dev::start_with(Path::new(OCR), port, state, variables)
     }
 }
 
@@ -156,6 +156,34 @@ fn a_finished_job_is_announced_to_its_webhook_signed() {
 
     let status = json(&dev.ocr(&["status", job["job_id"].as_str().unwrap(), "--json"]));
     assert_eq!(status["webhook"]["status"], "delivered", "{status}");
+}
+
+#[test]
+fn with_an_upstage_key_the_local_stack_reads_with_upstage() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let upstage = runtime.block_on(ocr_tests::fake_upstage::FakeUpstage::start());
+    let dev = Dev::start_with(
+        free_port(),
+        tempfile::tempdir().unwrap(),
+        &[
+            ("UPSTAGE_API_KEY", ocr_tests::fake_upstage::API_KEY),
+            ("UPSTAGE_BASE_URL", &upstage.url),
+        ],
+    );
+    let receipt = document("receipt.png");
+    let job = json(&dev.ocr(&["submit", receipt.to_str().unwrap(), "--wait", "--json"]));
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(job["engine"], "upstage", "{job}");
+    // The fake checked the published contract: bearer key, multipart document, model.
+    let calls = upstage.calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].filename, "receipt.png");
+    assert_eq!(calls[0].content_type, "image/png");
+    assert_eq!(calls[0].model, "ocr");
+    assert_eq!(
+        calls[0].size,
+        std::fs::metadata(&receipt).unwrap().len() as usize
+    );
 }
 
 #[test]
@@ -323,7 +351,7 @@ fn a_stack_on_a_kept_endpoint_survives_a_restart_of_ocr_dev() {
     let moto = ocr_cli::moto::MotoServer::start(&ocr_tests::moto::default_binary()).unwrap();
     let state = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut dev = Dev::start_with(port, state, Some(moto.endpoint()));
+    let mut dev = Dev::start_with(port, state, &[("AWS_ENDPOINT_URL", moto.endpoint())]);
     let receipt = document("receipt.png");
     let job = json(&dev.ocr(&["submit", receipt.to_str().unwrap(), "--wait", "--json"]));
     assert_eq!(job["status"], "completed", "{job}");
@@ -336,7 +364,7 @@ fn a_stack_on_a_kept_endpoint_survives_a_restart_of_ocr_dev() {
     // Provisioning again finds every resource; the job is still there.
     let state = std::mem::replace(&mut dev.state, tempfile::tempdir().unwrap());
     drop(dev);
-    let again = Dev::start_with(port, state, Some(moto.endpoint()));
+    let again = Dev::start_with(port, state, &[("AWS_ENDPOINT_URL", moto.endpoint())]);
     let listing = json(&again.ocr(&["list", "--json"]));
     assert_eq!(listing["jobs"][0]["job_id"], job["job_id"], "{listing}");
     let same = json(&again.ocr(&["submit", receipt.to_str().unwrap(), "--wait", "--json"]));

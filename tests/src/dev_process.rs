@@ -48,27 +48,32 @@ impl Dev {
     }
 
     pub fn start_on(binary: &Path, port: u16, state: tempfile::TempDir) -> Self {
-        Self::start_with(binary, port, state, None)
+        Self::start_with(binary, port, state, &[])
     }
 
-    /// `ocr dev` on `endpoint` (AWS_ENDPOINT_URL) instead of a moto of its own.
+    /// `ocr dev` with `variables` set (AWS_ENDPOINT_URL, UPSTAGE_API_KEY, ...);
+    /// those of this process that would change the stack are not passed on.
     pub fn start_with(
         binary: &Path,
         port: u16,
         state: tempfile::TempDir,
-        endpoint: Option<&str>,
+        variables: &[(&str, &str)],
     ) -> Self {
         let log = state.path().join(format!("ocr-dev-{port}.log"));
         let mut command = Command::new(binary);
-        match endpoint {
-            Some(endpoint) => command.env("AWS_ENDPOINT_URL", endpoint),
-            None => command.env_remove("AWS_ENDPOINT_URL"),
-        };
+        for name in [
+            "AWS_ENDPOINT_URL",
+            "UPSTAGE_API_KEY",
+            "UPSTAGE_SECRET_ARN",
+            "UPSTAGE_BASE_URL",
+            "OCR_ENGINE",
+        ] {
+            command.env_remove(name);
+        }
         let mut child = command
+            .envs(variables.iter().copied())
             .args(["dev", "--port", &port.to_string()])
             .env("OCR_STATE_DIR", state.path())
-            .env_remove("UPSTAGE_API_KEY")
-            .env_remove("UPSTAGE_SECRET_ARN")
             .current_dir(repo())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())
