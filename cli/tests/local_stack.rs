@@ -168,6 +168,7 @@ fn with_an_upstage_key_the_local_stack_reads_with_upstage() {
         &[
             ("UPSTAGE_API_KEY", ocr_tests::fake_upstage::API_KEY),
             ("UPSTAGE_BASE_URL", &upstage.url),
+            ("OCR_RETRY_BASE_SECONDS", "0"),
         ],
     );
     let receipt = document("receipt.png");
