@@ -63,6 +63,46 @@ fn tesseract_problem() -> Option<String> {
     }
 }
 
+/// What `ocr dev` tells its user once it is up.
+struct Banner<'a> {
+    base_url: &'a str,
+    endpoint: &'a str,
+    moto_started: bool,
+    engine: EngineKind,
+    token: &'a str,
+    webhook_key: &'a str,
+}
+
+fn print_banner(banner: &Banner) {
+    let Banner {
+        base_url,
+        endpoint,
+        token,
+        webhook_key,
+        ..
+    } = banner;
+    let engine = match banner.engine {
+        EngineKind::Tesseract => "tesseract (kor+eng), offline; set UPSTAGE_API_KEY for Upstage",
+        EngineKind::Upstage => "upstage",
+    };
+    let aws = if banner.moto_started {
+        format!("{endpoint} (moto, started here; its state is in memory and ends with it)")
+    } else {
+        format!("{endpoint} (AWS_ENDPOINT_URL; kept when this stops)")
+    };
+    println!("lambda-ocr local stack");
+    println!("  page    {base_url}/#token={token}");
+    println!("  api     {base_url}/v1");
+    println!("  aws     {aws}");
+    println!("  engine  {engine}");
+    println!("  token   {token}");
+    println!("          (sub={DEFAULT_SUBJECT}; `ocr token --sub NAME` makes others)");
+    println!("  webhook {webhook_key}");
+    println!("          (the key webhooks are signed with: Lambda-OCR-Signature)");
+    println!("  try     ocr submit tests/fixtures/documents/receipt.png --wait");
+    println!("ready: Ctrl-C stops everything");
+}
+
 pub async fn run(options: DevOptions) -> anyhow::Result<()> {
     let address = SocketAddr::from(([127, 0, 0, 1], options.port));
     let listener = tokio::net::TcpListener::bind(address).await.with_context(|| {
@@ -138,27 +178,14 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
         signing_key,
     }));
 
-    let engine = match functions.engine {
-        "tesseract" => "tesseract (kor+eng), offline; set UPSTAGE_API_KEY for Upstage",
-        _ => "upstage",
-    };
-    let aws = match &moto {
-        Some(_) => {
-            format!("{endpoint} (moto, started here; its state is in memory and ends with it)")
-        }
-        None => format!("{endpoint} (AWS_ENDPOINT_URL; kept when this stops)"),
-    };
-    println!("lambda-ocr local stack");
-    println!("  page    {base_url}/#token={token}");
-    println!("  api     {base_url}/v1");
-    println!("  aws     {aws}");
-    println!("  engine  {engine}");
-    println!("  token   {token}");
-    println!("          (sub={DEFAULT_SUBJECT}; `ocr token --sub NAME` makes others)");
-    println!("  webhook {webhook_key}");
-    println!("          (the key webhooks are signed with: Lambda-OCR-Signature)");
-    println!("  try     ocr submit tests/fixtures/documents/receipt.png --wait");
-    println!("ready: Ctrl-C stops everything");
+    print_banner(&Banner {
+        base_url: &base_url,
+        endpoint: &endpoint,
+        moto_started: moto.is_some(),
+        engine: functions.engine,
+        token: &token,
+        webhook_key: &webhook_key,
+    });
 
     // Ctrl-C: stop taking requests, let those in flight finish (a few seconds at most).
     let (stop, stopping) = tokio::sync::watch::channel(false);

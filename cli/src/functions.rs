@@ -33,8 +33,8 @@ pub struct Functions {
     pub ingest: Ingest,
     pub worker: Worker,
     pub notifier: Notifier,
-    /// Which engine the worker reads with: `tesseract` or `upstage`.
-    pub engine: &'static str,
+    /// Which engine the worker reads with.
+    pub engine: EngineKind,
 }
 
 /// The environment of a deployed function: the caller's variables (limits, an
@@ -111,7 +111,7 @@ impl Functions {
         // The worker's own Config insists on Upstage (a Lambda has no tesseract);
         // locally the same settings are read, and the engine follows OCR_ENGINE.
         let ocr = OcrSettings::from_env(&env).context("ocr-worker")?;
-        let (engine, engine_name): (Arc<dyn OcrEngine>, _) = match (ocr.engine, &ocr.upstage) {
+        let (engine, engine_kind): (Arc<dyn OcrEngine>, _) = match (ocr.engine, &ocr.upstage) {
             (EngineKind::Upstage, Some(settings)) => {
                 let key = match &settings.key {
                     UpstageKey::Inline(key) => UpstageKeySource::Inline(key.clone()),
@@ -126,9 +126,9 @@ impl Functions {
                     5..=900,
                 )?);
                 let engine = UpstageEngine::new(&settings.base_url, &settings.model, key, timeout)?;
-                (Arc::new(engine), "upstage")
+                (Arc::new(engine), EngineKind::Upstage)
             }
-            _ => (Arc::new(TesseractEngine::default()), "tesseract"),
+            _ => (Arc::new(TesseractEngine::default()), EngineKind::Tesseract),
         };
         let table = env.required(vars::JOBS_TABLE)?;
         let worker = Worker {
@@ -161,7 +161,7 @@ impl Functions {
             ingest,
             worker,
             notifier,
-            engine: engine_name,
+            engine: engine_kind,
         })
     }
 }
