@@ -195,3 +195,75 @@ pub fn lambda_response(response: lambda_http::Response<lambda_http::Body>) -> Re
     *response.headers_mut() = parts.headers;
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use lambda_http::RequestExt as _;
+
+    use super::*;
+
+    #[test]
+    fn routes_are_the_apis_and_nothing_else() {
+        let id = "6f9619ff-8b86-4011-b42d-00c04fc964ff";
+        assert_eq!(
+            route_key(&Method::GET, &format!("/v1/jobs/{id}")).as_deref(),
+            Some("GET /v1/jobs/{id}")
+        );
+        assert_eq!(
+            route_key(&Method::POST, "/v1/jobs/").as_deref(),
+            Some("POST /v1/jobs")
+        );
+        assert_eq!(
+            route_key(&Method::DELETE, &format!("/v1/jobs/{id}")).as_deref(),
+            Some("DELETE /v1/jobs/{id}")
+        );
+        assert_eq!(route_key(&Method::PUT, "/v1/jobs"), None);
+        assert_eq!(route_key(&Method::GET, "/v2/jobs"), None);
+        assert_eq!(route_key(&Method::GET, "/v1/jobs/a/b/c"), None);
+    }
+
+    #[test]
+    fn a_request_becomes_the_event_api_gateway_would_send() {
+        let id = "6f9619ff-8b86-4011-b42d-00c04fc964ff";
+        let uri: Uri = format!("/v1/jobs/{id}?status=completed&limit=5")
+            .parse()
+            .unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static("127.0.0.1:3000"));
+        headers.insert("if-none-match", HeaderValue::from_static("\"abc\""));
+        let claims = HashMap::from([("sub".to_owned(), "alice".to_owned())]);
+        let event = event(
+            &Method::GET,
+            &uri,
+            &headers,
+            b"",
+            "GET /v1/jobs/{id}",
+            &claims,
+        );
+
+        let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+        assert_eq!(request.method(), Method::GET);
+        assert_eq!(request.uri().path(), format!("/v1/jobs/{id}"));
+        assert_eq!(request.headers()["if-none-match"], "\"abc\"");
+        let query = request.query_string_parameters();
+        assert_eq!(query.first("status"), Some("completed"));
+        assert_eq!(query.first("limit"), Some("5"));
+        assert_eq!(request.path_parameters().first("id"), Some(id));
+        assert_eq!(ocr_shared::api::caller(&request).unwrap().as_str(), "alice");
+    }
+
+    #[test]
+    fn a_body_that_is_not_text_travels_base64_encoded() {
+        let uri: Uri = "/v1/jobs".parse().unwrap();
+        let event = event(
+            &Method::POST,
+            &uri,
+            &HeaderMap::new(),
+            &[0xff, 0xfe, 0x00],
+            "POST /v1/jobs",
+            &HashMap::new(),
+        );
+        assert_eq!(event["isBase64Encoded"], true);
+        assert_eq!(event["body"], "//4A");
+    }
+}
