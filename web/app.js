@@ -29,7 +29,6 @@ const LABELS = {
     unsupported_type: "지원하지 않는 파일 형식입니다 · This file type is not supported",
     type_mismatch: "파일 내용이 형식과 다릅니다 · The file's content does not match its type",
     file_too_large: "파일이 너무 큽니다 · The file is too large",
-    payload_too_large: "파일이 너무 큽니다 · The file is too large",
     empty_file: "빈 파일입니다 · The file is empty",
     truncated_file: "파일이 잘렸습니다 · The file is incomplete",
     size_mismatch: "업로드 크기가 다릅니다 · The upload's size differs from the declared size",
@@ -150,7 +149,7 @@ function showError(error) {
   const code = error.code ?? "";
   const readable = LABELS.error[code];
   let text = readable ? `${readable}\n${error.message}` : error.message;
-  if (error.retryAfter) text += `\n${error.retryAfter}초 후 다시 시도하세요 · try again in ${error.retryAfter} s`;
+  if (error.retryAfter) text += `\n${error.retryAfter}초 후 다시 시도하세요`;
   box.textContent = text;
   box.dataset.code = code;
   box.hidden = false;

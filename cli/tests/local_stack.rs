@@ -383,7 +383,15 @@ fn the_demo_page_uploads_shows_text_and_boxes_and_explains_a_rejection() {
         modules.is_dir(),
         "playwright-core is not installed: run `make setup-browser` (npm ci in web/ and Debian's chromium)"
     );
-    let dev = Dev::start();
+    let dev = Dev::start_with(
+        free_port(),
+        tempfile::tempdir().unwrap(),
+        &[
+            ("MAX_UPLOAD_BYTES", "150000"),
+            ("JOB_CREATE_RATE_PER_MINUTE", "3"),
+        ],
+    );
+    let other = stdout(&dev.ocr(&["token", "--sub", "burst"]));
     let out = repo().join("target/test-output/browser");
     std::fs::create_dir_all(&out).unwrap();
     let output = Command::new("node")
@@ -391,6 +399,7 @@ fn the_demo_page_uploads_shows_text_and_boxes_and_explains_a_rejection() {
         .arg(format!("{}/#token={}", dev.url(), dev.token))
         .arg(document("receipt.png"))
         .arg(&out)
+        .arg(other.trim())
         .current_dir(repo().join("web"))
         .output()
         .expect("node runs (Debian: nodejs)");
@@ -424,6 +433,20 @@ fn the_demo_page_uploads_shows_text_and_boxes_and_explains_a_rejection() {
             .as_str()
             .unwrap()
             .contains("incomplete"),
+        "{seen}"
+    );
+    assert_eq!(seen["too_large"]["code"], "file_too_large", "{seen}");
+    assert!(
+        seen["too_large"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("too large"),
+        "{seen}"
+    );
+    assert_eq!(seen["rate_limited"]["code"], "rate_limited", "{seen}");
+    let limited = seen["rate_limited"]["text"].as_str().unwrap();
+    assert!(
+        limited.contains("Too many requests") && limited.contains("try again in"),
         "{seen}"
     );
     assert_eq!(seen["unsupported"]["code"], "unsupported_type", "{seen}");

@@ -2,14 +2,17 @@
 // text and word boxes, saves a screenshot, then checks that rejections explain
 // themselves. Prints what it saw as one JSON object.
 //
-//   node tests/browser.mjs PAGE_URL DOCUMENT OUTPUT_DIR
+//   node tests/browser.mjs PAGE_URL DOCUMENT OUTPUT_DIR OTHER_TOKEN
+//
+// The stack is expected to limit uploads to 150000 bytes and job creation to
+// 3 a minute per user; OTHER_TOKEN is another user's, for the burst.
 import { readFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { chromium } from "playwright-core";
 
-const [pageUrl, documentPath, outDir] = process.argv.slice(2);
-if (!pageUrl || !documentPath || !outDir) {
-  console.error("usage: node tests/browser.mjs PAGE_URL DOCUMENT OUTPUT_DIR");
+const [pageUrl, documentPath, outDir, otherToken] = process.argv.slice(2);
+if (!pageUrl || !documentPath || !outDir || !otherToken) {
+  console.error("usage: node tests/browser.mjs PAGE_URL DOCUMENT OUTPUT_DIR OTHER_TOKEN");
   process.exit(2);
 }
 
@@ -67,7 +70,26 @@ try {
   await page.waitForFunction(() => document.getElementById("error").dataset.code === "unsupported_type", null, { timeout: 30_000 });
   seen.unsupported = { code: await page.getAttribute("#error", "data-code"), text: await page.textContent("#error") };
 
+  // A file over the size limit: refused at creation, nothing uploaded.
+  await page.setInputFiles("#file", { name: "big.pdf", mimeType: "application/pdf", buffer: pdf });
+  await page.waitForFunction(() => document.getElementById("error").dataset.code === "file_too_large", null, { timeout: 30_000 });
+  seen.too_large = { code: await page.getAttribute("#error", "data-code"), text: await page.textContent("#error") };
+
   seen.recent = await page.locator("#recent li").count();
+
+  // Another user opens four jobs in a burst: the fourth is over the limit.
+  // The limit is counted per calendar minute, so the burst starts well inside one.
+  const burst = await browser.newPage();
+  await burst.goto(new URL(`/#token=${otherToken}`, pageUrl).href);
+  const second = new Date().getSeconds();
+  if (second > 45) await new Promise((resolve) => setTimeout(resolve, (61 - second) * 1000));
+  const receipt = await readFile(documentPath);
+  for (let i = 0; i < 4; i++) {
+    await burst.setInputFiles("#file", { name: `receipt-${i}.png`, mimeType: "image/png", buffer: receipt });
+  }
+  await burst.waitForFunction(() => document.getElementById("error").dataset.code === "rate_limited", null, { timeout: 30_000 });
+  seen.rate_limited = { code: await burst.getAttribute("#error", "data-code"), text: await burst.textContent("#error") };
+  await burst.screenshot({ path: join(outDir, "rate-limited.png"), fullPage: true });
 } finally {
   await browser.close();
 }
