@@ -59,6 +59,45 @@ async fn a_wrong_key_is_unauthorized() {
 }
 
 #[tokio::test]
+async fn a_refused_key_is_read_again_from_secrets_manager_on_the_next_call() {
+    use std::sync::Arc;
+
+    use ocr_shared::aws::SecretsManagerSource;
+    let config = ocr_tests::sdk_config().await;
+    let secret = ocr_tests::resources::secret(&config, "up_old_key_before_rotation").await;
+    let client = aws_sdk_secretsmanager::Client::new(&config);
+    let fake = FakeUpstage::start().await;
+    let engine = UpstageEngine::new(
+        &fake.url,
+        "ocr",
+        UpstageKeySource::Secret {
+            // A cache far longer than the test: only forgetting can pick up the new key.
+            source: Arc::new(SecretsManagerSource::new(
+                client.clone(),
+                Duration::from_secs(3600),
+            )),
+            id: secret.clone(),
+        },
+        Duration::from_secs(5),
+    )
+    .unwrap();
+
+    let error = engine.recognize(&receipt()).await.unwrap_err();
+    assert!(matches!(error, OcrError::Unauthorized { .. }), "{error:?}");
+    client
+        .put_secret_value()
+        .secret_id(&secret)
+        .secret_string(API_KEY)
+        .send()
+        .await
+        .unwrap();
+    let result = engine.recognize(&receipt()).await.unwrap();
+    assert_eq!(result.pages[0].words.len(), 123);
+    assert_eq!(fake.calls().len(), 1);
+    assert_eq!(fake.refused(), vec!["invalid API key".to_owned()]);
+}
+
+#[tokio::test]
 async fn each_scripted_failure_is_classified() {
     let fake = FakeUpstage::start().await;
     fake.script([

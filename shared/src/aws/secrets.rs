@@ -26,11 +26,6 @@ impl SecretsManagerSource {
             cache: Mutex::new(HashMap::new()),
         }
     }
-
-    /// Drops a cached value, e.g. after the engine refused the key it gave.
-    pub async fn forget(&self, id: &str) {
-        self.cache.lock().await.remove(id);
-    }
 }
 
 #[async_trait]
@@ -57,5 +52,9 @@ impl SecretSource for SecretsManagerSource {
             .ok_or_else(|| SecretError::Empty(id.to_owned()))?;
         cache.insert(id.to_owned(), (value.clone(), Instant::now()));
         Ok(value)
+    }
+
+    async fn forget(&self, id: &str) {
+        self.cache.lock().await.remove(id);
     }
 }

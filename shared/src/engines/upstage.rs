@@ -137,7 +137,14 @@ impl OcrEngine for UpstageEngine {
         }
         let detail = error_message(&body);
         warn!(status = status.as_u16(), "Upstage refused the request");
-        Err(classify(status, detail, retry_after))
+        let error = classify(status, detail, retry_after);
+        if let (OcrError::Unauthorized { .. }, UpstageKeySource::Secret { source, id }) =
+            (&error, &self.key)
+        {
+            // A rotated key: the retry reads the secret again instead of the cached one.
+            source.forget(id).await;
+        }
+        Err(error)
     }
 }
 

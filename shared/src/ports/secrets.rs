@@ -18,4 +18,8 @@ impl SecretError {
 #[async_trait]
 pub trait SecretSource: Send + Sync {
     async fn secret(&self, id: &str) -> Result<SecretString, SecretError>;
+
+    /// Drops a cached value, so the next read fetches it anew: after the
+    /// service it is for refused it (the secret was rotated meanwhile).
+    async fn forget(&self, _id: &str) {}
 }
