@@ -195,11 +195,26 @@ fn bad_uploads_and_bad_tokens_get_readable_refusals() {
     // HTML under a .png name: sniffed as HTML, so the API refuses the type at once.
     let html = scratch.path().join("invoice.png");
     std::fs::write(&html, "<html><body>not a scan</body></html>").unwrap();
-    let output = dev.ocr(&["submit", html.to_str().unwrap(), "--wait", "--json"]);
+    // Several files in one call: one JSON line each, in order; the bad one does
+    // not stop the good one, and the exit status says not all went well.
+    let receipt = document("receipt.png");
+    let output = dev.ocr(&[
+        "submit",
+        html.to_str().unwrap(),
+        receipt.to_str().unwrap(),
+        "--wait",
+        "--json",
+    ]);
     assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
-    let refused = json(&output);
+    let lines: Vec<Value> = stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let refused = &lines[0];
     assert_eq!(refused["error"]["code"], "unsupported_type", "{refused}");
     assert!(!refused["error"]["message"].as_str().unwrap().is_empty());
+    assert_eq!(lines[1]["status"], "completed", "{}", lines[1]);
 
     // A PDF cut short: accepted as a PDF, uploaded, then rejected by ingest with its reason.
     let pdf = std::fs::read(document("contract.pdf")).unwrap();
