@@ -19,6 +19,8 @@ use tracing::{info, warn};
 use crate::functions::Functions;
 use crate::provision::Resources;
 
+/// Worker batches in flight at once: the template's `MaximumConcurrency` default.
+const WORKER_CONCURRENCY: usize = 2;
 /// How long one receive waits for a message.
 const LONG_POLL_SECONDS: i32 = 1;
 
@@ -166,40 +168,44 @@ impl Pump {
     }
 }
 
-/// Runs every pump until the task is aborted.
+/// Runs every pump until the task is aborted: the worker with as many batches
+/// in flight as the template's default `MaximumConcurrency`, the others one.
 pub async fn run(sqs: Client, resources: Resources, functions: Arc<Functions>) {
-    let uploads = Pump::new(sqs.clone(), &resources.uploads_queue);
-    let jobs = Pump::new(sqs.clone(), &resources.jobs_queue);
-    let notifications = Pump::new(sqs, &resources.notifier_queue);
-    let f = functions.clone();
-    let uploads = async move {
+    let uploads = async {
+        let pump = Pump::new(sqs.clone(), &resources.uploads_queue);
         loop {
-            report(uploads.uploads(LONG_POLL_SECONDS, &f).await).await;
+            report(pump.uploads(LONG_POLL_SECONDS, &functions).await).await;
         }
     };
-    let f = functions.clone();
-    let jobs = async move {
+    let jobs = (0..WORKER_CONCURRENCY).map(|_| async {
+        let pump = Pump::new(sqs.clone(), &resources.jobs_queue);
         loop {
-            let result = jobs
+            let result = pump
                 .batch(LONG_POLL_SECONDS, |event| {
-                    ocr_worker::handle(LambdaEvent::new(event, Context::default()), &f.worker)
+                    ocr_worker::handle(
+                        LambdaEvent::new(event, Context::default()),
+                        &functions.worker,
+                    )
+                })
+                .await;
+            report(result).await;
+        }
+    });
+    let notifications = async {
+        let pump = Pump::new(sqs.clone(), &resources.notifier_queue);
+        loop {
+            let result = pump
+                .batch(LONG_POLL_SECONDS, |event| {
+                    notifier::handle(
+                        LambdaEvent::new(event, Context::default()),
+                        &functions.notifier,
+                    )
                 })
                 .await;
             report(result).await;
         }
     };
-    let f = functions;
-    let notifications = async move {
-        loop {
-            let result = notifications
-                .batch(LONG_POLL_SECONDS, |event| {
-                    notifier::handle(LambdaEvent::new(event, Context::default()), &f.notifier)
-                })
-                .await;
-            report(result).await;
-        }
-    };
-    tokio::join!(uploads, jobs, notifications);
+    tokio::join!(uploads, futures::future::join_all(jobs), notifications);
 }
 
 /// A queue that cannot be read is logged, and tried again a second later.
