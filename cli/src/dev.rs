@@ -68,7 +68,7 @@ struct Banner<'a> {
     base_url: &'a str,
     endpoint: &'a str,
     moto_started: bool,
-    engine: EngineKind,
+    engine: &'a str,
     token: &'a str,
     webhook_key: &'a str,
 }
@@ -82,8 +82,8 @@ fn print_banner(banner: &Banner) {
         ..
     } = banner;
     let engine = match banner.engine {
-        EngineKind::Tesseract => "tesseract (kor+eng), offline; set UPSTAGE_API_KEY for Upstage",
-        EngineKind::Upstage => "upstage",
+        "tesseract" => "tesseract (kor+eng), offline; set UPSTAGE_API_KEY for Upstage",
+        other => other,
     };
     let aws = if banner.moto_started {
         format!("{endpoint} (moto, started here; its state is in memory and ends with it)")
@@ -113,7 +113,8 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
     let process_env: HashMap<String, String> = std::env::vars().collect();
     let env = Env::new(&process_env);
     // Without an Upstage key the worker reads with tesseract: say now if it cannot.
-    if OcrSettings::from_env(&env)?.engine == EngineKind::Tesseract
+    let ocr = OcrSettings::from_env(&env)?;
+    if ocr.engine == EngineKind::Tesseract
         && let Some(problem) = tesseract_problem()
     {
         bail!(problem);
@@ -130,8 +131,7 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
     };
     let sdk = moto::sdk_config(&endpoint).await;
 
-    let max_attempts = env.number(vars::OCR_MAX_ATTEMPTS, 5u32, 1..=50)?;
-    let webhook_attempts = env.number(vars::WEBHOOK_MAX_ATTEMPTS, 5u32, 1..=20)?;
+    let webhook_attempts = notifier::NotifierSettings::from_env(&env)?.max_attempts;
     let origins = vec![
         base_url.clone(),
         format!("http://localhost:{}", options.port),
@@ -140,7 +140,7 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
         &sdk,
         PREFIX,
         QueueSettings {
-            jobs_max_receives: max_attempts + 3,
+            jobs_max_receives: ocr.max_attempts + 3,
             notifier_max_receives: webhook_attempts,
             visibility_seconds: 120,
         },
@@ -150,7 +150,7 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
     .with_context(|| format!("cannot create the stack's resources on {endpoint}"))?;
 
     let variables = functions::environment(process_env.clone(), &resources, &endpoint);
-    let functions = Arc::new(Functions::build(&sdk, &variables).await?);
+    let functions = Arc::new(Functions::build(&sdk, &variables)?);
     let webhook_key = aws_sdk_secretsmanager::Client::new(&sdk)
         .get_secret_value()
         .secret_id(&resources.webhook_secret_arn)
@@ -182,7 +182,7 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
         base_url: &base_url,
         endpoint: &endpoint,
         moto_started: moto.is_some(),
-        engine: functions.engine,
+        engine: functions.engine(),
         token: &token,
         webhook_key: &webhook_key,
     });

@@ -24,7 +24,7 @@ pub async fn run(running: &Running, function: &str, event: Value) -> anyhow::Res
     }
     let sdk = crate::moto::sdk_config(&running.endpoint).await;
     let variables = functions::environment(std::env::vars(), &running.resources, &running.endpoint);
-    let functions = Functions::build(&sdk, &variables).await?;
+    let functions = Functions::build(&sdk, &variables)?;
     let context = Context::default();
     let result = match function {
         "ingest" => {

@@ -1,7 +1,12 @@
 //! Everything the function reads at start-up, and every AWS action it calls.
 
+use std::sync::Arc;
+
+use ocr_shared::aws::{DynamoJobStore, S3BlobStore, SdkConfig, SnsEventPublisher, SqsJobQueue};
 use ocr_shared::config::{AwsSettings, ConfigError, Env, UploadSettings, vars};
 use ocr_shared::upload_policy::UploadLimits;
+
+use crate::Ingest;
 
 /// The IAM actions this function's adapters call; the template must grant exactly these.
 pub const IAM_ACTIONS: &[&str] = &[
@@ -34,5 +39,18 @@ impl Config {
             topic_arn: env.required(vars::EVENTS_TOPIC_ARN)?,
             limits: UploadSettings::from_env(env)?.limits,
         })
+    }
+}
+
+impl Ingest {
+    /// The function over the real AWS adapters, as Lambda and `ocr dev` run it.
+    pub fn connect(sdk: &SdkConfig, config: Config) -> Self {
+        Self {
+            jobs: Arc::new(DynamoJobStore::connect(sdk, config.table)),
+            blobs: Arc::new(S3BlobStore::connect(sdk, config.bucket)),
+            queue: Arc::new(SqsJobQueue::connect(sdk, config.queue_url)),
+            events: Arc::new(SnsEventPublisher::connect(sdk, config.topic_arn)),
+            limits: config.limits,
+        }
     }
 }

@@ -1,8 +1,16 @@
 //! Everything the function reads at start-up, and every AWS action it calls.
 
-use ocr_shared::config::{AwsSettings, ConfigError, Env, vars};
+use std::sync::Arc;
+use std::time::Duration;
 
-use crate::NotifierSettings;
+use ocr_shared::aws::{DynamoJobStore, S3BlobStore, SdkConfig, SecretsManagerSource, SqsJobQueue};
+use ocr_shared::config::{AwsSettings, ConfigError, Env, vars};
+use ocr_shared::webhook::SystemResolver;
+
+use crate::{Notifier, NotifierSettings};
+
+/// How long a read of the signing key serves before Secrets Manager is asked again.
+const KEY_CACHE_TTL: Duration = Duration::from_secs(300);
 
 /// The IAM actions this function's adapters call; the template must grant exactly these.
 pub const IAM_ACTIONS: &[&str] = &[
@@ -32,5 +40,20 @@ impl Config {
             secret_id: env.required(vars::WEBHOOK_SECRET_ARN)?,
             settings: NotifierSettings::from_env(env)?,
         })
+    }
+}
+
+impl Notifier {
+    /// The function over the real AWS adapters, as Lambda and `ocr dev` run it.
+    pub fn connect(sdk: &SdkConfig, config: Config) -> Self {
+        Self {
+            jobs: Arc::new(DynamoJobStore::connect(sdk, config.table)),
+            blobs: Arc::new(S3BlobStore::connect(sdk, config.bucket)),
+            queue: Arc::new(SqsJobQueue::connect(sdk, config.queue_url)),
+            secrets: Arc::new(SecretsManagerSource::connect(sdk, KEY_CACHE_TTL)),
+            secret_id: config.secret_id,
+            resolver: Arc::new(SystemResolver),
+            settings: config.settings,
+        }
     }
 }

@@ -1,13 +1,22 @@
 //! Everything the function reads at start-up, and every AWS action it calls.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use ocr_shared::config::{
-    AwsSettings, ConfigError, EngineKind, Env, OcrSettings, UpstageSettings, vars,
+use ocr_shared::aws::{
+    DynamoJobStore, DynamoRateLimiter, S3BlobStore, SdkConfig, SecretsManagerSource,
+    SnsEventPublisher, SqsJobQueue,
 };
-use ocr_shared::engines::upstage;
+use ocr_shared::config::{
+    AwsSettings, ConfigError, EngineKind, Env, OcrSettings, UpstageKey, UpstageSettings, vars,
+};
+use ocr_shared::engines::{TesseractEngine, UpstageEngine, UpstageKeySource, upstage};
+use ocr_shared::ports::OcrEngine;
 
-use crate::WorkerSettings;
+use crate::{Worker, WorkerSettings};
+
+/// How long a read of the Upstage key serves before Secrets Manager is asked again.
+const KEY_CACHE_TTL: Duration = Duration::from_secs(300);
 
 /// The IAM actions this function's adapters call; the template must grant exactly these.
 pub const IAM_ACTIONS: &[&str] = &[
@@ -22,23 +31,50 @@ pub const IAM_ACTIONS: &[&str] = &[
     "secretsmanager:GetSecretValue", // the Upstage key
 ];
 
+/// What the worker reads documents with.
+pub enum EngineSettings {
+    Upstage {
+        settings: UpstageSettings,
+        timeout: Duration,
+    },
+    /// Only where the `tesseract` program is installed: the local stack, not Lambda.
+    Tesseract,
+}
+
 pub struct Config {
     pub aws: AwsSettings,
     pub table: String,
     pub bucket: String,
     pub queue_url: String,
     pub topic_arn: String,
-    pub upstage: UpstageSettings,
-    pub upstage_timeout: Duration,
+    pub engine: EngineSettings,
     pub settings: WorkerSettings,
 }
 
 impl Config {
+    /// Lambda's settings: Upstage only, as the Lambda runtime has no tesseract.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Self::read(env, false)
+    }
+
+    /// Either engine, as OCR_ENGINE and the presence of a key choose (`ocr dev`).
+    pub fn from_env_any_engine(env: &Env) -> Result<Self, ConfigError> {
+        Self::read(env, true)
+    }
+
+    fn read(env: &Env, tesseract_allowed: bool) -> Result<Self, ConfigError> {
         let ocr = OcrSettings::from_env(env)?;
         let settings = WorkerSettings::from_env(env, &ocr)?;
-        let upstage = match (ocr.engine, ocr.upstage) {
-            (EngineKind::Upstage, Some(upstage)) => upstage,
+        let engine = match (ocr.engine, ocr.upstage) {
+            (EngineKind::Upstage, Some(upstage)) => EngineSettings::Upstage {
+                settings: upstage,
+                timeout: Duration::from_secs(env.number(
+                    vars::UPSTAGE_TIMEOUT_SECONDS,
+                    upstage::DEFAULT_TIMEOUT.as_secs(),
+                    5..=900,
+                )?),
+            },
+            _ if tesseract_allowed => EngineSettings::Tesseract,
             _ => {
                 return Err(ConfigError::Invalid {
                     name: vars::OCR_ENGINE,
@@ -53,13 +89,43 @@ impl Config {
             bucket: env.required(vars::DOCUMENTS_BUCKET)?,
             queue_url: env.required(vars::JOBS_QUEUE_URL)?,
             topic_arn: env.required(vars::EVENTS_TOPIC_ARN)?,
-            upstage,
-            upstage_timeout: Duration::from_secs(env.number(
-                vars::UPSTAGE_TIMEOUT_SECONDS,
-                upstage::DEFAULT_TIMEOUT.as_secs(),
-                5..=900,
-            )?),
+            engine,
             settings,
+        })
+    }
+}
+
+impl Worker {
+    /// The function over the real AWS adapters, as Lambda and `ocr dev` run it.
+    pub fn connect(sdk: &SdkConfig, config: Config) -> Result<Self, reqwest::Error> {
+        let engine: Arc<dyn OcrEngine> = match config.engine {
+            EngineSettings::Upstage { settings, timeout } => {
+                let key = match settings.key {
+                    UpstageKey::Inline(key) => UpstageKeySource::Inline(key),
+                    UpstageKey::Secret { arn } => UpstageKeySource::Secret {
+                        source: Arc::new(SecretsManagerSource::connect(sdk, KEY_CACHE_TTL)),
+                        id: arn,
+                    },
+                };
+                Arc::new(UpstageEngine::new(
+                    &settings.base_url,
+                    &settings.model,
+                    key,
+                    timeout,
+                )?)
+            }
+            EngineSettings::Tesseract => Arc::new(TesseractEngine::default()),
+        };
+        // One DynamoDB client (one connection pool) for jobs and the counter.
+        let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+        Ok(Self {
+            jobs: Arc::new(DynamoJobStore::new(dynamodb.clone(), &config.table)),
+            blobs: Arc::new(S3BlobStore::connect(sdk, config.bucket)),
+            queue: Arc::new(SqsJobQueue::connect(sdk, config.queue_url)),
+            events: Arc::new(SnsEventPublisher::connect(sdk, config.topic_arn)),
+            engine,
+            limiter: Arc::new(DynamoRateLimiter::new(dynamodb, config.table)),
+            settings: config.settings,
         })
     }
 }

@@ -1,6 +1,11 @@
 //! Everything the function reads at start-up, and every AWS action it calls.
 
+use std::sync::Arc;
+
+use ocr_shared::aws::{DynamoJobStore, S3BlobStore, SdkConfig};
 use ocr_shared::config::{AwsSettings, ConfigError, Env, vars};
+
+use crate::StatusApi;
 
 /// The IAM actions this function's adapters call; the template must grant exactly these.
 pub const IAM_ACTIONS: &[&str] = &[
@@ -22,5 +27,15 @@ impl Config {
             table: env.required(vars::JOBS_TABLE)?,
             bucket: env.required(vars::DOCUMENTS_BUCKET)?,
         })
+    }
+}
+
+impl StatusApi {
+    /// The function over the real AWS adapters, as Lambda and `ocr dev` run it.
+    pub fn connect(sdk: &SdkConfig, config: Config) -> Self {
+        Self {
+            jobs: Arc::new(DynamoJobStore::connect(sdk, config.table)),
+            blobs: Arc::new(S3BlobStore::connect(sdk, config.bucket)),
+        }
     }
 }

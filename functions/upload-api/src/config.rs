@@ -1,8 +1,11 @@
 //! Everything the function reads at start-up, and every AWS action it calls.
 
+use std::sync::Arc;
+
+use ocr_shared::aws::{DynamoJobStore, DynamoRateLimiter, S3BlobStore, SdkConfig};
 use ocr_shared::config::{AwsSettings, ConfigError, Env, vars};
 
-use crate::UploadApiSettings;
+use crate::{UploadApi, UploadApiSettings};
 
 /// The IAM actions this function's adapters call; the template must grant
 /// exactly these (a test holds it to that).
@@ -32,5 +35,19 @@ impl Config {
             bucket: env.required(vars::DOCUMENTS_BUCKET)?,
             settings: UploadApiSettings::from_env(env)?,
         })
+    }
+}
+
+impl UploadApi {
+    /// The function over the real AWS adapters, as Lambda and `ocr dev` run it.
+    pub fn connect(sdk: &SdkConfig, config: Config) -> Self {
+        // One DynamoDB client (one connection pool) for jobs and the counter.
+        let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+        Self {
+            jobs: Arc::new(DynamoJobStore::new(dynamodb.clone(), &config.table)),
+            blobs: Arc::new(S3BlobStore::connect(sdk, config.bucket)),
+            limiter: Arc::new(DynamoRateLimiter::new(dynamodb, config.table)),
+            settings: config.settings,
+        }
     }
 }

@@ -34,6 +34,11 @@ pub struct DynamoJobStore {
 }
 
 impl DynamoJobStore {
+    /// Over the table `table`, with a client of the shared SDK configuration.
+    pub fn connect(sdk: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        Self::new(Client::new(sdk), table)
+    }
+
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
             client,

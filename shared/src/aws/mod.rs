@@ -7,6 +7,7 @@ mod secrets;
 mod sns;
 mod sqs;
 
+pub use aws_config::SdkConfig;
 pub use dynamodb::{DynamoJobStore, INDEX_BY_HASH, INDEX_BY_OWNER};
 pub use rate_limiter::DynamoRateLimiter;
 pub use s3::S3BlobStore;
@@ -14,7 +15,7 @@ pub use secrets::SecretsManagerSource;
 pub use sns::SnsEventPublisher;
 pub use sqs::SqsJobQueue;
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::BehaviorVersion;
 
 use crate::config::AwsSettings;
 

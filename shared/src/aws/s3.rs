@@ -22,6 +22,11 @@ pub struct S3BlobStore {
 }
 
 impl S3BlobStore {
+    /// Over the bucket `bucket`, with a client of the shared SDK configuration.
+    pub fn connect(sdk: &aws_config::SdkConfig, bucket: impl Into<String>) -> Self {
+        Self::new(Self::client(sdk), bucket)
+    }
+
     pub fn new(client: Client, bucket: impl Into<String>) -> Self {
         Self {
             client,

@@ -19,6 +19,11 @@ pub struct SecretsManagerSource {
 }
 
 impl SecretsManagerSource {
+    /// With a client of the shared SDK configuration.
+    pub fn connect(sdk: &aws_config::SdkConfig, ttl: Duration) -> Self {
+        Self::new(Client::new(sdk), ttl)
+    }
+
     pub fn new(client: Client, ttl: Duration) -> Self {
         Self {
             client,

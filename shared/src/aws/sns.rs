@@ -12,6 +12,11 @@ pub struct SnsEventPublisher {
 }
 
 impl SnsEventPublisher {
+    /// Over the topic `topic_arn`, with a client of the shared SDK configuration.
+    pub fn connect(sdk: &aws_config::SdkConfig, topic_arn: impl Into<String>) -> Self {
+        Self::new(Client::new(sdk), topic_arn)
+    }
+
     pub fn new(client: Client, topic_arn: impl Into<String>) -> Self {
         Self {
             client,

@@ -18,6 +18,11 @@ pub struct SqsJobQueue {
 }
 
 impl SqsJobQueue {
+    /// Over the queue `queue_url`, with a client of the shared SDK configuration.
+    pub fn connect(sdk: &aws_config::SdkConfig, queue_url: impl Into<String>) -> Self {
+        Self::new(Client::new(sdk), queue_url)
+    }
+
     pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
         Self {
             client,
