@@ -269,12 +269,8 @@ pub async fn submit(
         match outcome {
             Ok(job) => {
                 let status = job["status"].as_str().unwrap_or("");
-                let good = if options.wait {
-                    status == "completed"
-                } else {
-                    !FINAL.contains(&status) || status == "completed"
-                };
-                all_good &= good;
+                // Without --wait, a job still under way is fine too.
+                all_good &= status == "completed" || (!options.wait && !FINAL.contains(&status));
                 if options.json {
                     println!("{}", serde_json::to_string(&job)?);
                 } else {

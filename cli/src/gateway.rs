@@ -83,7 +83,7 @@ pub fn event(
     let path = uri.path();
     let id = path.split('/').nth(3).filter(|_| route.contains("{id}"));
     let now = time::OffsetDateTime::now_utc();
-    let request_id = format!("local-{}", uuid_like());
+    let request_id = format!("local-{}", hex::encode(rand::random::<[u8; 8]>()));
     let (body, encoded) = match std::str::from_utf8(body) {
         Ok(text) => (text.to_owned(), false),
         Err(_) => (base64::engine::general_purpose::STANDARD.encode(body), true),
@@ -125,10 +125,6 @@ pub fn event(
         event["body"] = json!(body);
     }
     event
-}
-
-fn uuid_like() -> String {
-    hex::encode(rand::random::<[u8; 8]>())
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
