@@ -77,17 +77,28 @@ try {
 
   seen.recent = await page.locator("#recent li").count();
 
-  // Another user opens four jobs in a burst: the fourth is over the limit.
+  // Another user opens four jobs in a row: the fourth is over the limit.
   // The limit is counted per calendar minute, so the burst starts well inside one.
   const burst = await browser.newPage();
+  burst.on("console", (message) => console.error(`[burst page] ${message.text()}`));
+  burst.on("pageerror", (error) => console.error(`[burst page error] ${error.message}`));
   await burst.goto(new URL(`/#token=${otherToken}`, pageUrl).href);
   const second = new Date().getSeconds();
   if (second > 45) await new Promise((resolve) => setTimeout(resolve, (61 - second) * 1000));
   const receipt = await readFile(documentPath);
   for (let i = 0; i < 4; i++) {
+    // Each choice's creation answered before the next choice: every one is
+    // known to have reached the API, in order.
+    const created = burst.waitForResponse((r) => r.url().endsWith("/v1/jobs") && r.request().method() === "POST");
     await burst.setInputFiles("#file", { name: `receipt-${i}.png`, mimeType: "image/png", buffer: receipt });
+    await created;
   }
-  await burst.waitForFunction(() => document.getElementById("error").dataset.code === "rate_limited", null, { timeout: 30_000 });
+  await burst.waitForFunction(() => document.getElementById("error").dataset.code === "rate_limited", null, { timeout: 30_000 })
+    .catch(async (error) => {
+      await burst.screenshot({ path: join(outDir, "rate-limited-failed.png"), fullPage: true });
+      console.error(`burst page: error=${await burst.textContent("#error")} recent=${await burst.textContent("#recent")}`);
+      throw error;
+    });
   seen.rate_limited = { code: await burst.getAttribute("#error", "data-code"), text: await burst.textContent("#error") };
   await burst.screenshot({ path: join(outDir, "rate-limited.png"), fullPage: true });
 } finally {
