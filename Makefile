@@ -35,7 +35,7 @@ setup: $(VENV_STAMP)
 $(VENV_STAMP): $(PY_REQUIREMENTS)
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r $(PY_REQUIREMENTS)
-	$(VENV)/bin/moto_server --help > /dev/null
+	$(VENV)/bin/python cli/src/moto_launcher.py --help > /dev/null
 	touch $@
 
 ## The offline OCR engine: Debian's tesseract (Korean + English) and poppler; Nanum fonts for the documents.

@@ -122,7 +122,8 @@ fn main() {
         let command = std::fs::read_to_string(format!("/proc/{child}/cmdline"))
             .unwrap_or_default()
             .replace('\0', " ");
-        if command.contains("moto_server") && !command.starts_with("sh ") {
+        let launcher_doc = ocr_cli::moto::LAUNCHER.lines().next().unwrap_or_default();
+        if command.contains(launcher_doc) && !command.starts_with("sh ") {
             println!(
                 "                      moto   {} MiB",
                 peak_rss_kib(child) / 1024

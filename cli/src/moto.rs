@@ -1,5 +1,7 @@
-//! moto's server (`moto_server` from the repository's `.venv`) on a free
-//! 127.0.0.1 port, stopped when its owner drops it or exits, however it exits.
+//! moto's server (from the repository's `.venv`) on a free 127.0.0.1 port,
+//! stopped when its owner drops it or exits, however it exits. It runs through
+//! `moto_launcher.py`, which serialises DynamoDB requests as DynamoDB's own
+//! atomic conditional writes require (moto alone lets two both pass).
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
@@ -12,6 +14,8 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::Credentials;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// moto's application behind a lock on DynamoDB requests; run with the venv's python.
+pub const LAUNCHER: &str = include_str!("moto_launcher.py");
 /// The region every local resource lives in.
 pub const REGION: &str = "us-east-1";
 
@@ -83,9 +87,12 @@ fn answers(port: u16) -> bool {
 }
 
 impl MotoServer {
-    /// Starts `binary` on a free loopback port and waits until it answers.
+    /// Starts moto, installed beside `binary` (its `moto_server`), through the
+    /// launcher on a free loopback port, and waits until it answers.
     pub fn start(binary: &Path) -> Result<Self, MotoError> {
-        if !binary.is_file() {
+        // The interpreter that installed moto_server is the one that can import moto.
+        let python = binary.with_file_name("python");
+        if !binary.is_file() || !python.is_file() {
             return Err(MotoError::NotInstalled(binary.to_owned()));
         }
         let port = free_port()?;
@@ -95,7 +102,7 @@ impl MotoServer {
         // (our exit); the shell itself ends with moto, so a dead start is seen.
         let script = r#"
             exec 3<&0
-            "$0" -H 127.0.0.1 -p "$1" &
+            "$0" -c "$2" -H 127.0.0.1 -p "$1" &
             moto=$!
             ( read -r _ <&3; kill $moto 2>/dev/null ) &
             watcher=$!
@@ -106,8 +113,9 @@ impl MotoServer {
         "#;
         let mut child = Command::new("sh")
             .args(["-c", script])
-            .arg(binary)
+            .arg(&python)
             .arg(port.to_string())
+            .arg(LAUNCHER)
             .stdin(Stdio::piped())
             .stdout(log_file.try_clone()?)
             .stderr(log_file)

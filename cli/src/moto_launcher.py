@@ -1,0 +1,70 @@
+"""moto's server with DynamoDB's atomicity: one request on the table at a time.
+
+moto checks a ConditionExpression and then writes without a lock, so two
+concurrent conditional writes to one item can both pass, and a read can see an
+item half updated. DynamoDB allows neither, and the pipeline's leases, job
+transitions, rate-limit counters and dedup rely on that. This launcher runs
+moto's own WSGI application behind a middleware that serialises every DynamoDB
+request (writes and reads alike), while every other service, SQS's long-polling
+receives among them, keeps running concurrently on its own thread.
+
+Usage: python moto_launcher.py [-H HOST] [-p PORT]
+"""
+
+import argparse
+import os
+import signal
+import sys
+import threading
+
+from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import run_simple
+
+DYNAMODB_TARGET = "DynamoDB_20120810."
+
+
+class SerialisedDynamoDB:
+    """WSGI middleware: DynamoDB requests run one at a time, body included."""
+
+    def __init__(self, app):
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith(DYNAMODB_TARGET):
+            return self.app(environ, start_response)
+        with self.lock:
+            result = self.app(environ, start_response)
+            try:
+                # The body is produced while the lock is held: the answer is the state it saw.
+                return [b"".join(result)]
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-H", "--host", default="127.0.0.1", help="address to bind")
+    parser.add_argument("-p", "--port", type=int, default=5000, help="port to bind")
+    args = parser.parse_args(argv)
+    # moto builds some addresses from its own port, as its moto_server does.
+    os.environ.setdefault("MOTO_PORT", str(args.port))
+
+    signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+
+    app = DomainDispatcherApplication(create_backend_app)
+    app.debug = True
+    run_simple(
+        args.host,
+        args.port,
+        SerialisedDynamoDB(app),
+        threaded=True,
+        request_handler=MotoRequestHandler,
+    )
+
+
+if __name__ == "__main__":
+    main()
