@@ -36,6 +36,7 @@ const LABELS = {
     rate_limited: "요청이 너무 많습니다 · Too many requests",
     unauthorized: "토큰이 없거나 잘못되었습니다 · Missing or invalid token",
     ocr_failed: "글자를 읽지 못했습니다 · The text could not be read",
+    upload_changed: "확인 후 파일이 바뀌었습니다 · The file was replaced after it was checked",
   },
 };
 

@@ -5,8 +5,10 @@ concurrent conditional writes to one item can both pass, and a read can see an
 item half updated. DynamoDB allows neither, and the pipeline's leases, job
 transitions, rate-limit counters and dedup rely on that. This launcher runs
 moto's own WSGI application behind a middleware that serialises every DynamoDB
-request (writes and reads alike), while every other service, SQS's long-polling
-receives among them, keeps running concurrently on its own thread.
+request (writes and reads alike), and likewise S3's conditional PUTs (a
+presigned upload's `If-None-Match: *` must let exactly one writer win), while
+every other request, SQS's long-polling receives among them, keeps running
+concurrently on its own thread.
 
 Usage: python moto_launcher.py [-H HOST] [-p PORT]
 """
@@ -23,17 +25,29 @@ from werkzeug.serving import run_simple
 DYNAMODB_TARGET = "DynamoDB_20120810."
 
 
-class SerialisedDynamoDB:
-    """WSGI middleware: DynamoDB requests run one at a time, body included."""
+class SerialisedWrites:
+    """WSGI middleware: DynamoDB requests, and S3's conditional PUTs, run one at
+    a time (each kind behind its own lock), body included."""
 
     def __init__(self, app):
         self.app = app
-        self.lock = threading.Lock()
+        self.dynamodb = threading.Lock()
+        self.s3_conditional = threading.Lock()
+
+    def lock_for(self, environ):
+        if environ.get("HTTP_X_AMZ_TARGET", "").startswith(DYNAMODB_TARGET):
+            return self.dynamodb
+        if environ.get("REQUEST_METHOD") == "PUT" and (
+            "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MATCH" in environ
+        ):
+            return self.s3_conditional
+        return None
 
     def __call__(self, environ, start_response):
-        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith(DYNAMODB_TARGET):
+        lock = self.lock_for(environ)
+        if lock is None:
             return self.app(environ, start_response)
-        with self.lock:
+        with lock:
             result = self.app(environ, start_response)
             try:
                 # The body is produced while the lock is held: the answer is the state it saw.
@@ -60,7 +74,7 @@ def main(argv=None):
     run_simple(
         args.host,
         args.port,
-        SerialisedDynamoDB(app),
+        SerialisedWrites(app),
         threaded=True,
         request_handler=MotoRequestHandler,
     )

@@ -151,6 +151,18 @@ impl MemoryBlobStore {
         self.objects.lock().unwrap().keys().cloned().collect()
     }
 
+    /// A content-derived tag, as S3's ETag of a single-part upload is.
+    fn etag(body: &[u8]) -> String {
+        let digest = Sha256::digest(body);
+        format!(
+            "\"{}\"",
+            Sha256Hex::from_digest(digest.into())
+                .as_str()
+                .get(..32)
+                .unwrap_or_default()
+        )
+    }
+
     fn object(&self, key: &str) -> Result<Bytes, BlobError> {
         self.objects
             .lock()
@@ -182,6 +194,7 @@ impl BlobStore for MemoryBlobStore {
         request
             .headers
             .insert("content-type".into(), slot.content_type.mime().to_owned());
+        request.headers.insert("if-none-match".into(), "*".into());
         Ok(request)
     }
 
@@ -203,6 +216,7 @@ impl BlobStore for MemoryBlobStore {
                 size: body.len() as u64,
                 content_type: Some(content_type.clone()),
                 sha256: None,
+                etag: Some(Self::etag(body)),
             }))
     }
 
@@ -221,6 +235,14 @@ impl BlobStore for MemoryBlobStore {
 
     async fn get(&self, key: &str) -> Result<Bytes, BlobError> {
         self.object(key)
+    }
+
+    async fn get_if_match(&self, key: &str, etag: &str) -> Result<Bytes, BlobError> {
+        let body = self.object(key)?;
+        if Self::etag(&body) != etag {
+            return Err(BlobError::Changed(key.to_owned()));
+        }
+        Ok(body)
     }
 
     async fn put(&self, key: &str, body: Bytes, content_type: &str) -> Result<(), BlobError> {

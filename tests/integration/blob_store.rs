@@ -84,11 +84,55 @@ async fn a_presigned_put_stores_the_object_with_its_content_type() {
         response.text().await.unwrap()
     );
 
+    // The same URL again, within its life, with other bytes of the same length
+    // and no checksum header: S3 refuses it because the object exists.
+    let mut replay = client
+        .put(&presigned.url)
+        .body(body.iter().rev().copied().collect::<Vec<u8>>());
+    for (name, value) in presigned
+        .headers
+        .iter()
+        .filter(|(name, _)| name.as_str() != "x-amz-checksum-sha256")
+    {
+        replay = replay.header(name, value);
+    }
+    let replayed = replay.send().await.unwrap();
+    assert_eq!(
+        replayed.status().as_u16(),
+        412,
+        "a presigned PUT is single-use"
+    );
+
     let info = store
         .head("uploads/job-1")
         .await
         .unwrap()
         .expect("the upload exists");
+    let etag = info.etag.clone().expect("S3 tags every object");
+    assert_eq!(
+        store.get_if_match("uploads/job-1", &etag).await.unwrap(),
+        Bytes::from(body.clone()),
+        "the checked version reads back"
+    );
+    store
+        .put(
+            "uploads/job-1",
+            Bytes::from_static(b"replaced"),
+            "image/png",
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            store.get_if_match("uploads/job-1", &etag).await,
+            Err(BlobError::Changed(_))
+        ),
+        "another version is refused, not read"
+    );
+    store
+        .put("uploads/job-1", Bytes::from(body.clone()), "image/png")
+        .await
+        .unwrap();
     assert_eq!(info.size, body.len() as u64);
     assert_eq!(info.content_type.as_deref(), Some("image/png"));
     assert_eq!(
@@ -166,4 +210,31 @@ async fn missing_objects_are_absent_not_errors_and_delete_is_idempotent() {
     store.delete("results/r.json").await.unwrap();
     assert_eq!(store.head("results/r.json").await.unwrap(), None);
     store.delete("results/r.json").await.unwrap();
+}
+
+#[tokio::test]
+async fn of_eight_racing_puts_through_one_upload_url_exactly_one_lands() {
+    let store = store().await;
+    let body = include_bytes!("../../shared/tests/fixtures/headers/sample.png").to_vec();
+    let slot = UploadSlot {
+        content_type: FileType::Png,
+        content_length: body.len() as u64,
+        sha256: None,
+    };
+    let presigned = store
+        .presign_upload("uploads/raced", &slot, Duration::from_secs(300))
+        .await
+        .unwrap();
+    let client = reqwest::Client::new();
+    let mut puts = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let mut request = client.put(&presigned.url).body(body.clone());
+        for (name, value) in &presigned.headers {
+            request = request.header(name, value);
+        }
+        puts.spawn(async move { request.send().await.unwrap().status().as_u16() });
+    }
+    let mut statuses = puts.join_all().await;
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 412, 412, 412, 412, 412, 412, 412]);
 }

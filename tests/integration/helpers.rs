@@ -71,6 +71,7 @@ pub async fn queued_job(
                     sha256: digest,
                 },
                 detected_mime: "application/pdf".into(),
+                etag: None,
             },
             at,
         )

@@ -173,6 +173,11 @@ impl Ingest {
                 Ok(Outcome::Requeued { job_id: job.job_id })
             }
             status => {
+                if job.upload_was_discarded() {
+                    // The URL was used again after ingest dropped the checked upload.
+                    info!(%status, "upload arrived for a job that no longer reads one; deleted");
+                    self.blobs.delete(&key).await?;
+                }
                 if status.is_final() && !job.announced {
                     info!(%status, "finished but not yet announced; announcing");
                     announce(self.events.as_ref(), self.jobs.as_ref(), &job, now).await?;
@@ -240,6 +245,7 @@ impl Ingest {
             size: info.size,
             digest,
             detected_mime: kind.mime().to_owned(),
+            etag: info.etag.clone(),
         };
         match self.jobs.transition(&job.job_id, &enqueue, now).await {
             Ok(_) => {}
@@ -540,6 +546,13 @@ mod tests {
         assert_eq!(queued.sha256, Some(sha(PNG)));
         assert_eq!(queued.size, Some(PNG.len() as u64));
         assert_eq!(queued.detected_mime.as_deref(), Some("image/png"));
+        let checked = given.blobs.head(&job.job_id.upload_key()).await.unwrap();
+        assert_eq!(
+            queued.upload_etag,
+            checked.and_then(|info| info.etag),
+            "the worker is told which version was checked"
+        );
+        assert!(queued.upload_etag.is_some());
         let sent = given.queue.sent.lock().unwrap().clone();
         assert_eq!(
             sent,
@@ -793,6 +806,48 @@ mod tests {
                 .unwrap(),
             Outcome::Queued { .. }
         ));
+    }
+
+    #[tokio::test]
+    async fn an_upload_put_again_after_a_rejection_is_deleted_when_its_event_arrives() {
+        let given = given();
+        let job = uploaded(&given, "alice", FileType::Png, 4, None, b"<ht").await;
+        let key = job.job_id.upload_key();
+        given
+            .ingest
+            .upload(&job.job_id, Timestamp::now())
+            .await
+            .unwrap();
+        assert_eq!(status(&given, &job).await.status, JobStatus::Rejected);
+        assert!(given.blobs.head(&key).await.unwrap().is_none());
+
+        // The same URL, used again within its life: the new object must not stay.
+        given
+            .blobs
+            .put(&key, Bytes::from_static(PNG), "image/png")
+            .await
+            .unwrap();
+        let outcome = given
+            .ingest
+            .upload(&job.job_id, Timestamp::now())
+            .await
+            .unwrap();
+
+        assert!(
+            matches!(
+                outcome,
+                Outcome::Duplicate {
+                    status: JobStatus::Rejected,
+                    ..
+                }
+            ),
+            "{outcome:?}"
+        );
+        assert!(
+            given.blobs.head(&key).await.unwrap().is_none(),
+            "the stray upload is gone"
+        );
+        assert_eq!(status(&given, &job).await.status, JobStatus::Rejected);
     }
 
     #[tokio::test]

@@ -189,7 +189,12 @@ impl Worker {
             );
             return self.fail(&taken, attempt, error).await;
         }
-        let document = match self.blobs.get(&taken.job_id.upload_key()).await {
+        let key = taken.job_id.upload_key();
+        let read = match &taken.upload_etag {
+            Some(etag) => self.blobs.get_if_match(&key, etag).await,
+            None => self.blobs.get(&key).await,
+        };
+        let document = match read {
             Ok(bytes) => Document {
                 filename: taken.filename.clone(),
                 file_type: taken.content_type,
@@ -198,6 +203,13 @@ impl Worker {
             Err(BlobError::NotFound(_)) => {
                 let error =
                     JobError::new("upload_missing", "the uploaded file is no longer stored");
+                return self.fail(&taken, attempt, error).await;
+            }
+            Err(BlobError::Changed(_)) => {
+                let error = JobError::new(
+                    "upload_changed",
+                    "the uploaded file was replaced after it was checked; upload it as a new job",
+                );
                 return self.fail(&taken, attempt, error).await;
             }
             Err(error) => {
@@ -480,6 +492,8 @@ mod tests {
             )
             .await
             .unwrap();
+        // As ingest does: the version it checked is the one the worker may read.
+        let checked = given.blobs.head(&job.job_id.upload_key()).await.unwrap();
         let enqueue = Transition::Enqueue {
             size: 3,
             digest: DedupKey {
@@ -487,6 +501,7 @@ mod tests {
                 sha256: Sha256Hex::from_digest([1; 32]),
             },
             detected_mime: "image/png".into(),
+            etag: checked.and_then(|info| info.etag),
         };
         given
             .jobs
@@ -726,6 +741,26 @@ mod tests {
         let failed = stored(&given, &job).await;
         assert_eq!(failed.status, JobStatus::Failed);
         assert_eq!(failed.error.unwrap().code, "upload_missing");
+    }
+
+    #[tokio::test]
+    async fn an_upload_replaced_after_its_check_is_never_read() {
+        let given = given(scripted(), 100);
+        let job = queued(&given, None).await;
+        given
+            .blobs
+            .put(
+                &job.job_id.upload_key(),
+                Bytes::from_static(b"other bytes"),
+                "image/png",
+            )
+            .await
+            .unwrap();
+        run(&given, &job, 1).await.unwrap();
+        let failed = stored(&given, &job).await;
+        assert_eq!(failed.status, JobStatus::Failed);
+        assert_eq!(failed.error.unwrap().code, "upload_changed");
+        assert_eq!(given.engine.calls(), 0, "unchecked bytes never reach OCR");
     }
 
     #[tokio::test]

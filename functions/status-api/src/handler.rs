@@ -255,6 +255,7 @@ mod tests {
                 size: 10,
                 digest,
                 detected_mime: "application/pdf".into(),
+                etag: None,
             },
             Transition::StartProcessing {
                 lease_until: now.plus(Duration::from_secs(60)),

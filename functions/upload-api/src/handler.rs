@@ -553,6 +553,7 @@ mod tests {
                 size: 498,
                 digest,
                 detected_mime: "image/png".into(),
+                etag: None,
             },
             Transition::StartProcessing {
                 lease_until: now.plus(Duration::from_secs(60)),

@@ -77,6 +77,8 @@ impl BlobStore for S3BlobStore {
             .key(key)
             .content_type(slot.content_type.mime())
             .content_length(slot.content_length as i64)
+            // Single use: a replay of the URL cannot overwrite what ingest checked.
+            .if_none_match("*")
             .set_checksum_sha256(slot.sha256.as_ref().map(Sha256Hex::to_base64))
             .set_checksum_algorithm(
                 slot.sha256
@@ -129,6 +131,7 @@ impl BlobStore for S3BlobStore {
             sha256: output
                 .checksum_sha256()
                 .and_then(|b64| Sha256Hex::from_base64(b64).ok()),
+            etag: output.e_tag().map(str::to_owned),
         }))
     }
 
@@ -190,6 +193,17 @@ impl BlobStore for S3BlobStore {
         Ok(body.into_bytes())
     }
 
+    #[instrument(skip(self))]
+    async fn get_if_match(&self, key: &str, etag: &str) -> Result<Bytes, BlobError> {
+        let body = self
+            .send_get(self.client.get_object().if_match(etag), key)
+            .await?
+            .collect()
+            .await
+            .map_err(|e| BlobError::backend(AwsCallError::new("GetObject body", &e)))?;
+        Ok(body.into_bytes())
+    }
+
     #[instrument(skip(self, body), fields(size = body.len()))]
     async fn put(&self, key: &str, body: Bytes, content_type: &str) -> Result<(), BlobError> {
         self.client
@@ -219,17 +233,21 @@ impl BlobStore for S3BlobStore {
 
 impl S3BlobStore {
     async fn open(&self, key: &str) -> Result<ByteStream, BlobError> {
-        match self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-        {
+        self.send_get(self.client.get_object(), key).await
+    }
+
+    async fn send_get(
+        &self,
+        request: aws_sdk_s3::operation::get_object::builders::GetObjectFluentBuilder,
+        key: &str,
+    ) -> Result<ByteStream, BlobError> {
+        match request.bucket(&self.bucket).key(key).send().await {
             Ok(output) => Ok(output.body),
             Err(SdkError::ServiceError(e)) if e.err().is_no_such_key() => {
                 Err(BlobError::NotFound(key.to_owned()))
+            }
+            Err(SdkError::ServiceError(e)) if e.raw().status().as_u16() == 412 => {
+                Err(BlobError::Changed(key.to_owned()))
             }
             Err(e) => Err(BlobError::backend(AwsCallError::new("GetObject", &e))),
         }
@@ -294,6 +312,7 @@ mod tests {
             "content-length",
             "content-type",
             "host",
+            "if-none-match",
             "x-amz-checksum-sha256",
         ] {
             assert!(
@@ -312,6 +331,11 @@ mod tests {
         assert_eq!(
             request.headers.get("x-amz-checksum-sha256"),
             Some(&digest.to_base64())
+        );
+        assert_eq!(
+            request.headers.get("if-none-match").map(String::as_str),
+            Some("*"),
+            "the URL can create the object once, never overwrite it"
         );
         // Every header the client is told to send is one the signature covers.
         for name in request.headers.keys() {

@@ -88,6 +88,9 @@ pub struct Job {
     pub owner_sha256: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detected_mime: Option<String>,
+    /// The ETag of the upload ingest checked: the worker reads only that version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_etag: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub document_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -161,6 +164,7 @@ impl Job {
             size: None,
             sha256: request.sha256,
             detected_mime: None,
+            upload_etag: None,
             document_type: request.document_type,
             webhook: request.webhook_url.as_ref().map(|_| WebhookState {
                 status: "pending".into(),
@@ -198,6 +202,13 @@ impl Job {
         } else {
             self.status.as_str()
         }
+    }
+
+    /// Whether the job finished without keeping its upload (rejected, or
+    /// completed from an earlier job's result): any upload now is a stray.
+    pub fn upload_was_discarded(&self) -> bool {
+        self.status == JobStatus::Rejected
+            || (self.status == JobStatus::Completed && self.deduplicated_from.is_some())
     }
 
     /// True while some worker holds a lease that has not run out.

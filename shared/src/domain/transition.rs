@@ -11,6 +11,8 @@ pub enum Transition {
         size: u64,
         digest: DedupKey,
         detected_mime: String,
+        /// The version of the upload that was checked: the worker reads exactly it.
+        etag: Option<String>,
     },
     /// The upload broke a rule: awaiting_upload → rejected.
     Reject {
@@ -131,13 +133,19 @@ impl Transition {
                 size,
                 digest,
                 detected_mime,
-            } => changes.extend([
-                Set("size", json!(size)),
-                Set("sha256", json!(digest.sha256)),
-                Set("owner_sha256", json!(digest.index_value())),
-                Set("detected_mime", json!(detected_mime)),
-                Set("queued_at", json!(now)),
-            ]),
+                etag,
+            } => {
+                changes.extend([
+                    Set("size", json!(size)),
+                    Set("sha256", json!(digest.sha256)),
+                    Set("owner_sha256", json!(digest.index_value())),
+                    Set("detected_mime", json!(detected_mime)),
+                    Set("queued_at", json!(now)),
+                ]);
+                if let Some(etag) = etag {
+                    changes.push(Set("upload_etag", json!(etag)));
+                }
+            }
             Transition::Reject {
                 error,
                 size,
@@ -346,6 +354,7 @@ mod tests {
                     size: 1234,
                     digest: digest(),
                     detected_mime: "image/png".into(),
+                    etag: None,
                 },
                 T0,
             )
@@ -385,6 +394,7 @@ mod tests {
                     size: 1,
                     digest: digest(),
                     detected_mime: "image/png".into(),
+                    etag: None,
                 },
                 T0,
             )
@@ -457,6 +467,7 @@ mod tests {
                 size: 10,
                 digest: digest(),
                 detected_mime: "image/png".into(),
+                etag: None,
             },
             Move::Reject => Transition::Reject {
                 error,

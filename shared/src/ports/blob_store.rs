@@ -10,6 +10,9 @@ use crate::domain::{FileType, Sha256Hex, Timestamp};
 pub enum BlobError {
     #[error("object {0} does not exist")]
     NotFound(String),
+    /// The object is no longer the version that was checked (its ETag differs).
+    #[error("object {0} changed after it was checked")]
+    Changed(String),
     #[error("blob store: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -44,6 +47,8 @@ pub struct ObjectInfo {
     pub content_type: Option<String>,
     /// The SHA-256 the store verified on upload, when the upload carried one.
     pub sha256: Option<Sha256Hex>,
+    /// The store's version tag of these bytes: what a later read insists on.
+    pub etag: Option<String>,
 }
 
 /// The documents bucket: uploads in, results out.
@@ -72,6 +77,9 @@ pub trait BlobStore: Send + Sync {
     async fn sha256(&self, key: &str) -> Result<Sha256Hex, BlobError>;
 
     async fn get(&self, key: &str) -> Result<Bytes, BlobError>;
+
+    /// The object only if it is still the version tagged `etag`, else `Changed`.
+    async fn get_if_match(&self, key: &str, etag: &str) -> Result<Bytes, BlobError>;
 
     async fn put(&self, key: &str, body: Bytes, content_type: &str) -> Result<(), BlobError>;
 
