@@ -98,7 +98,8 @@ fn print_banner(banner: &Banner) {
     println!("  token   {token}");
     println!("          (sub={DEFAULT_SUBJECT}; `ocr token --sub NAME` makes others)");
     println!("  webhook {webhook_key}");
-    println!("          (the key webhooks are signed with: Lambda-OCR-Signature)");
+    println!("          (the key sub=dev's webhooks are signed with: Lambda-OCR-Signature;");
+    println!("           each owner reads their own from GET /v1/webhooks/key)");
     println!("  try     ocr submit tests/fixtures/documents/receipt.png --wait");
     println!("ready: Ctrl-C stops everything");
 }
@@ -151,7 +152,7 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
 
     let variables = functions::environment(process_env.clone(), &resources, &endpoint);
     let functions = Arc::new(Functions::build(&sdk, &variables)?);
-    let webhook_key = aws_sdk_secretsmanager::Client::new(&sdk)
+    let master = aws_sdk_secretsmanager::Client::new(&sdk)
         .get_secret_value()
         .secret_id(&resources.webhook_secret_arn)
         .send()
@@ -159,6 +160,12 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
         .ok()
         .and_then(|secret| secret.secret_string)
         .unwrap_or_default();
+    // The banner's user is the default token's: their key, as GET /v1/webhooks/key answers it.
+    let webhook_key = ocr_shared::webhook::owner_key(
+        master.as_bytes(),
+        &ocr_shared::domain::Owner::parse(DEFAULT_SUBJECT)
+            .expect("the default subject is an owner"),
+    );
     let signing_key = options.state.signing_key()?;
     let token = token::mint(&signing_key, DEFAULT_SUBJECT, TOKEN_TTL)?;
     options.state.write_running(&Running {

@@ -49,6 +49,7 @@ pub fn route_key(method: &Method, path: &str) -> Option<String> {
         ("GET", ["v1", "jobs", _]) => "GET /v1/jobs/{id}",
         ("GET", ["v1", "jobs", _, "result"]) => "GET /v1/jobs/{id}/result",
         ("DELETE", ["v1", "jobs", _]) => "DELETE /v1/jobs/{id}",
+        ("GET", ["v1", "webhooks", "key"]) => "GET /v1/webhooks/key",
         _ => return None,
     };
     Some(route.to_owned())

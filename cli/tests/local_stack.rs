@@ -138,6 +138,19 @@ fn a_finished_job_is_announced_to_its_webhook_signed() {
     assert_eq!(event["job"]["job_id"], job["job_id"]);
     assert_eq!(event["job"]["text"], job["text"]);
     let signature = delivery.headers["lambda-ocr-signature"].to_str().unwrap();
+    // The banner's key is the dev user's own, the one the API gives them.
+    let own_key: Value = runtime.block_on(async {
+        reqwest::Client::new()
+            .get(format!("{}/v1/webhooks/key", dev.url()))
+            .bearer_auth(&dev.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    assert_eq!(own_key["key"], dev.webhook_key.as_str(), "{own_key}");
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     assert!(ocr_shared::webhook::verify(
         dev.webhook_key.as_bytes(),

@@ -67,16 +67,30 @@ async fn a_webhook_gets_one_signed_post_per_event() {
     assert_eq!(received.len(), 1);
     let post = &received[0];
     let signature = post.headers["lambda-ocr-signature"].to_str().unwrap();
-    assert!(receiver_verifies(
-        &stack.webhook_secret,
-        signature,
-        &post.body
-    ));
+    // Signed with alice's own key, as she reads it from the API, and nobody else's.
+    let alice = stack
+        .call("GET", "/v1/webhooks/key", Some("alice"), None, &[])
+        .await;
+    assert_eq!(alice.status, 200, "{:?}", alice.body);
+    let alice_key = alice.body["key"].as_str().unwrap().to_owned();
+    let bob = stack
+        .call("GET", "/v1/webhooks/key", Some("bob"), None, &[])
+        .await;
+    let bob_key = bob.body["key"].as_str().unwrap();
+    assert!(receiver_verifies(&alice_key, signature, &post.body));
+    assert!(
+        !receiver_verifies(bob_key, signature, &post.body),
+        "bob cannot forge alice's events"
+    );
+    assert!(
+        !receiver_verifies(&stack.webhook_secret, signature, &post.body),
+        "the master secret itself signs nothing"
+    );
     let tampered = String::from_utf8(post.body.to_vec())
         .unwrap()
         .replace("completed", "failed");
     assert!(!receiver_verifies(
-        &stack.webhook_secret,
+        &alice_key,
         signature,
         tampered.as_bytes()
     ));

@@ -178,6 +178,11 @@ impl Stack {
             status_api: StatusApi {
                 jobs: jobs.clone(),
                 blobs: blobs.clone(),
+                secrets: Arc::new(SecretsManagerSource::new(
+                    aws_sdk_secretsmanager::Client::new(&config),
+                    Duration::from_secs(60),
+                )),
+                webhook_secret_id: secret_arn.clone(),
             },
             notifier: Notifier {
                 jobs: jobs.clone(),

@@ -8,7 +8,8 @@ use ocr_shared::config::{ConfigError, Env, vars};
 use ocr_shared::domain::{Job, JobStatus, Timestamp, WebhookState, truncate_utf8};
 use ocr_shared::ports::{BlobStore, JobEvent, JobQueue, JobStore, SecretSource, StoreError};
 use ocr_shared::webhook::{
-    AddressPolicy, Destination, EVENT_ID_HEADER, Resolver, SIGNATURE_HEADER, WebhookUrlError, sign,
+    AddressPolicy, Destination, EVENT_ID_HEADER, Resolver, SIGNATURE_HEADER, WebhookUrlError,
+    owner_key, sign,
 };
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
@@ -144,11 +145,8 @@ impl Notifier {
             .await
             .map_err(|e| RetryLater::Secret(e.to_string()))?;
         let now = Timestamp::now();
-        let signature = sign(
-            secret.expose_secret().as_bytes(),
-            now.as_epoch_seconds(),
-            &body,
-        );
+        let key = owner_key(secret.expose_secret().as_bytes(), &job.owner);
+        let signature = sign(key.as_bytes(), now.as_epoch_seconds(), &body);
         match self.deliver(&url, &event.id, &signature, body).await {
             Ok(()) => {
                 info!(attempt, "webhook delivered");

@@ -2,22 +2,27 @@
 
 use std::sync::Arc;
 
-use ocr_shared::aws::{DynamoJobStore, S3BlobStore, SdkConfig};
+use ocr_shared::aws::{DynamoJobStore, S3BlobStore, SdkConfig, SecretsManagerSource};
 use ocr_shared::config::{AwsSettings, ConfigError, Env, vars};
 
 use crate::StatusApi;
 
 /// The IAM actions this function's adapters call; the template must grant exactly these.
 pub const IAM_ACTIONS: &[&str] = &[
-    "dynamodb:GetItem", // a job
-    "dynamodb:Query",   // listing by owner
-    "s3:GetObject",     // presigned result links
+    "dynamodb:GetItem",              // a job
+    "dynamodb:Query",                // listing by owner
+    "s3:GetObject",                  // presigned result links
+    "secretsmanager:GetSecretValue", // the master webhook secret, for an owner's key
 ];
+
+/// How long the master webhook secret is cached per container.
+const SECRET_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(300);
 
 pub struct Config {
     pub aws: AwsSettings,
     pub table: String,
     pub bucket: String,
+    pub webhook_secret_id: String,
 }
 
 impl Config {
@@ -26,6 +31,7 @@ impl Config {
             aws: AwsSettings::from_env(env)?,
             table: env.required(vars::JOBS_TABLE)?,
             bucket: env.required(vars::DOCUMENTS_BUCKET)?,
+            webhook_secret_id: env.required(vars::WEBHOOK_SECRET_ARN)?,
         })
     }
 }
@@ -36,6 +42,8 @@ impl StatusApi {
         Self {
             jobs: Arc::new(DynamoJobStore::connect(sdk, config.table)),
             blobs: Arc::new(S3BlobStore::connect(sdk, config.bucket)),
+            secrets: Arc::new(SecretsManagerSource::connect(sdk, SECRET_CACHE_TTL)),
+            webhook_secret_id: config.webhook_secret_id,
         }
     }
 }

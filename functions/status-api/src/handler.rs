@@ -4,17 +4,24 @@ use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use ocr_shared::api::{self, ApiError, JobView};
 use ocr_shared::domain::{Job, JobStatus, Owner, Timestamp};
-use ocr_shared::ports::{BlobStore, JobStore, ListQuery};
+use ocr_shared::ports::{BlobStore, JobStore, ListQuery, SecretSource};
+use ocr_shared::webhook::{SIGNATURE_HEADER, owner_key};
+use secrecy::ExposeSecret;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tracing::instrument;
 
 pub const DEFAULT_PAGE: u32 = 20;
 pub const MAX_PAGE: u32 = 100;
+/// Where an owner reads the key their webhooks are signed with.
+pub const WEBHOOK_KEY_PATH: &str = "/v1/webhooks/key";
 
 pub struct StatusApi {
     pub jobs: Arc<dyn JobStore>,
     pub blobs: Arc<dyn BlobStore>,
+    /// The master webhook secret, from which each owner's signing key is derived.
+    pub secrets: Arc<dyn SecretSource>,
+    pub webhook_secret_id: String,
 }
 
 /// Entry point: every outcome, error or not, is an HTTP response.
@@ -32,6 +39,9 @@ async fn route(request: Request, api: &StatusApi) -> Result<Response<Body>, ApiE
         return Err(ApiError::route_not_found());
     }
     let path = request.uri().path().trim_end_matches('/').to_owned();
+    if path == WEBHOOK_KEY_PATH {
+        return api.webhook_key(&owner).await;
+    }
     let segments: Vec<&str> = match path.strip_prefix("/v1/jobs") {
         Some("") => Vec::new(),
         Some(rest) if rest.starts_with('/') => rest[1..].split('/').collect(),
@@ -69,6 +79,25 @@ fn matches_etag(if_none_match: &str, etag: &str) -> bool {
 }
 
 impl StatusApi {
+    /// `GET /v1/webhooks/key`: the caller's own signing key, never another's.
+    #[instrument(skip(self), fields(owner = %owner))]
+    pub async fn webhook_key(&self, owner: &Owner) -> Result<Response<Body>, ApiError> {
+        let master = self
+            .secrets
+            .secret(&self.webhook_secret_id)
+            .await
+            .map_err(|error| ApiError::internal(&error))?;
+        let key = owner_key(master.expose_secret().as_bytes(), owner);
+        let mut response = api::json_response(
+            StatusCode::OK,
+            &json!({"key": key, "algorithm": "HMAC-SHA256", "header": SIGNATURE_HEADER}),
+        );
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        Ok(response)
+    }
+
     /// `GET /v1/jobs/{id}`.
     #[instrument(skip(self, if_none_match, now), fields(owner = %owner))]
     pub async fn job(
@@ -176,7 +205,7 @@ mod tests {
     use ocr_shared::domain::{
         Completion, DedupKey, FileType, JobError, JobId, NewJob, Sha256Hex, Transition,
     };
-    use ocr_shared::memory::{MemoryBlobStore, MemoryJobStore};
+    use ocr_shared::memory::{MemoryBlobStore, MemoryJobStore, MemorySecrets};
     use serde_json::Value;
 
     use super::*;
@@ -188,6 +217,8 @@ mod tests {
         let api = StatusApi {
             jobs: jobs.clone(),
             blobs: Arc::new(MemoryBlobStore::default()),
+            secrets: Arc::new(MemorySecrets::default().with("webhook", "master")),
+            webhook_secret_id: "webhook".into(),
         };
         (jobs, api)
     }
@@ -390,6 +421,21 @@ mod tests {
                 .unwrap()
                 .contains("results/x.json")
         );
+    }
+
+    #[tokio::test]
+    async fn each_owner_reads_their_own_webhook_key_and_no_one_elses() {
+        let (_, api) = api();
+        let (status, headers, alice) = get(&api, request("/v1/webhooks/key", "alice", None)).await;
+        assert_eq!(status, 200);
+        assert_eq!(headers["cache-control"], "no-store");
+        let owner = |name: &str| Owner::parse(name).unwrap();
+        assert_eq!(alice["key"], owner_key(b"master", &owner("alice")));
+        assert_eq!(alice["header"], "Lambda-OCR-Signature");
+        let (_, _, bob) = get(&api, request("/v1/webhooks/key", "bob", None)).await;
+        assert_eq!(bob["key"], owner_key(b"master", &owner("bob")));
+        assert_ne!(alice["key"], bob["key"]);
+        assert_ne!(alice["key"], "master", "the master secret never leaves");
     }
 
     #[tokio::test]

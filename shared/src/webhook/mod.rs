@@ -8,4 +8,4 @@ pub use address::{
     AddressPolicy, Destination, Resolver, SystemResolver, WebhookUrlError, blocked_reason,
     check_url,
 };
-pub use signature::{EVENT_ID_HEADER, SIGNATURE_HEADER, sign, verify};
+pub use signature::{EVENT_ID_HEADER, SIGNATURE_HEADER, owner_key, sign, verify};

@@ -13,6 +13,15 @@ fn mac(secret: &[u8], timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
     mac
 }
 
+/// The key that signs `owner`'s webhooks: derived from the master secret, so
+/// that no receiver can sign for another tenant and no per-owner key is stored.
+pub fn owner_key(master: &[u8], owner: &crate::domain::Owner) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(master).expect("HMAC takes a key of any length");
+    mac.update(b"lambda-ocr webhook key v1\0");
+    mac.update(owner.as_str().as_bytes());
+    format!("whsec_{}", hex::encode(mac.finalize().into_bytes()))
+}
+
 /// The signature header's value for `body` sent at `timestamp` (Unix seconds).
 pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
     let digest = mac(secret, timestamp, body).finalize().into_bytes();
@@ -34,7 +43,8 @@ pub fn verify(secret: &[u8], header: &str, body: &[u8], now: i64, tolerance_seco
     let Some(timestamp) = timestamp else {
         return false;
     };
-    if (now - timestamp).abs() > tolerance_seconds {
+    // abs_diff: an extreme `t` must not overflow the subtraction.
+    if now.abs_diff(timestamp) > tolerance_seconds.unsigned_abs() {
         return false;
     }
     signatures
@@ -66,6 +76,32 @@ mod tests {
             "a replay after 5 minutes"
         );
         assert!(!verify(b"whsec_test", "v1=abc", body, 1_800_000_000, 300));
+    }
+
+    #[test]
+    fn extreme_timestamps_are_refused_without_overflow() {
+        let body = b"{}";
+        for t in [i64::MIN, i64::MAX, -1] {
+            let header = sign(b"k", t, body);
+            assert!(!verify(b"k", &header, body, 1_800_000_000, 300), "t={t}");
+        }
+        let header = format!("t={},v1=00", i64::MIN);
+        assert!(!verify(b"k", &header, body, i64::MAX, 300));
+    }
+
+    #[test]
+    fn each_owner_has_a_key_of_their_own() {
+        let owner = |name: &str| crate::domain::Owner::parse(name).unwrap();
+        let alice = owner_key(b"master", &owner("alice"));
+        assert!(alice.starts_with("whsec_"), "{alice}");
+        assert_eq!(alice.len(), "whsec_".len() + 64);
+        assert_eq!(alice, owner_key(b"master", &owner("alice")), "stable");
+        assert_ne!(alice, owner_key(b"master", &owner("bob")));
+        assert_ne!(alice, owner_key(b"other master", &owner("alice")));
+        let body = b"{}";
+        let header = sign(alice.as_bytes(), 1_800_000_000, body);
+        let bob = owner_key(b"master", &owner("bob"));
+        assert!(!verify(bob.as_bytes(), &header, body, 1_800_000_000, 300));
     }
 
     #[test]
