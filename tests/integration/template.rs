@@ -77,7 +77,9 @@ fn a_missing_or_extra_permission_is_caught() {
             serde_yaml_ng::from_str("[dynamodb:GetItem, dynamodb:Scan]").unwrap();
     });
     assert!(
-        found.contains(&"StatusApiFunction calls s3:GetObject but is not allowed to".to_owned()),
+        found.contains(
+            &"StatusApiFunction calls s3:GetObject@results/* but is not allowed to".to_owned()
+        ),
         "{found:?}"
     );
     assert!(
@@ -122,4 +124,35 @@ fn a_bucket_without_public_access_block_or_tls_policy_is_caught() {
         found.contains(&"DocumentsBucket has no TLS-only bucket policy".to_owned()),
         "{found:?}"
     );
+}
+
+#[test]
+fn an_s3_grant_on_the_wrong_prefix_or_the_whole_bucket_is_caught() {
+    let found = problems_after(|t| {
+        let statements = resource(t, "OcrWorkerFunction")["Properties"]["Policies"][0]["Statement"]
+            .as_sequence_mut()
+            .unwrap();
+        for statement in statements.iter_mut() {
+            match statement["Sid"].as_str() {
+                Some("Uploads") => {
+                    statement["Resource"] =
+                        serde_yaml_ng::from_str("!Sub \"${DocumentsBucket.Arn}/*\"").unwrap()
+                }
+                Some("MissingIsNotFound") => {
+                    statement.as_mapping_mut().unwrap().remove("Condition");
+                }
+                _ => {}
+            }
+        }
+    });
+    for expected in [
+        "OcrWorkerFunction calls s3:GetObject@uploads/* but is not allowed to",
+        "OcrWorkerFunction is allowed s3:GetObject@*, which it never calls",
+        "OcrWorkerFunction is allowed s3:ListBucket@(whole bucket), which it never calls",
+    ] {
+        assert!(
+            found.contains(&expected.to_owned()),
+            "{expected}\n{found:?}"
+        );
+    }
 }

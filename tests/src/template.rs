@@ -15,7 +15,8 @@ pub const TEMPLATE: &str = include_str!("../../template.yaml");
 /// Variables a function may read that the template never sets: local runs only.
 pub const LOCAL_ONLY: &[&str] = &[vars::AWS_ENDPOINT_URL, vars::UPSTAGE_API_KEY];
 
-/// Each Lambda binary: how it loads its configuration, and the IAM actions it calls.
+/// Each Lambda binary: how it loads its configuration, and the IAM actions it
+/// calls; an S3 action names the key prefix it is called on (`s3:GetObject@uploads/*`).
 pub struct FunctionSpec {
     pub binary: &'static str,
     pub load: fn(&Env) -> Result<(), ConfigError>,
@@ -149,6 +150,39 @@ fn environment(template: &Value, function: &Value) -> HashMap<String, String> {
         .collect()
 }
 
+/// The strings of a `Resource` (or `Action`): plain, listed, or the template
+/// of a `!Sub` (short or long form); `!GetAtt X.Arn` as `${X.Arn}`.
+fn strings(value: Option<&Value>) -> Vec<String> {
+    match value {
+        Some(Value::String(text)) => vec![text.clone()],
+        Some(Value::Sequence(list)) => list.iter().flat_map(|v| strings(Some(v))).collect(),
+        Some(Value::Tagged(tagged)) if tagged.tag == "Sub" => match &tagged.value {
+            Value::Sequence(long) => strings(long.first()),
+            other => strings(Some(other)),
+        },
+        Some(Value::Tagged(tagged)) if tagged.tag == "GetAtt" => tagged
+            .value
+            .as_str()
+            .map(|target| vec![format!("${{{target}}}")])
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+/// Where in the documents bucket an S3 grant applies: the key prefix of an
+/// object ARN, or for the bucket itself the `s3:prefix` values it is limited to.
+fn s3_scopes(resource: &str, statement: &Value) -> Vec<String> {
+    if let Some((_, prefix)) = resource.split_once("/") {
+        return vec![prefix.to_owned()];
+    }
+    let prefixes = strings(get(statement, &["Condition", "StringLike", "s3:prefix"]));
+    if prefixes.is_empty() {
+        vec!["(whole bucket)".to_owned()]
+    } else {
+        prefixes
+    }
+}
+
 fn granted_actions(function: &Value) -> BTreeSet<String> {
     let mut actions = BTreeSet::new();
     let policies = get(function, &["Properties", "Policies"]).and_then(Value::as_sequence);
@@ -158,14 +192,21 @@ fn granted_actions(function: &Value) -> BTreeSet<String> {
             if get(statement, &["Effect"]).and_then(Value::as_str) != Some("Allow") {
                 continue;
             }
-            match get(statement, &["Action"]) {
-                Some(Value::String(action)) => {
-                    actions.insert(action.clone());
+            let resources = strings(get(statement, &["Resource"]));
+            for action in strings(get(statement, &["Action"])) {
+                if !action.starts_with("s3:") {
+                    actions.insert(action);
+                    continue;
                 }
-                Some(Value::Sequence(list)) => {
-                    actions.extend(list.iter().filter_map(Value::as_str).map(str::to_owned))
+                for resource in &resources {
+                    // The bucket's ARN is a `${…}` reference or ends in its name's `${Suffix}`.
+                    let tail = resource
+                        .rsplit_once('}')
+                        .map_or(resource.as_str(), |(_, t)| t);
+                    for scope in s3_scopes(tail, statement) {
+                        actions.insert(format!("{action}@{scope}"));
+                    }
                 }
-                _ => {}
             }
         }
     }

@@ -16,7 +16,7 @@ const KEY_CACHE_TTL: Duration = Duration::from_secs(300);
 pub const IAM_ACTIONS: &[&str] = &[
     "dynamodb:GetItem",              // the job of an event
     "dynamodb:UpdateItem",           // the webhook's delivery state
-    "s3:GetObject",                  // presigned result links
+    "s3:GetObject@results/*",        // presigned result links
     "sqs:ChangeMessageVisibility",   // retry backoff
     "secretsmanager:GetSecretValue", // the signing key
 ];

@@ -22,9 +22,10 @@ const KEY_CACHE_TTL: Duration = Duration::from_secs(300);
 pub const IAM_ACTIONS: &[&str] = &[
     "dynamodb:GetItem",              // the job
     "dynamodb:UpdateItem",           // lease, release, complete, fail; the OCR rate counter
-    "s3:GetObject",                  // the upload
-    "s3:PutObject",                  // the result
-    "s3:DeleteObject",               // a result of a job deleted while it was read
+    "s3:GetObject@uploads/*",        // the upload
+    "s3:ListBucket@uploads/*",       // a missing upload is a 404, not a 403
+    "s3:PutObject@results/*",        // the result
+    "s3:DeleteObject@results/*",     // a result of a job deleted while it was read
     "sqs:SendMessage",               // a job deferred for OCR capacity
     "sqs:ChangeMessageVisibility",   // retry backoff
     "sns:Publish",                   // job events

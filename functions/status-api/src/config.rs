@@ -11,7 +11,7 @@ use crate::StatusApi;
 pub const IAM_ACTIONS: &[&str] = &[
     "dynamodb:GetItem",              // a job
     "dynamodb:Query",                // listing by owner
-    "s3:GetObject",                  // presigned result links
+    "s3:GetObject@results/*",        // presigned result links
     "secretsmanager:GetSecretValue", // the master webhook secret, for an owner's key
 ];
 

@@ -10,14 +10,15 @@ use crate::{UploadApi, UploadApiSettings};
 /// The IAM actions this function's adapters call; the template must grant
 /// exactly these (a test holds it to that).
 pub const IAM_ACTIONS: &[&str] = &[
-    "dynamodb:GetItem",    // owned_job
-    "dynamodb:PutItem",    // create
-    "dynamodb:UpdateItem", // rate limiter
-    "dynamodb:DeleteItem", // delete
-    "dynamodb:Query",      // dedup by hash
-    "s3:PutObject",        // presigned upload (signed with this role)
-    "s3:GetObject",        // presigned result link of a deduplicated job
-    "s3:DeleteObject",     // delete
+    "dynamodb:GetItem",          // owned_job
+    "dynamodb:PutItem",          // create
+    "dynamodb:UpdateItem",       // rate limiter
+    "dynamodb:DeleteItem",       // delete
+    "dynamodb:Query",            // dedup by hash
+    "s3:PutObject@uploads/*",    // presigned upload (signed with this role)
+    "s3:GetObject@results/*",    // presigned result link of a deduplicated job
+    "s3:DeleteObject@uploads/*", // delete
+    "s3:DeleteObject@results/*",
 ];
 
 pub struct Config {
