@@ -42,7 +42,14 @@ impl JobStore for MemoryJobStore {
     }
 
     async fn get(&self, id: &JobId) -> Result<Option<Job>, StoreError> {
-        Ok(self.jobs.lock().unwrap().get(id).cloned())
+        let now = Timestamp::now();
+        Ok(self
+            .jobs
+            .lock()
+            .unwrap()
+            .get(id)
+            .filter(|job| !job.is_expired(now))
+            .cloned())
     }
 
     async fn transition(
@@ -77,7 +84,7 @@ impl JobStore for MemoryJobStore {
             .lock()
             .unwrap()
             .values()
-            .filter(|job| &job.owner == owner)
+            .filter(|job| &job.owner == owner && !job.is_expired(Timestamp::now()))
             .filter(|job| query.status.is_none_or(|status| job.status == status))
             .cloned()
             .collect();
@@ -111,6 +118,7 @@ impl JobStore for MemoryJobStore {
             .unwrap()
             .values()
             .filter(|job| &job.owner == owner && job.status == JobStatus::Completed)
+            .filter(|job| !job.is_expired(Timestamp::now()))
             .filter(|job| job.sha256.as_ref() == Some(sha256))
             .max_by_key(|job| job.created_at)
             .cloned())

@@ -409,3 +409,44 @@ async fn dedup_finds_only_the_same_owners_completed_job_with_those_bytes() {
         None
     );
 }
+
+#[tokio::test]
+async fn a_job_past_its_retention_is_gone_for_every_read_before_ttl_deletes_it() {
+    let store = &job_store().await;
+    let now = Timestamp::now();
+    let long_ago = Timestamp::from_millis(now.as_millis() - 31 * 86_400 * 1000);
+    // Kept 30 days from long ago: past its TTL, which DynamoDB may honour days late.
+    let old = completed_job(store, "dave", sha(11), long_ago).await;
+    let fresh = completed_job(store, "dave", sha(12), now).await;
+    assert!(old.expires_at < now.as_epoch_seconds());
+
+    assert_eq!(store.get(&old.job_id).await.unwrap(), None);
+    assert!(store.get(&fresh.job_id).await.unwrap().is_some());
+    let listed = store
+        .list_by_owner(
+            &owner("dave"),
+            &ListQuery {
+                limit: 10,
+                ..ListQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    let ids: Vec<JobId> = listed.jobs.into_iter().map(|job| job.job_id).collect();
+    assert_eq!(ids, vec![fresh.job_id.clone()]);
+    assert_eq!(
+        store
+            .find_completed_by_hash(&owner("dave"), &sha(11))
+            .await
+            .unwrap(),
+        None,
+        "a duplicate never points at an expired job"
+    );
+    assert!(
+        store
+            .find_completed_by_hash(&owner("dave"), &sha(12))
+            .await
+            .unwrap()
+            .is_some()
+    );
+}

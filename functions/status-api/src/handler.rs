@@ -403,6 +403,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_job_past_its_retention_is_never_served() {
+        let (jobs, api) = api();
+        let long_ago = Timestamp::from_millis(Timestamp::now().as_millis() - 2 * 86_400_000);
+        let old = job(&jobs, "user-alice", long_ago).await;
+        run(&jobs, &old, completed()).await;
+        for path in [
+            format!("/v1/jobs/{}", old.job_id),
+            format!("/v1/jobs/{}/result", old.job_id),
+        ] {
+            let (status, _, body) = get(&api, request(&path, "user-alice", None)).await;
+            assert_eq!(status, 404, "{path}: {body}");
+        }
+        let (status, _, listing) = get(&api, request("/v1/jobs", "user-alice", None)).await;
+        assert_eq!(status, 200);
+        assert_eq!(listing["jobs"], json!([]));
+    }
+
+    #[tokio::test]
     async fn the_result_redirects_when_ready_and_conflicts_before() {
         let (jobs, api) = api();
         let job = job(&jobs, "user-alice", Timestamp::now()).await;

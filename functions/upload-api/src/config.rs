@@ -16,7 +16,8 @@ pub const IAM_ACTIONS: &[&str] = &[
     "dynamodb:DeleteItem",       // delete
     "dynamodb:Query",            // dedup by hash
     "s3:PutObject@uploads/*",    // presigned upload (signed with this role)
-    "s3:GetObject@results/*",    // presigned result link of a deduplicated job
+    "s3:GetObject@results/*",    // a deduplicated job: its result is still there, and its link
+    "s3:ListBucket@results/*",   // a missing result is a 404, not a 403
     "s3:DeleteObject@uploads/*", // delete
     "s3:DeleteObject@results/*",
 ];

@@ -151,6 +151,20 @@ fn check_filename(raw: &str) -> Result<String, ApiError> {
 }
 
 impl UploadApi {
+    /// Whether the job's full result can still be read: a duplicate must never
+    /// point at a result the bucket's lifecycle already removed.
+    async fn result_is_stored(&self, job: &Job) -> Result<bool, ApiError> {
+        let Some(key) = &job.result_key else {
+            return Ok(false);
+        };
+        let found = self
+            .blobs
+            .head(key)
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+        Ok(found.is_some())
+    }
+
     /// Checks a request for a job; the job it describes, or why not.
     fn validate(&self, owner: &Owner, body: Value) -> Result<NewJob, ApiError> {
         let request: CreateJob = serde_json::from_value(body).map_err(|e| {
@@ -245,6 +259,7 @@ impl UploadApi {
 
         if let Some(sha256) = &request.sha256
             && let Some(done) = self.jobs.find_completed_by_hash(owner, sha256).await?
+            && self.result_is_stored(&done).await?
         {
             info!(job_id = %done.job_id, "same bytes already read; no upload needed");
             let result_url = api::result_url(self.blobs.as_ref(), &done).await?;
@@ -575,6 +590,26 @@ mod tests {
         for step in steps {
             given.jobs.transition(id, &step, now).await.unwrap();
         }
+        given
+            .blobs
+            .put(&id.result_key(), "{}".into(), "application/json")
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_whose_result_is_gone_gets_a_fresh_upload_instead() {
+        let given = given(60);
+        let (_, created) = create(&given, with_sha()).await;
+        let id = ocr_shared::domain::JobId::parse(created["job_id"].as_str().unwrap()).unwrap();
+        complete(&given, &id).await;
+        // The bucket's lifecycle removed the result before the record's TTL did.
+        given.blobs.delete(&id.result_key()).await.unwrap();
+
+        let (status, body) = create(&given, with_sha()).await;
+        assert_eq!(status, 201, "{body}");
+        assert_ne!(body["job_id"], id.as_str());
+        assert!(body["upload"].is_object());
     }
 
     #[tokio::test]

@@ -108,6 +108,12 @@ impl Expression {
         placeholder
     }
 
+    /// Items still within their retention: the TTL attribute lies in the future.
+    fn unexpired(&mut self, now: Timestamp) -> String {
+        let at = self.value(AttributeValue::N(now.as_epoch_seconds().to_string()));
+        format!("{} > {at}", self.name("expires_at"))
+    }
+
     fn update(&mut self, changes: &[FieldChange]) -> Result<String, StoreError> {
         let mut set = Vec::new();
         let mut remove = Vec::new();
@@ -219,7 +225,8 @@ impl JobStore for DynamoJobStore {
             .send()
             .await
             .map_err(|e| StoreError::backend(AwsCallError::new("GetItem", &e)))?;
-        output.item.map(from_item).transpose()
+        let job = output.item.map(from_item).transpose()?;
+        Ok(job.filter(|job| !job.is_expired(Timestamp::now())))
     }
 
     #[instrument(skip(self, transition), fields(job_id = %id, to = %transition.target()))]
@@ -311,13 +318,14 @@ impl JobStore for DynamoJobStore {
                 expression.name("owner"),
                 expression.value(text(owner.as_str()))
             );
-            let filter = query.status.map(|status| {
-                format!(
-                    "{} = {}",
+            let mut filter = expression.unexpired(Timestamp::now());
+            if let Some(status) = query.status {
+                filter = format!(
+                    "{filter} AND {} = {}",
                     expression.name("status"),
                     expression.value(text(status.as_str()))
-                )
-            });
+                );
+            }
             // Asking for no more than are still missing keeps the cursor exact under a filter.
             let remaining = (limit - jobs.len()) as i32;
             let output = self
@@ -326,7 +334,7 @@ impl JobStore for DynamoJobStore {
                 .table_name(&self.table)
                 .index_name(INDEX_BY_OWNER)
                 .key_condition_expression(key)
-                .set_filter_expression(filter)
+                .filter_expression(filter)
                 .set_expression_attribute_names(Some(expression.names))
                 .set_expression_attribute_values(Some(expression.values))
                 .scan_index_forward(false)
@@ -366,7 +374,8 @@ impl JobStore for DynamoJobStore {
                 expression.value(text(&digest.index_value()))
             );
             let filter = format!(
-                "{} = {}",
+                "{} AND {} = {}",
+                expression.unexpired(Timestamp::now()),
                 expression.name("status"),
                 expression.value(text(JobStatus::Completed.as_str()))
             );

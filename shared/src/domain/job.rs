@@ -211,6 +211,12 @@ impl Job {
             || (self.status == JobStatus::Completed && self.deduplicated_from.is_some())
     }
 
+    /// Past its retention: DynamoDB's TTL deletes such a record late (up to
+    /// days), so every read treats it as already gone.
+    pub fn is_expired(&self, now: Timestamp) -> bool {
+        now.as_epoch_seconds() >= self.expires_at
+    }
+
     /// True while some worker holds a lease that has not run out.
     pub fn lease_is_live(&self, now: Timestamp) -> bool {
         self.status == JobStatus::Processing && self.lease_until.is_some_and(|until| until > now)

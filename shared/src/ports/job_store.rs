@@ -41,7 +41,9 @@ pub struct ListQuery {
     pub cursor: Option<String>,
 }
 
-/// The jobs table: every status change is a conditional write.
+/// The jobs table: every status change is a conditional write. A job past its
+/// retention (`expires_at`) is gone for every read, as if the table's TTL,
+/// which deletes late, had already removed it.
 #[async_trait]
 pub trait JobStore: Send + Sync {
     /// Writes a new job; refuses to overwrite one with the same id.
