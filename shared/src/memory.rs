@@ -148,13 +148,22 @@ impl JobStore for MemoryJobStore {
     }
 }
 
+type DeleteHook = Box<dyn Fn(&str) + Send + Sync>;
+
 /// Objects in a map; presigned URLs point at a fictitious host.
 #[derive(Default)]
 pub struct MemoryBlobStore {
     objects: Mutex<BTreeMap<String, (Bytes, String)>>,
+    on_delete: Mutex<Option<DeleteHook>>,
 }
 
 impl MemoryBlobStore {
+    /// Runs `hook` with the key before each delete: lets a test see what else
+    /// had happened by then.
+    pub fn on_delete(&self, hook: impl Fn(&str) + Send + Sync + 'static) {
+        *self.on_delete.lock().unwrap() = Some(Box::new(hook));
+    }
+
     pub fn keys(&self) -> Vec<String> {
         self.objects.lock().unwrap().keys().cloned().collect()
     }
@@ -262,6 +271,9 @@ impl BlobStore for MemoryBlobStore {
     }
 
     async fn delete(&self, key: &str) -> Result<(), BlobError> {
+        if let Some(hook) = self.on_delete.lock().unwrap().as_ref() {
+            hook(key);
+        }
         self.objects.lock().unwrap().remove(key);
         Ok(())
     }

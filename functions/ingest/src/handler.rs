@@ -300,6 +300,14 @@ impl Ingest {
                     status: refused.current,
                 }));
             }
+            Err(StoreError::NotFound(_)) => {
+                // Deleted while its result was copied: nothing may keep a result for it.
+                self.blobs.delete(&job.job_id.result_key()).await?;
+                self.blobs.delete(&job.job_id.upload_key()).await?;
+                return Ok(Some(Outcome::Ignored {
+                    reason: "no such job".into(),
+                }));
+            }
             Err(error) => return Err(error.into()),
         };
         self.blobs.delete(&job.job_id.upload_key()).await?;

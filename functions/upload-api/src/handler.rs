@@ -326,6 +326,10 @@ impl UploadApi {
     #[instrument(skip(self), fields(owner = %owner))]
     pub async fn delete(&self, owner: &Owner, raw_id: &str) -> Result<(), ApiError> {
         let job = api::owned_job(self.jobs.as_ref(), owner, raw_id).await?;
+        // The record goes first: a worker finishing now finds no job and
+        // removes the result it wrote, instead of completing a job whose
+        // files are gone.
+        self.jobs.delete(&job.job_id).await?;
         // Every job's result, a deduplicated one's copy included, is at its own key.
         for key in [job.job_id.upload_key(), job.job_id.result_key()] {
             self.blobs
@@ -333,7 +337,6 @@ impl UploadApi {
                 .await
                 .map_err(|e| ApiError::internal(&e))?;
         }
-        self.jobs.delete(&job.job_id).await?;
         info!(job_id = %job.job_id, "job deleted");
         Ok(())
     }
@@ -699,10 +702,23 @@ mod tests {
             404
         );
 
+        // Each file is removed only once the record is gone, so that nothing
+        // can complete the job in between and leave a result behind.
+        let record_left = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (jobs, seen) = (given.jobs.clone(), record_left.clone());
+        given.blobs.on_delete(move |key| {
+            seen.lock()
+                .unwrap()
+                .push((key.to_owned(), !jobs.all().is_empty()))
+        });
         let (status, _, _) = send(&given, request("DELETE", &path, None, Some("user-alice"))).await;
         assert_eq!(status, 204);
         assert!(given.jobs.all().is_empty());
         assert!(given.blobs.keys().is_empty());
+        assert_eq!(
+            *record_left.lock().unwrap(),
+            vec![(job_id.upload_key(), false), (job_id.result_key(), false)]
+        );
     }
 
     #[tokio::test]
