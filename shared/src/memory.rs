@@ -443,7 +443,8 @@ mod tests {
             },
             Timestamp::from_millis(at),
             Duration::from_secs(60),
-            Duration::from_secs(86_400),
+            // Kept long enough that jobs made at the epoch are still within retention.
+            Duration::from_secs(100 * 365 * 86_400),
         )
     }
 

@@ -450,3 +450,36 @@ async fn a_job_past_its_retention_is_gone_for_every_read_before_ttl_deletes_it()
             .is_some()
     );
 }
+
+#[tokio::test]
+async fn a_postponed_job_hands_its_attempt_back_and_counts_the_refusal() {
+    let store = &job_store().await;
+    let now = Timestamp::now();
+    let job = queued_job(store, "erin", sha(13), now).await;
+    let lease_until = now.plus(Duration::from_secs(60));
+    for refusal in 1..=2 {
+        let taken = store
+            .transition(
+                &job.job_id,
+                &Transition::StartProcessing { lease_until },
+                now,
+            )
+            .await
+            .unwrap();
+        assert_eq!(taken.attempts, 1);
+        let postponed = store
+            .transition(
+                &job.job_id,
+                &Transition::Postpone {
+                    attempt: 1,
+                    error: JobError::new("ocr_unauthorized", "401"),
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        assert_eq!(postponed.status, JobStatus::Queued);
+        assert_eq!((postponed.attempts, postponed.auth_failures), (0, refusal));
+        assert_eq!(store.get(&job.job_id).await.unwrap(), Some(postponed));
+    }
+}

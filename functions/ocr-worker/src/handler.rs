@@ -259,7 +259,7 @@ impl Worker {
                     event = "ocr_auth_failure",
                     "the OCR engine refused our credentials"
                 );
-                None
+                return self.postpone(job, attempt, job_error, now).await;
             }
             OcrError::Retryable { retry_after, .. } => *retry_after,
         };
@@ -282,6 +282,43 @@ impl Worker {
             message: job_error.message,
             delay,
         })
+    }
+
+    /// Credentials refused: the job waits for a fixed key without using up an
+    /// attempt, and a fresh message (receive count 1, so the queue never
+    /// dead-letters it for this) comes back after a growing delay.
+    async fn postpone(
+        &self,
+        job: &Job,
+        attempt: u32,
+        error: JobError,
+        now: Timestamp,
+    ) -> Result<(), RetryLater> {
+        let postponed = match self
+            .jobs
+            .transition(&job.job_id, &Transition::Postpone { attempt, error }, now)
+            .await
+        {
+            Ok(postponed) => postponed,
+            Err(StoreError::Refused(_)) | Err(StoreError::NotFound(_)) => return Ok(()),
+            Err(error) => return Err(error.into()),
+        };
+        let delay = retry_delay(
+            self.settings.retry_base,
+            postponed.auth_failures,
+            None,
+            &mut rand::rng(),
+        );
+        let message = JobMessage {
+            job_id: job.job_id.clone(),
+        };
+        self.queue.send_later(&message, delay).await?;
+        warn!(
+            failures = postponed.auth_failures,
+            delay_ms = delay.as_millis() as u64,
+            "credentials refused; job postponed without using an attempt"
+        );
+        Ok(())
     }
 
     async fn release(
@@ -633,10 +670,49 @@ mod tests {
         }));
         let given = given(engine, 100);
         let job = queued(&given, None).await;
-        assert!(run(&given, &job, 1).await.is_err());
+        run(&given, &job, 1).await.unwrap();
         let released = stored(&given, &job).await;
         assert_eq!(released.status, JobStatus::Queued);
         assert_eq!(released.error.unwrap().code, "ocr_unauthorized");
+    }
+
+    #[tokio::test]
+    async fn a_rotated_key_never_uses_up_a_jobs_attempts() {
+        let mut engine = scripted();
+        for _ in 0..5 {
+            engine = engine.then(Err(OcrError::Unauthorized {
+                message: "Upstage refused the API key (401)".into(),
+            }));
+        }
+        let given = given(engine, 100);
+        let job = queued(&given, None).await;
+        // More refusals than OCR_MAX_ATTEMPTS (3), each delivery a fresh message.
+        for refusal in 1..=5 {
+            run(&given, &job, 1).await.unwrap();
+            let waiting = stored(&given, &job).await;
+            assert_eq!(waiting.status, JobStatus::Queued, "refusal {refusal}");
+            assert_eq!((waiting.attempts, waiting.auth_failures), (0, refusal));
+        }
+        let delays: Vec<Duration> = given
+            .queue
+            .sent
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, delay)| *delay)
+            .collect();
+        assert_eq!(delays.len(), 5, "one fresh message per refusal");
+        assert!(delays[4] > delays[0], "the wait grows: {delays:?}");
+        assert!(
+            given.queue.delayed.lock().unwrap().is_empty(),
+            "the refused message is acknowledged, not redelivered"
+        );
+
+        // The key is fixed: the job completes on its first counted attempt.
+        run(&given, &job, 1).await.unwrap();
+        let done = stored(&given, &job).await;
+        assert_eq!(done.status, JobStatus::Completed);
+        assert_eq!((done.attempts, done.auth_failures), (1, 0));
     }
 
     #[tokio::test]

@@ -99,6 +99,10 @@ pub struct Job {
     pub webhook: Option<WebhookState>,
     #[serde(default)]
     pub attempts: u32,
+    /// OCR calls refused for our credentials in a row: they back off, but
+    /// never count as attempts.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub auth_failures: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_until: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -135,6 +139,10 @@ pub struct Job {
     /// of a finished job publishes it when an earlier attempt could not.
     #[serde(default)]
     pub announced: bool,
+}
+
+fn is_zero(count: &u32) -> bool {
+    *count == 0
 }
 
 impl Job {
@@ -174,6 +182,7 @@ impl Job {
             }),
             webhook_url: request.webhook_url,
             attempts: 0,
+            auth_failures: 0,
             lease_until: None,
             error: None,
             text: None,

@@ -39,6 +39,10 @@ pub enum Transition {
     Fail { attempt: u32, error: JobError },
     /// The lease holder hit a retryable error: processing → queued, lease released.
     Release { attempt: u32, error: JobError },
+    /// The OCR engine refused our credentials: processing → queued, lease
+    /// released, and the attempt handed back (a rotated key is not the
+    /// document's fault); counts one more credential failure for the backoff.
+    Postpone { attempt: u32, error: JobError },
 }
 
 /// One condition under which a transition may run; a transition runs when any of its guards holds.
@@ -97,7 +101,7 @@ impl Transition {
             }
             Transition::StartProcessing { .. } => JobStatus::Processing,
             Transition::Fail { .. } => JobStatus::Failed,
-            Transition::Release { .. } => JobStatus::Queued,
+            Transition::Release { .. } | Transition::Postpone { .. } => JobStatus::Queued,
         }
     }
 
@@ -115,7 +119,8 @@ impl Transition {
             ],
             Transition::Complete { attempt, .. }
             | Transition::Fail { attempt, .. }
-            | Transition::Release { attempt, .. } => {
+            | Transition::Release { attempt, .. }
+            | Transition::Postpone { attempt, .. } => {
                 vec![Guard::LeaseHeld { attempt: *attempt }]
             }
         }
@@ -184,6 +189,7 @@ impl Transition {
                     Set("completed_at", json!(now)),
                     Remove("lease_until"),
                     Remove("error"),
+                    Remove("auth_failures"),
                 ]);
                 changes.extend(completion_changes(completion));
             }
@@ -195,6 +201,12 @@ impl Transition {
             Transition::Release { error, .. } => {
                 changes.extend([Set("error", json!(error)), Remove("lease_until")])
             }
+            Transition::Postpone { error, .. } => changes.extend([
+                Set("error", json!(error)),
+                Remove("lease_until"),
+                Increment("attempts", -1),
+                Increment("auth_failures", 1),
+            ]),
         }
         changes
     }
