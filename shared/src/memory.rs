@@ -22,9 +22,21 @@ use crate::ports::{
 #[derive(Default)]
 pub struct MemoryJobStore {
     jobs: Mutex<HashMap<JobId, Job>>,
+    /// Transitions to this status fail, this many more times.
+    failing_transitions: Mutex<Option<(JobStatus, u32)>>,
 }
 
+/// What the in-memory store answers when told to fail: a store that did not answer.
+#[derive(Debug, thiserror::Error)]
+#[error("the job store did not answer (injected)")]
+pub struct Unavailable;
+
 impl MemoryJobStore {
+    /// The next `count` transitions to `target` fail as an unreachable store would.
+    pub fn fail_transitions_to(&self, target: JobStatus, count: u32) {
+        *self.failing_transitions.lock().unwrap() = Some((target, count));
+    }
+
     pub fn all(&self) -> Vec<Job> {
         self.jobs.lock().unwrap().values().cloned().collect()
     }
@@ -58,6 +70,13 @@ impl JobStore for MemoryJobStore {
         transition: &Transition,
         now: Timestamp,
     ) -> Result<Job, StoreError> {
+        if let Some((target, left)) = self.failing_transitions.lock().unwrap().as_mut()
+            && *target == transition.target()
+            && *left > 0
+        {
+            *left -= 1;
+            return Err(StoreError::backend(Unavailable));
+        }
         let mut jobs = self.jobs.lock().unwrap();
         let job = jobs
             .get_mut(id)

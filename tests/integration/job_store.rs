@@ -483,3 +483,33 @@ async fn a_postponed_job_hands_its_attempt_back_and_counts_the_refusal() {
         assert_eq!(store.get(&job.job_id).await.unwrap(), Some(postponed));
     }
 }
+
+#[tokio::test]
+async fn a_completion_too_large_for_an_item_is_refused_as_such_not_as_an_outage() {
+    let store = &job_store().await;
+    let now = Timestamp::now();
+    let job = queued_job(store, "frank", sha(14), now).await;
+    let lease_until = now.plus(Duration::from_secs(60));
+    let taken = store
+        .transition(
+            &job.job_id,
+            &Transition::StartProcessing { lease_until },
+            now,
+        )
+        .await
+        .unwrap();
+    let written = store
+        .transition(
+            &job.job_id,
+            &Transition::Complete {
+                attempt: taken.attempts,
+                completion: completion(&"가".repeat(150_000)),
+            },
+            now,
+        )
+        .await;
+    assert!(
+        matches!(written, Err(StoreError::ItemTooLarge(ref id)) if *id == job.job_id),
+        "{written:?}"
+    );
+}

@@ -20,10 +20,12 @@ const KEY_CACHE_TTL: Duration = Duration::from_secs(300);
 
 /// The IAM actions this function's adapters call; the template must grant exactly these.
 pub const IAM_ACTIONS: &[&str] = &[
-    "dynamodb:GetItem",              // the job
-    "dynamodb:UpdateItem",           // lease, release, complete, fail; the OCR rate counter
-    "s3:GetObject@uploads/*",        // the upload
-    "s3:ListBucket@uploads/*",       // a missing upload is a 404, not a 403
+    "dynamodb:GetItem",        // the job
+    "dynamodb:UpdateItem",     // lease, release, complete, fail; the OCR rate counter
+    "s3:GetObject@uploads/*",  // the upload
+    "s3:ListBucket@uploads/*", // a missing object is a 404, not a 403
+    "s3:ListBucket@results/*",
+    "s3:GetObject@results/*",        // a result an earlier attempt stored
     "s3:PutObject@results/*",        // the result
     "s3:DeleteObject@results/*",     // a result of a job deleted while it was read
     "sqs:SendMessage",               // a job deferred for OCR capacity

@@ -17,6 +17,13 @@ use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::backoff::retry_delay;
 
+/// Pauses before asking the store again to record a finished read.
+const COMPLETION_RETRIES: [Duration; 3] = [
+    Duration::from_millis(100),
+    Duration::from_millis(400),
+    Duration::from_millis(1600),
+];
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WorkerSettings {
     /// OCR attempts before a job fails for good.
@@ -176,6 +183,15 @@ impl Worker {
             Err(error) => return Err(error.into()),
         };
         let attempt = taken.attempts;
+        // An earlier attempt read the document but died before recording it:
+        // finish from its result rather than pay for the OCR again.
+        if let Some(result) = self.stored_result(&taken, now).await? {
+            info!(
+                attempt,
+                "finishing from the result an earlier attempt stored"
+            );
+            return self.record_completion(&taken, attempt, result).await;
+        }
         if attempt > self.settings.max_attempts {
             let error = taken.error.clone().unwrap_or_else(|| {
                 JobError::new("ocr_unavailable", "the OCR engine did not answer")
@@ -355,19 +371,54 @@ impl Worker {
         Ok(())
     }
 
+    /// The full result an earlier attempt of this job stored, if it is there and whole.
+    async fn stored_result(
+        &self,
+        job: &Job,
+        now: Timestamp,
+    ) -> Result<Option<OcrResult>, RetryLater> {
+        let body = match self.blobs.get(&job.job_id.result_key()).await {
+            Ok(body) => body,
+            Err(BlobError::NotFound(_)) => return Ok(None),
+            Err(error) => {
+                let storage = JobError::new("storage_unavailable", error.to_string());
+                self.release(job, job.attempts, storage, now).await?;
+                return Err(error.into());
+            }
+        };
+        match serde_json::from_slice::<OcrResult>(&body) {
+            Ok(result) if result.job_id.as_ref() == Some(&job.job_id) => Ok(Some(result)),
+            _ => {
+                warn!("a stored result is not this job's whole result; reading again");
+                Ok(None)
+            }
+        }
+    }
+
     async fn complete(
         &self,
         job: &Job,
         attempt: u32,
         mut result: OcrResult,
     ) -> Result<(), RetryLater> {
-        let now = Timestamp::now();
         result.job_id = Some(job.job_id.clone());
-        let key = job.job_id.result_key();
         let body = serde_json::to_vec(&result).expect("an OCR result serialises");
         self.blobs
-            .put(&key, body.into(), "application/json")
+            .put(&job.job_id.result_key(), body.into(), "application/json")
             .await?;
+        self.record_completion(job, attempt, result).await
+    }
+
+    /// Moves the job to completed from its stored `result`. A store that does
+    /// not answer is asked again in-process: the OCR is paid for already.
+    async fn record_completion(
+        &self,
+        job: &Job,
+        attempt: u32,
+        result: OcrResult,
+    ) -> Result<(), RetryLater> {
+        let now = Timestamp::now();
+        let key = job.job_id.result_key();
         let (text, text_truncated) = truncate_utf8(&result.text, MAX_STORED_TEXT_BYTES);
         let document_type = job
             .document_type
@@ -383,19 +434,32 @@ impl Worker {
             result_key: key.clone(),
             document_type: Some(document_type),
         };
-        let done = match self
-            .jobs
-            .transition(
-                &job.job_id,
-                &Transition::Complete {
-                    attempt,
-                    completion,
-                },
-                now,
-            )
-            .await
-        {
+        let transition = Transition::Complete {
+            attempt,
+            completion,
+        };
+        let mut written = self.jobs.transition(&job.job_id, &transition, now).await;
+        for pause in COMPLETION_RETRIES {
+            if !matches!(written, Err(StoreError::Backend(_))) {
+                break;
+            }
+            warn!(
+                pause_ms = pause.as_millis() as u64,
+                "the completion was not recorded; trying again"
+            );
+            tokio::time::sleep(pause).await;
+            written = self.jobs.transition(&job.job_id, &transition, now).await;
+        }
+        let done = match written {
             Ok(done) => done,
+            Err(StoreError::ItemTooLarge(_)) => {
+                let error = JobError::new(
+                    "result_too_large",
+                    "the read text is too large to store with the job; the full result could not be kept",
+                );
+                self.blobs.delete(&key).await?;
+                return self.fail(job, attempt, error).await;
+            }
             Err(StoreError::NotFound(_)) => {
                 info!("job deleted while it was read; result discarded");
                 self.blobs.delete(&key).await?;
@@ -805,6 +869,61 @@ mod tests {
             1,
             "the live lease was left alone"
         );
+        assert_eq!(given.engine.calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_result_stored_by_an_attempt_that_died_is_finished_without_another_read() {
+        let given = given(scripted(), 100);
+        let job = queued(&given, None).await;
+        let mut earlier = result("사업자등록번호 123-45-67890");
+        earlier.job_id = Some(job.job_id.clone());
+        given
+            .blobs
+            .put(
+                &job.job_id.result_key(),
+                serde_json::to_vec(&earlier).unwrap().into(),
+                "application/json",
+            )
+            .await
+            .unwrap();
+        run(&given, &job, 2).await.unwrap();
+        let done = stored(&given, &job).await;
+        assert_eq!(done.status, JobStatus::Completed);
+        assert_eq!(done.text.as_deref(), Some("사업자등록번호 123-45-67890"));
+        assert_eq!(given.engine.calls(), 0, "the OCR was paid for once");
+        assert_eq!(published(&given), vec![JobEventType::Completed]);
+    }
+
+    #[tokio::test]
+    async fn a_stored_result_of_another_job_or_cut_short_is_read_again() {
+        for body in [
+            serde_json::to_vec(&result("남의 결과")).unwrap(),
+            br#"{"job_id": "#.to_vec(),
+        ] {
+            let given = given(scripted(), 100);
+            let job = queued(&given, None).await;
+            given
+                .blobs
+                .put(&job.job_id.result_key(), body.into(), "application/json")
+                .await
+                .unwrap();
+            run(&given, &job, 1).await.unwrap();
+            assert_eq!(given.engine.calls(), 1);
+            assert_eq!(
+                stored(&given, &job).await.text.as_deref(),
+                Some("영수증 합계 12,000원")
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_completion_the_store_missed_is_recorded_in_process() {
+        let given = given(scripted(), 100);
+        let job = queued(&given, None).await;
+        given.jobs.fail_transitions_to(JobStatus::Completed, 2);
+        run(&given, &job, 1).await.unwrap();
+        assert_eq!(stored(&given, &job).await.status, JobStatus::Completed);
         assert_eq!(given.engine.calls(), 1);
     }
 

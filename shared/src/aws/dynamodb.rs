@@ -71,6 +71,9 @@ impl DynamoJobStore {
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
                 Err(StoreError::NotFound(id.clone()))
             }
+            Err(SdkError::ServiceError(e)) if is_item_too_large(e.err().meta().message()) => {
+                Err(StoreError::ItemTooLarge(id.clone()))
+            }
             Err(e) => Err(StoreError::backend(AwsCallError::new("UpdateItem", &e))),
         }
     }
@@ -82,6 +85,12 @@ fn to_item(job: &Job) -> Result<HashMap<String, AttributeValue>, StoreError> {
 
 fn from_item(item: HashMap<String, AttributeValue>) -> Result<Job, StoreError> {
     serde_dynamo::from_item(item).map_err(StoreError::backend)
+}
+
+/// DynamoDB's ValidationException for an item over 400 KB (after an update too).
+fn is_item_too_large(message: Option<&str>) -> bool {
+    message
+        .is_some_and(|m| m.contains("Item size") && m.contains("exceeded the maximum allowed size"))
 }
 
 fn text(value: &str) -> AttributeValue {
@@ -297,6 +306,9 @@ impl JobStore for DynamoJobStore {
                         job: Some(Box::new(job)),
                     })),
                 }
+            }
+            Err(SdkError::ServiceError(e)) if is_item_too_large(e.err().meta().message()) => {
+                Err(StoreError::ItemTooLarge(id.clone()))
             }
             Err(e) => Err(StoreError::backend(AwsCallError::new("UpdateItem", &e))),
         }

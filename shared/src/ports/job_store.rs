@@ -16,6 +16,10 @@ pub enum StoreError {
     Refused(#[from] TransitionRefused),
     #[error("the list cursor is not valid for this listing")]
     BadCursor,
+    /// The write would make the item larger than the table allows: trying
+    /// again can never succeed.
+    #[error("job {0} would exceed the table's item size limit")]
+    ItemTooLarge(JobId),
     #[error("job store: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
