@@ -5,8 +5,10 @@ use crate::domain::FileType;
 
 /// How many leading bytes the sniffer needs to tell every allowed type apart.
 pub const SNIFF_BYTES: u64 = 4096;
-/// How many trailing bytes hold a complete PDF's end-of-file marker.
-pub const PDF_TAIL_BYTES: u64 = 1024;
+/// How many trailing bytes are searched for a complete PDF's end-of-file
+/// marker. The format puts it in the last 1 KiB, but readers accept bytes
+/// appended after it (signature blocks, padding, a mailer's trailer), and so do we.
+pub const PDF_TAIL_BYTES: u64 = 64 * 1024;
 
 /// The limits an upload is held to, from configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -260,7 +262,7 @@ mod tests {
     #[test]
     fn a_pdf_cut_short_is_refused_and_a_complete_one_passes() {
         let pdf = fixture!("sample.pdf");
-        let tail = &pdf[pdf.len() - PDF_TAIL_BYTES as usize..];
+        let tail = &pdf[pdf.len().saturating_sub(PDF_TAIL_BYTES as usize)..];
         assert_eq!(limits().check_tail(FileType::Pdf, tail), Ok(()));
         let cut = &pdf[..pdf.len() / 2];
         assert_eq!(

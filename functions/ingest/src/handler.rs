@@ -817,6 +817,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_pdf_with_bytes_after_its_end_marker_is_accepted() {
+        let given = given();
+        let mut trailing = PDF.to_vec();
+        trailing.extend(std::iter::repeat_n(b'\n', 4096));
+        let job = uploaded(
+            &given,
+            "alice",
+            FileType::Pdf,
+            trailing.len() as u64,
+            None,
+            &trailing,
+        )
+        .await;
+        let outcome = given
+            .ingest
+            .upload(&job.job_id, Timestamp::now())
+            .await
+            .unwrap();
+        assert_eq!(outcome, Outcome::Queued { job_id: job.job_id });
+    }
+
+    #[tokio::test]
     async fn an_upload_put_again_after_a_rejection_is_deleted_when_its_event_arrives() {
         let given = given();
         let job = uploaded(&given, "alice", FileType::Png, 4, None, b"<ht").await;

@@ -83,11 +83,18 @@ fn v6_reason(ip: Ipv6Addr, policy: AddressPolicy) -> Option<&'static str> {
         return v4_reason(v4, policy);
     }
     let segments = ip.segments();
-    if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || (segments[..6] == [0; 6] && segments[6] != 0)
-    {
-        let [a, b] = segments[6].to_be_bytes();
-        let [c, d] = segments[7].to_be_bytes();
-        return v4_reason(Ipv4Addr::new(a, b, c, d), policy);
+    let [a, b] = segments[6].to_be_bytes();
+    let [c, d] = segments[7].to_be_bytes();
+    let embedded = Ipv4Addr::new(a, b, c, d);
+    if segments[..6] == [0; 6] && segments[6] != 0 {
+        return v4_reason(embedded, policy);
+    }
+    // NAT64 reaches whatever IPv4 it embeds, internal or not: never a webhook.
+    if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return v4_reason(embedded, policy).or(Some("a NAT64 address"));
+    }
+    if segments[..3] == [0x64, 0xff9b, 1] {
+        return Some("a NAT64 address");
     }
     if ip == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254) {
         return Some("the instance metadata address");
@@ -103,6 +110,9 @@ fn v6_reason(ip: Ipv6Addr, policy: AddressPolicy) -> Option<&'static str> {
         s if s & 0xffc0 == 0xfe80 => Some("a link-local address"),
         s if s & 0xff00 == 0xff00 => Some("a multicast address"),
         0x2001 if segments[1] == 0x0db8 => Some("a documentation address"),
+        // Tunnels that carry IPv4 inside: where they land is not what they say.
+        0x2001 if segments[1] == 0 => Some("a Teredo tunnel address"),
+        0x2002 => Some("a 6to4 tunnel address"),
         _ => None,
     }
 }
@@ -287,6 +297,13 @@ mod tests {
             ("https://0x7f000001/hook", "a loopback address"),
             ("https://0177.0.0.1/hook", "a loopback address"),
             ("https://224.0.0.1/hook", "a multicast address"),
+            ("https://[64:ff9b::808:808]/hook", "a NAT64 address"),
+            ("https://[64:ff9b:1::a00:1]/hook", "a NAT64 address"),
+            (
+                "https://[2001:0:4136:e378::1]/hook",
+                "a Teredo tunnel address",
+            ),
+            ("https://[2002:a00:1::1]/hook", "a 6to4 tunnel address"),
         ];
         for (url, reason) in cases {
             match check_url(url, STRICT) {
