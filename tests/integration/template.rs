@@ -156,3 +156,75 @@ fn an_s3_grant_on_the_wrong_prefix_or_the_whole_bucket_is_caught() {
         );
     }
 }
+
+#[test]
+fn a_function_whose_logs_are_kept_forever_is_caught() {
+    let found = problems_after(|t| {
+        let resources = t.get_mut("Resources").unwrap().as_mapping_mut().unwrap();
+        resources.remove("IngestLogGroup");
+        resource(t, "NotifierLogGroup")["Properties"]
+            .as_mapping_mut()
+            .unwrap()
+            .remove("RetentionInDays");
+    });
+    for name in ["IngestFunction", "NotifierFunction"] {
+        let expected =
+            format!("{name}'s logs have no log group with a retention: they would be kept forever");
+        assert!(found.contains(&expected), "{expected}\n{found:?}");
+    }
+    assert_eq!(found.len(), 2, "{found:?}");
+}
+
+/// Evaluates a Rules assertion (`!Or`, `!Not`, `!Equals`, `!Contains`, `!Ref`)
+/// with the given parameter values, as CloudFormation does before it deploys.
+fn holds(assertion: &Value, parameters: &[(&str, &str)]) -> bool {
+    fn value(node: &Value, parameters: &[(&str, &str)]) -> Value {
+        match node {
+            Value::Tagged(tagged) if tagged.tag == "Ref" => {
+                let name = tagged.value.as_str().unwrap();
+                let (_, given) = parameters.iter().find(|(p, _)| *p == name).unwrap();
+                Value::from(*given)
+            }
+            Value::Tagged(_) => Value::Bool(holds(node, parameters)),
+            other => other.clone(),
+        }
+    }
+    let Value::Tagged(tagged) = assertion else {
+        panic!("not a condition function: {assertion:?}")
+    };
+    let args = tagged.value.as_sequence().unwrap();
+    match tagged.tag.to_string().trim_start_matches('!') {
+        "Or" => args.iter().any(|arg| holds(arg, parameters)),
+        "Not" => !holds(&args[0], parameters),
+        "Equals" => value(&args[0], parameters) == value(&args[1], parameters),
+        "Contains" => {
+            let needle = value(&args[1], parameters);
+            args[0].as_sequence().unwrap().contains(&needle)
+        }
+        other => panic!("unexpected rule function {other}"),
+    }
+}
+
+#[test]
+fn the_templates_rules_refuse_receive_counts_that_do_not_exceed_the_attempts() {
+    let template = parse(TEMPLATE);
+    let assertions = template["Rules"]["ReceivesExceedAttempts"]["Assertions"]
+        .as_sequence()
+        .unwrap();
+    let deployable = |attempts: &str, receives: &str| {
+        let parameters = [
+            ("OcrMaxAttempts", attempts),
+            ("JobsMaxReceiveCount", receives),
+        ];
+        assertions
+            .iter()
+            .all(|assertion| holds(&assertion["Assert"], &parameters))
+    };
+    assert!(deployable("5", "8"), "the defaults deploy");
+    assert!(deployable("1", "2"));
+    assert!(deployable("20", "21"));
+    assert!(!deployable("5", "5"));
+    assert!(!deployable("5", "3"));
+    assert!(!deployable("20", "20"));
+    assert!(!deployable("3", "1"));
+}

@@ -309,6 +309,20 @@ pub fn problems(template: &Value) -> Vec<String> {
             }
         }
     }
+    let log_groups = of_type(template, "AWS::Logs::LogGroup");
+    for (name, _) in &functions {
+        let kept = log_groups.iter().any(|(_, group)| {
+            strings(get(group, &["Properties", "LogGroupName"]))
+                .iter()
+                .any(|group_name| group_name == &format!("/aws/lambda/${{{name}}}"))
+                && get(group, &["Properties", "RetentionInDays"]).is_some()
+        });
+        if !kept {
+            problems.push(format!(
+                "{name}'s logs have no log group with a retention: they would be kept forever"
+            ));
+        }
+    }
     for spec in &specs {
         if !built.contains(spec.binary) {
             problems.push(format!("no function builds {}", spec.binary));
