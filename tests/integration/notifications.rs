@@ -325,3 +325,63 @@ async fn a_redirect_is_not_followed() {
     assert_eq!(receiver.received().len(), 3);
     assert_eq!(tripwire.connections(), 0);
 }
+
+#[tokio::test]
+async fn a_failed_delivery_never_records_or_logs_the_webhook_url() {
+    // A receiver that answers with something that is not HTTP.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut buffer = [0u8; 4096];
+            let _ = socket.read(&mut buffer).await;
+            let _ = socket.write_all(b"NOT HTTP AT ALL\r\n\r\n").await;
+        }
+    });
+    let stack = Stack::start(StackOptions::default()).await;
+    let secret_path = "/hooks/tenant-token-s3cr3t";
+    let url = format!("http://127.0.0.1:{port}{secret_path}?sig=abc123");
+    let mut job = Job::open(
+        NewJob {
+            owner: Owner::parse("alice").unwrap(),
+            filename: "a.png".into(),
+            content_type: FileType::Png,
+            declared_size: 10,
+            sha256: None,
+            webhook_url: Some(url.clone()),
+            document_type: None,
+        },
+        Timestamp::now(),
+        Duration::from_secs(900),
+        Duration::from_secs(86_400),
+    );
+    job.status = JobStatus::Completed;
+    stack.jobs.create(&job).await.unwrap();
+    let event = JobEvent {
+        id: "evt-url".into(),
+        event_type: JobEventType::Completed,
+        created_at: Timestamp::now(),
+        job_id: job.job_id.clone(),
+        owner: job.owner.clone(),
+        status: JobStatus::Completed,
+    };
+    let logged = match stack.notifier.event(&event, 1, "receipt").await {
+        Ok(()) => String::new(),
+        Err(error) => error.to_string(),
+    };
+    let state = stack
+        .jobs
+        .get(&job.job_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .webhook
+        .unwrap();
+    let recorded = state.last_error.unwrap_or_default();
+    assert!(recorded.contains("the request failed"), "{recorded}");
+    for text in [&recorded, &logged] {
+        assert!(!text.contains("s3cr3t"), "the URL leaked: {text}");
+        assert!(!text.contains("abc123"), "the URL leaked: {text}");
+    }
+}

@@ -281,7 +281,12 @@ impl Notifier {
                 } else if e.is_connect() {
                     "the receiver could not be reached".to_owned()
                 } else {
-                    format!("the request failed: {e}")
+                    // The URL may carry the receiver's secrets: never in last_error or logs.
+                    let e = e.without_url();
+                    format!(
+                        "the request failed: {}",
+                        ocr_shared::telemetry::error_chain(&e)
+                    )
                 })
             })?;
         let status = response.status();

@@ -63,11 +63,13 @@ async fn route(request: Request, api: &StatusApi) -> Result<Response<Body>, ApiE
     }
 }
 
-/// A finished job never changes again, so its ETag is stable.
-fn etag(job: &Job) -> Option<String> {
+/// A finished job's status never changes again, but its body still can (the
+/// webhook's delivery state): the ETag is a digest of everything the body
+/// shows except the presigned link, which differs on every read.
+fn etag(job: &Job, now: Timestamp) -> Option<String> {
     job.status.is_final().then(|| {
-        let digest = Sha256::digest(format!("{}:{}", job.job_id, job.updated_at.as_millis()));
-        format!("\"{}\"", hex::encode(&digest[..16]))
+        let view = serde_json::to_vec(&JobView::full(job, now, None)).expect("views serialise");
+        format!("\"{}\"", hex::encode(&Sha256::digest(view)[..16]))
     })
 }
 
@@ -108,7 +110,7 @@ impl StatusApi {
         now: Timestamp,
     ) -> Result<Response<Body>, ApiError> {
         let job = api::owned_job(self.jobs.as_ref(), owner, raw_id).await?;
-        let tag = etag(&job);
+        let tag = etag(&job, now);
         if let (Some(tag), Some(if_none_match)) = (&tag, if_none_match)
             && matches_etag(if_none_match, tag)
         {
@@ -349,6 +351,23 @@ mod tests {
         )
         .await;
         assert_eq!(status, 200);
+
+        // The webhook was delivered since: the body changed, so must the ETag.
+        jobs.record_webhook(
+            &job.job_id,
+            &ocr_shared::domain::WebhookState {
+                status: "delivered".into(),
+                attempts: 1,
+                last_error: None,
+                delivered_at: Some(Timestamp::now()),
+            },
+        )
+        .await
+        .unwrap();
+        let (status, headers, body) = get(&api, request(&path, "user-alice", Some(&etag))).await;
+        assert_eq!(status, 200, "a stale ETag must not answer 304");
+        assert_eq!(body["webhook"]["status"], "delivered");
+        assert_ne!(headers["etag"].to_str().unwrap(), etag);
     }
 
     #[tokio::test]
