@@ -11,7 +11,10 @@ use aws_sdk_s3::types::{
     CorsConfiguration, CorsRule, Event, NotificationConfiguration, QueueConfiguration,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
-use ocr_shared::aws::{AwsCallError, INDEX_BY_HASH, INDEX_BY_OWNER, S3BlobStore};
+use ocr_shared::aws::{
+    AwsCallError, BY_HASH_ATTRIBUTES, BY_OWNER_ATTRIBUTES, INDEX_BY_HASH, INDEX_BY_OWNER,
+    S3BlobStore,
+};
 use serde::{Deserialize, Serialize};
 
 /// Every resource of one stack, by the names the functions are configured with.
@@ -59,14 +62,15 @@ fn attribute(name: &str, kind: ScalarAttributeType) -> AttributeDefinition {
         .expect("attribute definition is complete")
 }
 
-fn index(name: &str, partition: &str) -> GlobalSecondaryIndex {
+fn index(name: &str, partition: &str, attributes: &[&str]) -> GlobalSecondaryIndex {
     GlobalSecondaryIndex::builder()
         .index_name(name)
         .key_schema(key(partition, KeyType::Hash))
         .key_schema(key("created_at", KeyType::Range))
         .projection(
             Projection::builder()
-                .projection_type(ProjectionType::All)
+                .projection_type(ProjectionType::Include)
+                .set_non_key_attributes(Some(attributes.iter().map(|a| (*a).to_owned()).collect()))
                 .build(),
         )
         .build()
@@ -85,8 +89,8 @@ pub async fn jobs_table(config: &SdkConfig, name: &str) -> Result<()> {
         .attribute_definitions(attribute("owner", ScalarAttributeType::S))
         .attribute_definitions(attribute("owner_sha256", ScalarAttributeType::S))
         .attribute_definitions(attribute("created_at", ScalarAttributeType::N))
-        .global_secondary_indexes(index(INDEX_BY_OWNER, "owner"))
-        .global_secondary_indexes(index(INDEX_BY_HASH, "owner_sha256"))
+        .global_secondary_indexes(index(INDEX_BY_OWNER, "owner", BY_OWNER_ATTRIBUTES))
+        .global_secondary_indexes(index(INDEX_BY_HASH, "owner_sha256", BY_HASH_ATTRIBUTES))
         .send()
         .await;
     match created {

@@ -513,3 +513,42 @@ async fn a_completion_too_large_for_an_item_is_refused_as_such_not_as_an_outage(
         "{written:?}"
     );
 }
+
+#[tokio::test]
+async fn a_listing_shows_each_job_as_a_read_would_but_never_reads_its_text() {
+    let store = &job_store().await;
+    let now = Timestamp::now();
+    let done = completed_job(store, "gina", sha(15), now).await;
+    let waiting = new_job("gina", now.plus(Duration::from_secs(1)));
+    store.create(&waiting).await.unwrap();
+    let page = store
+        .list_by_owner(
+            &owner("gina"),
+            &ListQuery {
+                limit: 10,
+                ..ListQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.jobs.len(), 2);
+    for listed in &page.jobs {
+        let whole = store.get(&listed.job_id).await.unwrap().unwrap();
+        assert_eq!(
+            ocr_shared::api::JobView::summary(listed, now),
+            ocr_shared::api::JobView::summary(&whole, now),
+            "the index projects everything a listing shows"
+        );
+        assert_eq!(listed.text, None, "the index never carries the text");
+    }
+    assert_eq!(
+        store
+            .get(&done.job_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .text
+            .as_deref(),
+        Some("상호 주식회사 예시")
+    );
+}

@@ -7,6 +7,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 
+use ocr_shared::aws::{BY_HASH_ATTRIBUTES, BY_OWNER_ATTRIBUTES, INDEX_BY_HASH, INDEX_BY_OWNER};
 use ocr_shared::config::{ConfigError, Env, EnvSource, vars};
 use serde_yaml_ng::Value;
 
@@ -309,6 +310,34 @@ pub fn problems(template: &Value) -> Vec<String> {
             }
         }
     }
+    for (name, table) in of_type(template, "AWS::DynamoDB::Table") {
+        let indexes =
+            get(table, &["Properties", "GlobalSecondaryIndexes"]).and_then(Value::as_sequence);
+        for index in indexes.into_iter().flatten() {
+            let index_name = get(index, &["IndexName"])
+                .and_then(Value::as_str)
+                .unwrap_or("?");
+            let expected = match index_name {
+                INDEX_BY_OWNER => BY_OWNER_ATTRIBUTES,
+                INDEX_BY_HASH => BY_HASH_ATTRIBUTES,
+                _ => continue,
+            };
+            let projected: BTreeSet<String> =
+                strings(get(index, &["Projection", "NonKeyAttributes"]))
+                    .into_iter()
+                    .collect();
+            let expected: BTreeSet<String> = expected.iter().map(|a| (*a).to_owned()).collect();
+            if get(index, &["Projection", "ProjectionType"]).and_then(Value::as_str)
+                != Some("INCLUDE")
+                || projected != expected
+            {
+                problems.push(format!(
+                    "{name}'s index {index_name} must project exactly {expected:?} (INCLUDE), as the store reads it"
+                ));
+            }
+        }
+    }
+
     let log_groups = of_type(template, "AWS::Logs::LogGroup");
     for (name, _) in &functions {
         let kept = log_groups.iter().any(|(_, group)| {

@@ -22,6 +22,37 @@ pub const INDEX_BY_OWNER: &str = "by_owner";
 /// GSI (owner_sha256, created_at): the same owner's jobs with the same bytes.
 pub const INDEX_BY_HASH: &str = "by_hash";
 
+/// What `by_owner` projects besides its keys: what a listing shows and a job
+/// needs to be read, never the text (a listing would otherwise read up to
+/// 256 KiB per job).
+pub const BY_OWNER_ATTRIBUTES: &[&str] = &[
+    "status",
+    "filename",
+    "content_type",
+    "declared_size",
+    "updated_at",
+    "upload_expires_at",
+    "expires_at",
+    "size",
+    "sha256",
+    "document_type",
+    "attempts",
+    "queued_at",
+    "started_at",
+    "completed_at",
+    "confidence",
+    "pages",
+    "engine",
+    "model_version",
+    "error",
+    "deduplicated_from",
+    "webhook_url",
+    "webhook",
+];
+/// What `by_hash` projects besides its keys: enough to pick a match, which is
+/// then read whole from the table.
+pub const BY_HASH_ATTRIBUTES: &[&str] = &["status", "expires_at"];
+
 const MAX_PAGE: u32 = 100;
 /// How many index pages one list or dedup call reads at most before it
 /// returns what it has (and a cursor): bounds the cost of a sparse filter.
@@ -405,10 +436,18 @@ impl JobStore for DynamoJobStore {
                 .send()
                 .await
                 .map_err(|e| StoreError::backend(AwsCallError::new("Query", &e)))?;
-            if let Some(item) = output.items.unwrap_or_default().into_iter().next() {
-                let job = from_item(item)?;
-                // The index key already pins owner and hash; this guards against a corrupt item.
-                if &job.owner == owner && job.sha256.as_ref() == Some(sha256) {
+            for item in output.items.unwrap_or_default() {
+                let Some(id) = item.get("job_id").and_then(|id| id.as_s().ok()) else {
+                    continue;
+                };
+                let Ok(id) = JobId::parse(id) else { continue };
+                // The index holds keys only: the job is read whole, and checked
+                // again, since it may have moved on since the index saw it.
+                if let Some(job) = self.get(&id).await?
+                    && job.status == JobStatus::Completed
+                    && &job.owner == owner
+                    && job.sha256.as_ref() == Some(sha256)
+                {
                     return Ok(Some(job));
                 }
             }

@@ -8,7 +8,9 @@ mod sns;
 mod sqs;
 
 pub use aws_config::SdkConfig;
-pub use dynamodb::{DynamoJobStore, INDEX_BY_HASH, INDEX_BY_OWNER};
+pub use dynamodb::{
+    BY_HASH_ATTRIBUTES, BY_OWNER_ATTRIBUTES, DynamoJobStore, INDEX_BY_HASH, INDEX_BY_OWNER,
+};
 pub use rate_limiter::DynamoRateLimiter;
 pub use s3::S3BlobStore;
 pub use secrets::SecretsManagerSource;
