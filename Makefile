@@ -13,7 +13,7 @@ VENV_STAMP := $(VENV)/.installed
 DEPLOY_VENV := .venv-sam
 DEPLOY_REQUIREMENTS := tools/deploy-requirements.txt
 DEPLOY_STAMP := $(DEPLOY_VENV)/.installed
-FUNCTIONS := upload-api status-api ingest ocr-worker notifier
+FUNCTIONS := upload-api status-api ingest ocr-worker notifier sweeper
 export SAM_CLI_TELEMETRY := 0
 
 PORT ?= 3000

@@ -38,6 +38,7 @@ const LABELS = {
     ocr_failed: "글자를 읽지 못했습니다 · The text could not be read",
     upload_changed: "확인 후 파일이 바뀌었습니다 · The file was replaced after it was checked",
     result_too_large: "읽은 글이 너무 커서 저장할 수 없습니다 · The text read is too large to store",
+    upload_expired: "업로드 시간이 지났습니다 · No file arrived before the upload link expired",
   },
 };
 

@@ -1,4 +1,4 @@
-//! The five functions, wired as their `main.rs` wires them in Lambda: each
+//! The six functions, wired as their `main.rs` wires them in Lambda: each
 //! reads its own `Config` from the environment a deployed function would see.
 //! The one difference is the OCR engine: Tesseract here when no Upstage key is set
 //! (`ocr_worker::Config::from_env_any_engine`).
@@ -12,6 +12,7 @@ use notifier::Notifier;
 use ocr_shared::config::{Env, vars};
 use ocr_worker::Worker;
 use status_api::StatusApi;
+use sweeper::Sweeper;
 use upload_api::UploadApi;
 
 use crate::provision::Resources;
@@ -22,6 +23,7 @@ pub struct Functions {
     pub ingest: Ingest,
     pub worker: Worker,
     pub notifier: Notifier,
+    pub sweeper: Sweeper,
 }
 
 /// The environment of a deployed function: the caller's variables (limits, an
@@ -72,6 +74,7 @@ impl Functions {
                 ocr_worker::Config::from_env_any_engine(&env).context("ocr-worker")?,
             )?,
             notifier: Notifier::connect(sdk, notifier::Config::from_env(&env).context("notifier")?),
+            sweeper: Sweeper::connect(sdk, sweeper::Config::from_env(&env).context("sweeper")?),
         })
     }
 

@@ -16,6 +16,7 @@ pub const FUNCTIONS: &[&str] = &[
     "ingest",
     "ocr-worker",
     "notifier",
+    "sweeper",
 ];
 
 pub async fn run(running: &Running, function: &str, event: Value) -> anyhow::Result<Value> {
@@ -32,6 +33,12 @@ pub async fn run(running: &Running, function: &str, event: Value) -> anyhow::Res
                 .await
                 .map_err(|error| anyhow::anyhow!("{error}"))?;
             serde_json::to_value(outcomes)?
+        }
+        "sweeper" => {
+            let sweep = sweeper::handle(LambdaEvent::new(event, context), &functions.sweeper)
+                .await
+                .map_err(|error| anyhow::anyhow!("{error}"))?;
+            serde_json::to_value(sweep)?
         }
         "ocr-worker" | "notifier" => {
             let event: SqsEvent = serde_json::from_value(event).context("not an SQS event")?;

@@ -13,7 +13,7 @@ use aws_sdk_s3::types::{
 use aws_sdk_sqs::types::QueueAttributeName;
 use ocr_shared::aws::{
     AwsCallError, BY_HASH_ATTRIBUTES, BY_OWNER_ATTRIBUTES, INDEX_BY_HASH, INDEX_BY_OWNER,
-    S3BlobStore,
+    INDEX_BY_PENDING, S3BlobStore,
 };
 use serde::{Deserialize, Serialize};
 
@@ -91,6 +91,21 @@ pub async fn jobs_table(config: &SdkConfig, name: &str) -> Result<()> {
         .attribute_definitions(attribute("created_at", ScalarAttributeType::N))
         .global_secondary_indexes(index(INDEX_BY_OWNER, "owner", BY_OWNER_ATTRIBUTES))
         .global_secondary_indexes(index(INDEX_BY_HASH, "owner_sha256", BY_HASH_ATTRIBUTES))
+        .attribute_definitions(attribute("pending", ScalarAttributeType::S))
+        .attribute_definitions(attribute("updated_at", ScalarAttributeType::N))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(INDEX_BY_PENDING)
+                .key_schema(key("pending", KeyType::Hash))
+                .key_schema(key("updated_at", KeyType::Range))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::KeysOnly)
+                        .build(),
+                )
+                .build()
+                .expect("index is complete"),
+        )
         .send()
         .await;
     match created {

@@ -170,6 +170,9 @@ impl Pump {
 
 /// Runs every pump until the task is aborted: the worker with as many batches
 /// in flight as the template's default `MaximumConcurrency`, the others one.
+/// How often `ocr dev` runs the sweeper (the template schedules it every 5 minutes).
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
 pub async fn run(sqs: Client, resources: Resources, functions: Arc<Functions>) {
     let uploads = async {
         let pump = Pump::new(sqs.clone(), &resources.uploads_queue);
@@ -205,7 +208,23 @@ pub async fn run(sqs: Client, resources: Resources, functions: Arc<Functions>) {
             report(result).await;
         }
     };
-    tokio::join!(uploads, futures::future::join_all(jobs), notifications);
+    // EventBridge's schedule, here a timer: the sweeper runs once a minute.
+    let sweeps = async {
+        let mut every = tokio::time::interval(SWEEP_EVERY);
+        loop {
+            every.tick().await;
+            let event = LambdaEvent::new(serde_json::json!({}), Context::default());
+            if let Err(error) = sweeper::handle(event, &functions.sweeper).await {
+                tracing::warn!(%error, "sweep");
+            }
+        }
+    };
+    tokio::join!(
+        uploads,
+        futures::future::join_all(jobs),
+        notifications,
+        sweeps
+    );
 }
 
 /// A queue that cannot be read is logged, and tried again a second later.

@@ -37,6 +37,8 @@ pub mod vars {
     pub const WEBHOOK_ALLOW_LOCAL: &str = "WEBHOOK_ALLOW_LOCAL";
     pub const WEBHOOK_MAX_ATTEMPTS: &str = "WEBHOOK_MAX_ATTEMPTS";
     pub const NOTIFIER_QUEUE_URL: &str = "NOTIFIER_QUEUE_URL";
+    pub const SWEEP_STALE_SECONDS: &str = "SWEEP_STALE_SECONDS";
+    pub const SWEEP_MAX_JOBS: &str = "SWEEP_MAX_JOBS";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

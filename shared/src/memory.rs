@@ -148,6 +148,25 @@ impl JobStore for MemoryJobStore {
         Ok(())
     }
 
+    async fn unfinished_before(
+        &self,
+        before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError> {
+        let now = Timestamp::now();
+        let mut stale: Vec<Job> = self
+            .jobs
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|job| job.pending.is_some() && job.updated_at < before && !job.is_expired(now))
+            .cloned()
+            .collect();
+        stale.sort_by_key(|job| job.updated_at);
+        stale.truncate(limit as usize);
+        Ok(stale)
+    }
+
     async fn record_webhook(&self, id: &JobId, state: &WebhookState) -> Result<(), StoreError> {
         let mut jobs = self.jobs.lock().unwrap();
         let job = jobs

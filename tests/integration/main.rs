@@ -9,6 +9,7 @@ mod pipeline;
 mod queue_and_events;
 mod rate_limiter;
 mod secrets;
+mod sweeper;
 mod template;
 mod tesseract;
 mod upstage_client;

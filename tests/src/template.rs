@@ -47,6 +47,11 @@ pub fn functions() -> Vec<FunctionSpec> {
             actions: ocr_worker::IAM_ACTIONS,
         },
         FunctionSpec {
+            binary: "sweeper",
+            load: |env| sweeper::Config::from_env(env).map(|_| ()),
+            actions: sweeper::IAM_ACTIONS,
+        },
+        FunctionSpec {
             binary: "notifier",
             load: |env| notifier::Config::from_env(env).map(|_| ()),
             actions: notifier::IAM_ACTIONS,

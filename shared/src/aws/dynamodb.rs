@@ -12,7 +12,7 @@ use tracing::instrument;
 
 use super::AwsCallError;
 use crate::domain::{
-    FieldChange, Guard, Job, JobId, JobStatus, Owner, Sha256Hex, Timestamp, Transition,
+    FieldChange, Guard, Job, JobId, JobStatus, Owner, PENDING, Sha256Hex, Timestamp, Transition,
     TransitionRefused, WebhookState,
 };
 use crate::ports::{JobPage, JobStore, ListQuery, StoreError};
@@ -49,6 +49,10 @@ pub const BY_OWNER_ATTRIBUTES: &[&str] = &[
     "webhook_url",
     "webhook",
 ];
+/// GSI (pending, updated_at), keys only and sparse: the unfinished jobs,
+/// oldest change first, for the sweeper.
+pub const INDEX_BY_PENDING: &str = "by_pending";
+
 /// What `by_hash` projects besides its keys: enough to pick a match, which is
 /// then read whole from the table.
 pub const BY_HASH_ATTRIBUTES: &[&str] = &["status", "expires_at"];
@@ -193,6 +197,12 @@ impl Expression {
                 format!(
                     "{status} = {processing} AND (attribute_not_exists({lease}) OR {lease} < {now})"
                 )
+            }
+            Guard::UploadExpired { now } => {
+                let awaiting = self.value(text(JobStatus::AwaitingUpload.as_str()));
+                let deadline = self.name("upload_expires_at");
+                let now = self.value(AttributeValue::N(now.as_millis().to_string()));
+                format!("{status} = {awaiting} AND {deadline} < {now}")
             }
             Guard::LeaseHeld { attempt } => {
                 let processing = self.value(text(JobStatus::Processing.as_str()));
@@ -457,6 +467,52 @@ impl JobStore for DynamoJobStore {
             }
         }
         Ok(None)
+    }
+
+    #[instrument(skip(self))]
+    async fn unfinished_before(
+        &self,
+        before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError> {
+        let mut expression = Expression::default();
+        let key = format!(
+            "{} = {} AND {} < {}",
+            expression.name("pending"),
+            expression.value(text(PENDING)),
+            expression.name("updated_at"),
+            expression.value(AttributeValue::N(before.as_millis().to_string())),
+        );
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(INDEX_BY_PENDING)
+            .key_condition_expression(key)
+            .set_expression_attribute_names(Some(expression.names))
+            .set_expression_attribute_values(Some(expression.values))
+            .scan_index_forward(true)
+            .limit(limit.max(1) as i32)
+            .send()
+            .await
+            .map_err(|e| StoreError::backend(AwsCallError::new("Query", &e)))?;
+        let mut jobs = Vec::new();
+        for item in output.items.unwrap_or_default() {
+            let Some(Ok(id)) = item
+                .get("job_id")
+                .and_then(|id| id.as_s().ok())
+                .map(|id| JobId::parse(id))
+            else {
+                continue;
+            };
+            // The index holds keys only, and lags the table: read each job whole.
+            if let Some(job) = self.get(&id).await?
+                && job.pending.is_some()
+            {
+                jobs.push(job);
+            }
+        }
+        Ok(jobs)
     }
 
     #[instrument(skip(self, state), fields(job_id = %id, webhook = %state.status))]

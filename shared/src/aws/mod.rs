@@ -10,6 +10,7 @@ mod sqs;
 pub use aws_config::SdkConfig;
 pub use dynamodb::{
     BY_HASH_ATTRIBUTES, BY_OWNER_ATTRIBUTES, DynamoJobStore, INDEX_BY_HASH, INDEX_BY_OWNER,
+    INDEX_BY_PENDING,
 };
 pub use rate_limiter::DynamoRateLimiter;
 pub use s3::S3BlobStore;

@@ -135,11 +135,19 @@ pub struct Job {
     pub completed_at: Option<Timestamp>,
     /// DynamoDB TTL: whole seconds since the epoch.
     pub expires_at: i64,
+    /// Present while the job is unfinished: the key of the sweeper's sparse
+    /// index, removed by every move to a final status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<String>,
     /// Whether the event of the job's final status was published. A redelivery
     /// of a finished job publishes it when an earlier attempt could not.
     #[serde(default)]
     pub announced: bool,
 }
+
+/// The value of `pending` on every unfinished job (one partition: the sweeper
+/// reads them oldest first).
+pub const PENDING: &str = "1";
 
 fn is_zero(count: &u32) -> bool {
     *count == 0
@@ -200,11 +208,13 @@ impl Job {
             started_at: None,
             completed_at: None,
             expires_at: now.plus(retention).as_epoch_seconds(),
+            pending: Some(PENDING.to_owned()),
             announced: false,
         }
     }
 
-    /// The status a reader sees: `expired` once an upload slot ran out unused.
+    /// The status a reader sees: `expired` once an upload slot ran out unused,
+    /// before the sweeper stores it so.
     pub fn reported_status(&self, now: Timestamp) -> &'static str {
         if self.status == JobStatus::AwaitingUpload && now >= self.upload_expires_at {
             "expired"

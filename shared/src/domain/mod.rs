@@ -12,7 +12,7 @@ mod transition;
 pub use document_type::DocumentType;
 pub use file_type::FileType;
 pub use ids::{IdError, JobId, Owner, Sha256Hex};
-pub use job::{Completion, DedupKey, Job, JobError, NewJob, WebhookState};
+pub use job::{Completion, DedupKey, Job, JobError, NewJob, PENDING, WebhookState};
 pub use status::JobStatus;
 pub use text::{MAX_STORED_TEXT_BYTES, truncate_utf8};
 pub use time::Timestamp;

@@ -2,8 +2,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// Where a job stands. `expired` is not stored: it is how an `awaiting_upload`
-/// job whose upload deadline passed is reported.
+/// Where a job stands. An `awaiting_upload` job whose upload deadline passed
+/// is reported as `expired` at once, and stored so by the sweeper.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {
@@ -13,16 +13,19 @@ pub enum JobStatus {
     Completed,
     Failed,
     Rejected,
+    /// No file arrived before the upload URL ran out.
+    Expired,
 }
 
 impl JobStatus {
-    pub const ALL: [JobStatus; 6] = [
+    pub const ALL: [JobStatus; 7] = [
         JobStatus::AwaitingUpload,
         JobStatus::Queued,
         JobStatus::Processing,
         JobStatus::Completed,
         JobStatus::Failed,
         JobStatus::Rejected,
+        JobStatus::Expired,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -33,6 +36,7 @@ impl JobStatus {
             JobStatus::Completed => "completed",
             JobStatus::Failed => "failed",
             JobStatus::Rejected => "rejected",
+            JobStatus::Expired => "expired",
         }
     }
 
@@ -44,17 +48,17 @@ impl JobStatus {
     pub const fn is_final(self) -> bool {
         matches!(
             self,
-            JobStatus::Completed | JobStatus::Failed | JobStatus::Rejected
+            JobStatus::Completed | JobStatus::Failed | JobStatus::Rejected | JobStatus::Expired
         )
     }
 
-    /// The edges of DESIGN.md's state machine. `processing → processing` is the
+    /// The edges of the job state machine. `processing → processing` is the
     /// takeover of a job whose lease expired; the lease itself is checked by the guard.
     pub const fn can_move_to(self, next: JobStatus) -> bool {
         use JobStatus::*;
         matches!(
             (self, next),
-            (AwaitingUpload, Queued | Rejected | Completed)
+            (AwaitingUpload, Queued | Rejected | Completed | Expired)
                 | (Queued, Processing)
                 | (Processing, Processing | Completed | Failed | Queued)
         )

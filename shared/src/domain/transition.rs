@@ -43,6 +43,8 @@ pub enum Transition {
     /// released, and the attempt handed back (a rotated key is not the
     /// document's fault); counts one more credential failure for the backoff.
     Postpone { attempt: u32, error: JobError },
+    /// No file arrived before the upload URL ran out: awaiting_upload → expired.
+    Expire,
 }
 
 /// One condition under which a transition may run; a transition runs when any of its guards holds.
@@ -54,6 +56,8 @@ pub enum Guard {
     LeaseExpired { now: Timestamp },
     /// The job is processing under the lease taken by attempt number `attempt`.
     LeaseHeld { attempt: u32 },
+    /// The job still awaits its upload, whose URL ran out before `now`.
+    UploadExpired { now: Timestamp },
 }
 
 impl Guard {
@@ -65,6 +69,9 @@ impl Guard {
             }
             Guard::LeaseHeld { attempt } => {
                 job.status == JobStatus::Processing && job.attempts == attempt
+            }
+            Guard::UploadExpired { now } => {
+                job.status == JobStatus::AwaitingUpload && job.upload_expires_at < now
             }
         }
     }
@@ -102,6 +109,7 @@ impl Transition {
             Transition::StartProcessing { .. } => JobStatus::Processing,
             Transition::Fail { .. } => JobStatus::Failed,
             Transition::Release { .. } | Transition::Postpone { .. } => JobStatus::Queued,
+            Transition::Expire => JobStatus::Expired,
         }
     }
 
@@ -113,6 +121,7 @@ impl Transition {
             | Transition::CompleteAsDuplicate { .. } => {
                 vec![Guard::Status(JobStatus::AwaitingUpload)]
             }
+            Transition::Expire => vec![Guard::UploadExpired { now }],
             Transition::StartProcessing { .. } => vec![
                 Guard::Status(JobStatus::Queued),
                 Guard::LeaseExpired { now },
@@ -201,12 +210,26 @@ impl Transition {
             Transition::Release { error, .. } => {
                 changes.extend([Set("error", json!(error)), Remove("lease_until")])
             }
+            Transition::Expire => changes.extend([
+                Set(
+                    "error",
+                    json!(JobError::new(
+                        "upload_expired",
+                        "no file was uploaded before the upload URL expired; open a new job"
+                    )),
+                ),
+                Set("completed_at", json!(now)),
+            ]),
             Transition::Postpone { error, .. } => changes.extend([
                 Set("error", json!(error)),
                 Remove("lease_until"),
                 Increment("attempts", -1),
                 Increment("auth_failures", 1),
             ]),
+        }
+        if self.target().is_final() {
+            // Out of the sweeper's index: nothing is left to repair.
+            changes.push(Remove("pending"));
         }
         changes
     }
@@ -329,13 +352,14 @@ mod tests {
         }
     }
 
-    /// DESIGN.md's table, written out independently of `JobStatus::can_move_to`.
+    /// The design's table, written out independently of `JobStatus::can_move_to`.
     fn legal_edges() -> Vec<(JobStatus, JobStatus)> {
         use JobStatus::*;
         vec![
             (AwaitingUpload, Queued),
             (AwaitingUpload, Rejected),
             (AwaitingUpload, Completed),
+            (AwaitingUpload, Expired),
             (Queued, Processing),
             (Processing, Completed),
             (Processing, Failed),
@@ -504,7 +528,7 @@ mod tests {
         }
     }
 
-    /// Whether `step` may run on `job` at `now`, decided from DESIGN.md's rules alone.
+    /// Whether `step` may run on `job` at `now`, decided from the state machine's rules alone.
     fn oracle_allows(job: &Job, step: &Move, now: Timestamp) -> bool {
         use JobStatus::*;
         let lease_expired = job.lease_until.is_none_or(|t| t < now);

@@ -163,7 +163,7 @@ fn without_url(error: &reqwest::Error) -> String {
     text
 }
 
-/// What the pipeline does about each status (DESIGN.md, "OCR engines").
+/// What the pipeline does about each status: fail at once, retry, or retry and alarm.
 fn classify(status: StatusCode, detail: String, retry_after: Option<Duration>) -> OcrError {
     match status.as_u16() {
         400 | 413 | 415 | 422 => OcrError::Rejected {

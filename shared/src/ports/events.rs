@@ -23,6 +23,8 @@ pub enum JobEventType {
     Failed,
     #[serde(rename = "job.rejected")]
     Rejected,
+    #[serde(rename = "job.expired")]
+    Expired,
 }
 
 impl JobEventType {
@@ -32,6 +34,7 @@ impl JobEventType {
             JobStatus::Completed => Some(JobEventType::Completed),
             JobStatus::Failed => Some(JobEventType::Failed),
             JobStatus::Rejected => Some(JobEventType::Rejected),
+            JobStatus::Expired => Some(JobEventType::Expired),
             _ => None,
         }
     }
@@ -42,6 +45,7 @@ impl JobEventType {
             JobEventType::Completed => JobStatus::Completed,
             JobEventType::Failed => JobStatus::Failed,
             JobEventType::Rejected => JobStatus::Rejected,
+            JobEventType::Expired => JobStatus::Expired,
         }
     }
 
@@ -50,6 +54,7 @@ impl JobEventType {
             JobEventType::Completed => "job.completed",
             JobEventType::Failed => "job.failed",
             JobEventType::Rejected => "job.rejected",
+            JobEventType::Expired => "job.expired",
         }
     }
 }

@@ -77,6 +77,14 @@ pub trait JobStore: Send + Sync {
 
     async fn delete(&self, id: &JobId) -> Result<(), StoreError>;
 
+    /// Unfinished jobs whose last change is older than `before`, oldest
+    /// first, at most `limit`: what the sweeper looks at.
+    async fn unfinished_before(
+        &self,
+        before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError>;
+
     /// Records how the job's webhook delivery stands. Never touches the job's
     /// status: a webhook cannot change what became of the OCR.
     async fn record_webhook(&self, id: &JobId, state: &WebhookState) -> Result<(), StoreError>;

@@ -1,0 +1,62 @@
+//! Everything the function reads at start-up, and every AWS action it calls.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ocr_shared::aws::{DynamoJobStore, S3BlobStore, SdkConfig, SnsEventPublisher, SqsJobQueue};
+use ocr_shared::config::{AwsSettings, ConfigError, Env, vars};
+
+use crate::{SweepSettings, Sweeper};
+
+/// The IAM actions this function's adapters call; the template must grant exactly these.
+pub const IAM_ACTIONS: &[&str] = &[
+    "dynamodb:Query",          // the unfinished jobs, oldest change first
+    "dynamodb:GetItem",        // each of them, whole
+    "dynamodb:UpdateItem",     // expire an abandoned upload; mark it announced
+    "s3:GetObject@uploads/*",  // HEAD: an upload that arrived but was never ingested
+    "s3:ListBucket@uploads/*", // a missing upload is a 404, not a 403
+    "sqs:SendMessage",         // a stuck job back to the OCR queue
+    "sns:Publish",             // job.expired
+];
+
+pub struct Config {
+    pub aws: AwsSettings,
+    pub table: String,
+    pub bucket: String,
+    pub queue_url: String,
+    pub topic_arn: String,
+    pub settings: SweepSettings,
+}
+
+impl Config {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            aws: AwsSettings::from_env(env)?,
+            table: env.required(vars::JOBS_TABLE)?,
+            bucket: env.required(vars::DOCUMENTS_BUCKET)?,
+            queue_url: env.required(vars::JOBS_QUEUE_URL)?,
+            topic_arn: env.required(vars::EVENTS_TOPIC_ARN)?,
+            settings: SweepSettings {
+                stale_after: Duration::from_secs(env.number(
+                    vars::SWEEP_STALE_SECONDS,
+                    900,
+                    60..=86_400,
+                )?),
+                max_jobs: env.number(vars::SWEEP_MAX_JOBS, 100, 1..=1000)?,
+            },
+        })
+    }
+}
+
+impl Sweeper {
+    /// The function over the real AWS adapters, as Lambda and `ocr dev` run it.
+    pub fn connect(sdk: &SdkConfig, config: Config) -> Self {
+        Self {
+            jobs: Arc::new(DynamoJobStore::connect(sdk, config.table)),
+            blobs: Arc::new(S3BlobStore::connect(sdk, config.bucket)),
+            queue: Arc::new(SqsJobQueue::connect(sdk, config.queue_url)),
+            events: Arc::new(SnsEventPublisher::connect(sdk, config.topic_arn)),
+            settings: config.settings,
+        }
+    }
+}

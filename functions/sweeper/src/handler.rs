@@ -1,0 +1,374 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use lambda_runtime::{Error, LambdaEvent};
+use ocr_shared::domain::{Job, JobId, JobStatus, Timestamp, Transition};
+use ocr_shared::ports::{
+    BlobError, BlobStore, EventPublisher, JobMessage, JobQueue, JobStore, PublishError, QueueError,
+    StoreError, announce,
+};
+use serde::Serialize;
+use serde_json::Value;
+use tracing::{error, info, instrument, warn};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SweepSettings {
+    /// How long a job may sit unchanged before the sweeper looks at it: longer
+    /// than any retry delay and lease, so that it only meets jobs nobody moves.
+    pub stale_after: Duration,
+    /// Jobs looked at in one run at most: a run's cost is bounded.
+    pub max_jobs: u32,
+}
+
+pub struct Sweeper {
+    pub jobs: Arc<dyn JobStore>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub queue: Arc<dyn JobQueue>,
+    pub events: Arc<dyn EventPublisher>,
+    pub settings: SweepSettings,
+}
+
+/// What one run did (also the invocation's result, for `ocr invoke`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Sweep {
+    /// Queued, or processing under a lapsed lease: sent to the OCR queue again.
+    pub requeued: Vec<JobId>,
+    /// Still awaiting an upload whose URL ran out: now `expired`, and announced.
+    pub expired: Vec<JobId>,
+    /// Looked at and left alone (a live lease, an upload awaiting ingest, moved meanwhile).
+    pub left: u32,
+    /// Could not be handled this run; the next run tries again.
+    pub failed: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error("the job's event could not be published: {0}")]
+    Publish(#[from] PublishError),
+}
+
+enum Action {
+    Requeued,
+    Expired,
+    Left,
+}
+
+/// Entry point (an EventBridge schedule; the event itself carries nothing we need).
+pub async fn handle(_event: LambdaEvent<Value>, sweeper: &Sweeper) -> Result<Sweep, Error> {
+    let sweep = sweeper.sweep(Timestamp::now()).await?;
+    if sweep.failed > 0 {
+        // Reported as an invocation error, so the function's error alarm sees it.
+        return Err(format!(
+            "{} job(s) could not be swept; the next run tries again",
+            sweep.failed
+        )
+        .into());
+    }
+    Ok(sweep)
+}
+
+impl Sweeper {
+    /// One run at `now`: every unfinished job unchanged for `stale_after`, oldest first.
+    #[instrument(skip(self, now))]
+    pub async fn sweep(&self, now: Timestamp) -> Result<Sweep, SweepError> {
+        let cutoff = now
+            .as_millis()
+            .saturating_sub(self.settings.stale_after.as_millis() as i64);
+        let stale = self
+            .jobs
+            .unfinished_before(Timestamp::from_millis(cutoff), self.settings.max_jobs)
+            .await?;
+        let mut sweep = Sweep::default();
+        for job in stale {
+            let id = job.job_id.clone();
+            match self.job(job, now).await {
+                Ok(Action::Requeued) => sweep.requeued.push(id),
+                Ok(Action::Expired) => sweep.expired.push(id),
+                Ok(Action::Left) => sweep.left += 1,
+                Err(error) => {
+                    error!(job_id = %id, %error, "job not swept");
+                    sweep.failed += 1;
+                }
+            }
+        }
+        info!(
+            requeued = sweep.requeued.len(),
+            expired = sweep.expired.len(),
+            left = sweep.left,
+            failed = sweep.failed,
+            "sweep done"
+        );
+        Ok(sweep)
+    }
+
+    async fn job(&self, job: Job, now: Timestamp) -> Result<Action, SweepError> {
+        match job.status {
+            JobStatus::AwaitingUpload if now > job.upload_expires_at => self.expire(job, now).await,
+            JobStatus::Queued => self.requeue(&job, "queued with no message moving it").await,
+            JobStatus::Processing if !job.lease_is_live(now) => {
+                self.requeue(&job, "its worker's lease lapsed").await
+            }
+            _ => Ok(Action::Left),
+        }
+    }
+
+    /// Sends the job to the OCR queue again. A message still in flight makes
+    /// this one a duplicate, which the worker's conditional lease makes harmless.
+    async fn requeue(&self, job: &Job, why: &'static str) -> Result<Action, SweepError> {
+        self.queue
+            .send(&JobMessage {
+                job_id: job.job_id.clone(),
+            })
+            .await?;
+        warn!(job_id = %job.job_id, status = %job.status, why, "stuck job sent to the OCR queue again");
+        Ok(Action::Requeued)
+    }
+
+    async fn expire(&self, job: Job, now: Timestamp) -> Result<Action, SweepError> {
+        // An upload that arrived but was never ingested waits for ingest's
+        // replay (its failure queue is alarmed): expiring it would lose it.
+        if self.blobs.head(&job.job_id.upload_key()).await?.is_some() {
+            warn!(job_id = %job.job_id, "an upload awaits ingest; not expired");
+            return Ok(Action::Left);
+        }
+        let expired = match self
+            .jobs
+            .transition(&job.job_id, &Transition::Expire, now)
+            .await
+        {
+            Ok(expired) => expired,
+            Err(StoreError::Refused(_)) | Err(StoreError::NotFound(_)) => return Ok(Action::Left),
+            Err(error) => return Err(error.into()),
+        };
+        announce(self.events.as_ref(), self.jobs.as_ref(), &expired, now).await?;
+        info!(job_id = %job.job_id, "upload slot ran out unused; job expired");
+        Ok(Action::Expired)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use ocr_shared::domain::{DedupKey, FileType, NewJob, Owner, Sha256Hex};
+    use ocr_shared::memory::{
+        MemoryBlobStore, MemoryEventPublisher, MemoryJobQueue, MemoryJobStore,
+    };
+    use ocr_shared::ports::JobEventType;
+
+    use super::*;
+
+    const HOUR: i64 = 3_600_000;
+
+    struct Given {
+        jobs: Arc<MemoryJobStore>,
+        blobs: Arc<MemoryBlobStore>,
+        queue: Arc<MemoryJobQueue>,
+        events: Arc<MemoryEventPublisher>,
+        sweeper: Sweeper,
+    }
+
+    fn given(max_jobs: u32) -> Given {
+        let jobs = Arc::new(MemoryJobStore::default());
+        let blobs = Arc::new(MemoryBlobStore::default());
+        let queue = Arc::new(MemoryJobQueue::default());
+        let events = Arc::new(MemoryEventPublisher::default());
+        let sweeper = Sweeper {
+            jobs: jobs.clone(),
+            blobs: blobs.clone(),
+            queue: queue.clone(),
+            events: events.clone(),
+            settings: SweepSettings {
+                stale_after: Duration::from_secs(900),
+                max_jobs,
+            },
+        };
+        Given {
+            jobs,
+            blobs,
+            queue,
+            events,
+            sweeper,
+        }
+    }
+
+    fn ago(now: Timestamp, millis: i64) -> Timestamp {
+        Timestamp::from_millis(now.as_millis() - millis)
+    }
+
+    /// A job opened at `at` (its upload URL lasting 15 minutes), moved by `steps` at `at`.
+    async fn job_at(given: &Given, at: Timestamp, steps: &[Transition]) -> Job {
+        let job = Job::open(
+            NewJob {
+                owner: Owner::parse("alice").unwrap(),
+                filename: "계약서.pdf".into(),
+                content_type: FileType::Pdf,
+                declared_size: 10,
+                sha256: None,
+                webhook_url: None,
+                document_type: None,
+            },
+            at,
+            Duration::from_secs(900),
+            Duration::from_secs(30 * 86_400),
+        );
+        given.jobs.create(&job).await.unwrap();
+        let mut current = job;
+        for step in steps {
+            current = given
+                .jobs
+                .transition(&current.job_id, step, at)
+                .await
+                .unwrap();
+        }
+        current
+    }
+
+    fn enqueue() -> Transition {
+        Transition::Enqueue {
+            size: 10,
+            digest: DedupKey {
+                owner: Owner::parse("alice").unwrap(),
+                sha256: Sha256Hex::from_digest([9; 32]),
+            },
+            detected_mime: "application/pdf".into(),
+            etag: None,
+        }
+    }
+
+    fn sent(given: &Given) -> Vec<JobId> {
+        let sent = given.queue.sent.lock().unwrap();
+        sent.iter()
+            .map(|(message, _)| message.job_id.clone())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_job_left_queued_is_sent_again_and_a_fresh_one_is_not_touched() {
+        let given = given(100);
+        let now = Timestamp::now();
+        let stuck = job_at(&given, ago(now, HOUR), &[enqueue()]).await;
+        let fresh = job_at(&given, ago(now, 60_000), &[enqueue()]).await;
+
+        let sweep = given.sweeper.sweep(now).await.unwrap();
+
+        assert_eq!(sweep.requeued, vec![stuck.job_id.clone()]);
+        assert_eq!(sent(&given), vec![stuck.job_id]);
+        assert!(!sent(&given).contains(&fresh.job_id));
+    }
+
+    #[tokio::test]
+    async fn a_lapsed_lease_is_sent_again_and_a_live_one_left_alone() {
+        let given = given(100);
+        let now = Timestamp::now();
+        let start = |lease_until| Transition::StartProcessing { lease_until };
+        let lapsed = job_at(
+            &given,
+            ago(now, HOUR),
+            &[enqueue(), start(ago(now, HOUR - 300_000))],
+        )
+        .await;
+        let live = job_at(
+            &given,
+            ago(now, HOUR),
+            &[enqueue(), start(now.plus(Duration::from_secs(600)))],
+        )
+        .await;
+
+        let sweep = given.sweeper.sweep(now).await.unwrap();
+
+        assert_eq!(sweep.requeued, vec![lapsed.job_id.clone()]);
+        assert_eq!(sweep.left, 1);
+        assert!(!sent(&given).contains(&live.job_id));
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_upload_expires_once_and_is_announced() {
+        let given = given(100);
+        let now = Timestamp::now();
+        let abandoned = job_at(&given, ago(now, HOUR), &[]).await;
+
+        let first = given.sweeper.sweep(now).await.unwrap();
+        let second = given.sweeper.sweep(now).await.unwrap();
+
+        assert_eq!(first.expired, vec![abandoned.job_id.clone()]);
+        assert_eq!(
+            second,
+            Sweep::default(),
+            "an expired job is no longer unfinished"
+        );
+        let stored = given.jobs.get(&abandoned.job_id).await.unwrap().unwrap();
+        assert_eq!(stored.status, JobStatus::Expired);
+        assert_eq!(stored.error.unwrap().code, "upload_expired");
+        assert!(stored.announced);
+        let published = given.events.published.lock().unwrap().clone();
+        assert_eq!(published.len(), 1);
+        assert_eq!(published[0].event_type, JobEventType::Expired);
+    }
+
+    #[tokio::test]
+    async fn an_upload_that_arrived_but_was_never_ingested_is_not_expired() {
+        let given = given(100);
+        let now = Timestamp::now();
+        let waiting = job_at(&given, ago(now, HOUR), &[]).await;
+        given
+            .blobs
+            .put(
+                &waiting.job_id.upload_key(),
+                Bytes::from_static(b"%PDF-"),
+                "application/pdf",
+            )
+            .await
+            .unwrap();
+
+        let sweep = given.sweeper.sweep(now).await.unwrap();
+
+        assert_eq!((sweep.expired.len(), sweep.left), (0, 1));
+        let stored = given.jobs.get(&waiting.job_id).await.unwrap().unwrap();
+        assert_eq!(stored.status, JobStatus::AwaitingUpload);
+    }
+
+    #[tokio::test]
+    async fn a_run_looks_at_no_more_than_its_bound_oldest_first() {
+        let given = given(2);
+        let now = Timestamp::now();
+        let mut stuck = Vec::new();
+        for hours in [5, 3, 4, 2, 6] {
+            stuck.push((
+                hours,
+                job_at(&given, ago(now, hours * HOUR), &[enqueue()])
+                    .await
+                    .job_id,
+            ));
+        }
+        stuck.sort_by_key(|(hours, _)| -hours);
+
+        let sweep = given.sweeper.sweep(now).await.unwrap();
+
+        let oldest: Vec<JobId> = stuck.iter().take(2).map(|(_, id)| id.clone()).collect();
+        assert_eq!(sweep.requeued, oldest);
+    }
+
+    #[tokio::test]
+    async fn finished_jobs_are_never_swept() {
+        let given = given(100);
+        let now = Timestamp::now();
+        let rejected = job_at(
+            &given,
+            ago(now, HOUR),
+            &[Transition::Reject {
+                error: ocr_shared::domain::JobError::new("empty_file", "empty"),
+                size: Some(0),
+                detected_mime: None,
+            }],
+        )
+        .await;
+        assert_eq!(rejected.pending, None);
+        assert_eq!(given.sweeper.sweep(now).await.unwrap(), Sweep::default());
+    }
+}

@@ -1,0 +1,13 @@
+use lambda_runtime::{Error, run, service_fn};
+use ocr_shared::aws::load_sdk_config;
+use ocr_shared::config::{Env, ProcessEnv};
+use sweeper::{Config, Sweeper, handle};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    ocr_shared::telemetry::init();
+    let config = Config::from_env(&Env::new(&ProcessEnv))?;
+    let sdk = load_sdk_config(&config.aws).await;
+    let sweeper = Sweeper::connect(&sdk, config);
+    run(service_fn(|event| handle(event, &sweeper))).await
+}
