@@ -39,6 +39,7 @@ pub mod vars {
     pub const NOTIFIER_QUEUE_URL: &str = "NOTIFIER_QUEUE_URL";
     pub const SWEEP_STALE_SECONDS: &str = "SWEEP_STALE_SECONDS";
     pub const SWEEP_MAX_JOBS: &str = "SWEEP_MAX_JOBS";
+    pub const OCR_MAX_BYTES_IN_FLIGHT: &str = "OCR_MAX_BYTES_IN_FLIGHT";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -173,7 +173,11 @@ impl Stack {
                     lease: options.lease,
                     retry_base: Duration::ZERO,
                     rate_limit_rps: 1000,
+                    max_bytes_in_flight: ocr_worker::handler::DEFAULT_BYTES_IN_FLIGHT,
                 },
+                in_flight: ocr_worker::budget::ByteBudget::new(
+                    ocr_worker::handler::DEFAULT_BYTES_IN_FLIGHT,
+                ),
             },
             status_api: StatusApi {
                 jobs: jobs.clone(),

@@ -13,6 +13,7 @@ use ocr_shared::config::{
 use ocr_shared::engines::{TesseractEngine, UpstageEngine, UpstageKeySource, upstage};
 use ocr_shared::ports::OcrEngine;
 
+use crate::budget::ByteBudget;
 use crate::{Worker, WorkerSettings};
 
 /// How long a read of the Upstage key serves before Secrets Manager is asked again.
@@ -128,6 +129,7 @@ impl Worker {
             events: Arc::new(SnsEventPublisher::connect(sdk, config.topic_arn)),
             engine,
             limiter: Arc::new(DynamoRateLimiter::new(dynamodb, config.table)),
+            in_flight: ByteBudget::new(config.settings.max_bytes_in_flight),
             settings: config.settings,
         })
     }

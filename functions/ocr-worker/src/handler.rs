@@ -16,6 +16,10 @@ use ocr_shared::ports::{
 use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::backoff::retry_delay;
+use crate::budget::ByteBudget;
+
+/// 200 MiB: four 50 MiB documents at once fit a 512 MB function beside the runtime.
+pub const DEFAULT_BYTES_IN_FLIGHT: u64 = 200 * 1024 * 1024;
 
 /// Pauses before asking the store again to record a finished read.
 const COMPLETION_RETRIES: [Duration; 3] = [
@@ -34,6 +38,8 @@ pub struct WorkerSettings {
     pub retry_base: Duration,
     /// OCR calls per second across every worker instance.
     pub rate_limit_rps: u32,
+    /// Document bytes one instance holds at once (read, and being sent to OCR).
+    pub max_bytes_in_flight: u64,
 }
 
 impl WorkerSettings {
@@ -47,6 +53,11 @@ impl WorkerSettings {
                 0..=900,
             )?),
             rate_limit_rps: ocr.rate_limit_rps,
+            max_bytes_in_flight: env.number(
+                vars::OCR_MAX_BYTES_IN_FLIGHT,
+                DEFAULT_BYTES_IN_FLIGHT,
+                1024 * 1024..=16 * 1024 * 1024 * 1024,
+            )?,
         })
     }
 }
@@ -59,6 +70,8 @@ pub struct Worker {
     pub engine: Arc<dyn OcrEngine>,
     pub limiter: Arc<dyn RateLimiter>,
     pub settings: WorkerSettings,
+    /// Bounds the bytes the batch's concurrent jobs hold: see `max_bytes_in_flight`.
+    pub in_flight: ByteBudget,
 }
 
 /// Why a message goes back to the queue (reported as a batch item failure).
@@ -145,6 +158,14 @@ impl Worker {
             info!("another attempt holds the lease; duplicate message dropped");
             return Ok(());
         }
+        // Waited for before the quota and the lease, so neither runs out while
+        // the batch's other documents are read; held until the OCR is done.
+        let waiting = std::time::Instant::now();
+        let _reserved = self
+            .in_flight
+            .reserve(job.size.unwrap_or(job.declared_size))
+            .await;
+        let now = now.plus(waiting.elapsed());
         if let RateDecision::Limited { retry_after } = self
             .limiter
             .acquire(
@@ -550,7 +571,9 @@ mod tests {
                 lease: Duration::from_secs(60),
                 retry_base: Duration::from_secs(10),
                 rate_limit_rps,
+                max_bytes_in_flight: DEFAULT_BYTES_IN_FLIGHT,
             },
+            in_flight: ByteBudget::new(DEFAULT_BYTES_IN_FLIGHT),
         };
         Given {
             jobs,
@@ -568,6 +591,12 @@ mod tests {
 
     /// A queued job whose upload is stored.
     async fn queued(given: &Given, document_type: Option<&str>) -> Job {
+        queued_bytes(given, document_type, Bytes::from_static(b"png")).await
+    }
+
+    /// A queued job whose upload, `upload`, is stored and was checked by ingest.
+    async fn queued_bytes(given: &Given, document_type: Option<&str>, upload: Bytes) -> Job {
+        let size = upload.len() as u64;
         let owner = Owner::parse("alice").unwrap();
         let job = Job::open(
             NewJob {
@@ -586,17 +615,13 @@ mod tests {
         given.jobs.create(&job).await.unwrap();
         given
             .blobs
-            .put(
-                &job.job_id.upload_key(),
-                Bytes::from_static(b"png"),
-                "image/png",
-            )
+            .put(&job.job_id.upload_key(), upload, "image/png")
             .await
             .unwrap();
         // As ingest does: the version it checked is the one the worker may read.
         let checked = given.blobs.head(&job.job_id.upload_key()).await.unwrap();
         let enqueue = Transition::Enqueue {
-            size: 3,
+            size,
             digest: DedupKey {
                 owner,
                 sha256: Sha256Hex::from_digest([1; 32]),
@@ -977,6 +1002,58 @@ mod tests {
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].0.job_id, second.job_id);
         assert!(sent[0].1 >= Duration::from_secs(1));
+    }
+
+    /// An engine that notes the most document bytes it held at once.
+    #[derive(Default)]
+    struct Gauge {
+        holding: std::sync::atomic::AtomicUsize,
+        most: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl OcrEngine for Gauge {
+        fn name(&self) -> &'static str {
+            "gauge"
+        }
+
+        async fn recognize(&self, document: &Document) -> Result<OcrResult, OcrError> {
+            use std::sync::atomic::Ordering::SeqCst;
+            let now = self.holding.fetch_add(document.bytes.len(), SeqCst) + document.bytes.len();
+            self.most.fetch_max(now, SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            self.holding.fetch_sub(document.bytes.len(), SeqCst);
+            Ok(result("읽음"))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_of_large_documents_holds_no_more_bytes_than_its_budget() {
+        let gauge = Arc::new(Gauge::default());
+        let mut given = given(scripted(), 1000);
+        given.worker.engine = gauge.clone();
+        given.worker.in_flight = ByteBudget::new(2 * 40 * 1024);
+        let mut event: SqsEvent =
+            serde_json::from_str(include_str!("../../../events/sqs-jobs-batch.json")).unwrap();
+        let template = event.records[0].clone();
+        event.records.clear();
+        for n in 0..10 {
+            let job = queued_bytes(&given, None, Bytes::from(vec![n; 40 * 1024])).await;
+            let mut record = template.clone();
+            record.message_id = Some(format!("m{n}"));
+            record.body = Some(format!("{{\"job_id\":\"{}\"}}", job.job_id));
+            event.records.push(record);
+        }
+        let response = handle(LambdaEvent::new(event, Context::default()), &given.worker)
+            .await
+            .unwrap();
+        assert!(response.batch_item_failures.is_empty());
+        let most = gauge.most.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(
+            most,
+            2 * 40 * 1024,
+            "two 40 KiB documents at a time, never more"
+        );
     }
 
     #[tokio::test]
