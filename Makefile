@@ -39,16 +39,17 @@ $(VENV_STAMP): $(PY_REQUIREMENTS)
 	touch $@
 
 ## The offline OCR engine: Debian's tesseract (Korean + English) and poppler; Nanum fonts for the documents.
-OCR_PACKAGES := tesseract-ocr tesseract-ocr-kor tesseract-ocr-eng poppler-utils fonts-nanum
+OCR_PACKAGES := tesseract-ocr tesseract-ocr-kor tesseract-ocr-script-hang tesseract-ocr-eng poppler-utils fonts-nanum
 setup-ocr:
 	@if command -v tesseract > /dev/null && tesseract --list-langs 2> /dev/null | grep -qx kor \
+	    && tesseract --list-langs 2> /dev/null | grep -qx Hangul \
 	    && command -v pdftoppm > /dev/null && [ -d /usr/share/fonts/truetype/nanum ]; then \
 	  echo "OCR tools present: $$(tesseract --version 2>&1 | head -1)"; \
 	else \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(OCR_PACKAGES) > /dev/null; \
-	  tesseract --list-langs 2> /dev/null | grep -qx kor || { echo "tesseract with Korean could not be installed" >&2; exit 1; }; \
+	  tesseract --list-langs 2> /dev/null | grep -qx Hangul || { echo "tesseract with Korean and the Hangul script could not be installed" >&2; exit 1; }; \
 	fi
 
 ## The demo page's browser test: Debian's Chromium driven by playwright-core (npm, pinned in web/package-lock.json).
@@ -117,9 +118,10 @@ deploy: build
 
 test: setup setup-ocr setup-browser fmt lint openapi template unit build
 
-## Figures, not assertions: the local pipeline timed end to end (release build).
+## Figures, not assertions: the local pipeline timed end to end, and the worker's peak memory on a batch of large documents (release build).
 bench: setup setup-ocr
 	cargo bench -p ocr-cli --bench local_pipeline
+	cargo bench -p ocr-tests --bench worker_memory
 
 ## The local stack: installs what is missing, then `ocr dev` until Ctrl-C.
 dev: setup setup-ocr

@@ -117,7 +117,8 @@ def main(out: Path) -> None:
 
     pages = [render(lines).convert("RGB") for lines in CONTRACT_PAGES]
     pages[0].save(out / "contract.pdf", save_all=True, append_images=pages[1:], resolution=200.0)
-    (out / "contract.txt").write_text("".join(truth(lines) for lines in CONTRACT_PAGES), encoding="utf-8")
+    # Pages apart by a blank line, as the pipeline joins them.
+    (out / "contract.txt").write_text("\n".join(truth(lines) for lines in CONTRACT_PAGES), encoding="utf-8")
 
 
 if __name__ == "__main__":

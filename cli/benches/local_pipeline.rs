@@ -66,7 +66,7 @@ fn main() {
     submit(&dev, &document("receipt.png"), "bench-warm-up");
 
     println!(
-        "\nlocal pipeline, Tesseract kor+eng, {ROUNDS} jobs per document (each by another user: no dedup)"
+        "\nlocal pipeline, Tesseract kor+Hangul+eng, {ROUNDS} jobs per document (each by another user: no dedup)"
     );
     println!(
         "{:<28} {:>5} {:>12} {:>14} {:>10} {:>10} {:>12}",

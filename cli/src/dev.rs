@@ -53,12 +53,20 @@ fn tesseract_problem() -> Option<String> {
         .arg("--list-langs")
         .output();
     match output {
-        Err(_) => Some("tesseract is not installed: run `make setup-ocr` (Debian: tesseract-ocr tesseract-ocr-kor poppler-utils)".into()),
+        Err(_) => Some("tesseract is not installed: run `make setup-ocr` (Debian: tesseract-ocr tesseract-ocr-kor tesseract-ocr-script-hang poppler-utils)".into()),
         Ok(output) => {
             let langs = String::from_utf8_lossy(&output.stdout).into_owned()
                 + &String::from_utf8_lossy(&output.stderr);
-            (!langs.lines().any(|line| line.trim() == "kor"))
-                .then(|| "tesseract has no Korean data: run `make setup-ocr` (Debian: tesseract-ocr-kor)".into())
+            let missing: Vec<&str> = ["kor", "Hangul", "eng"]
+                .into_iter()
+                .filter(|wanted| !langs.lines().any(|line| line.trim() == *wanted))
+                .collect();
+            (!missing.is_empty()).then(|| {
+                format!(
+                    "tesseract lacks {}: run `make setup-ocr` (Debian: tesseract-ocr-kor tesseract-ocr-script-hang tesseract-ocr-eng)",
+                    missing.join(", ")
+                )
+            })
         }
     }
 }
@@ -82,7 +90,7 @@ fn print_banner(banner: &Banner) {
         ..
     } = banner;
     let engine = match banner.engine {
-        "tesseract" => "tesseract (kor+eng), offline; set UPSTAGE_API_KEY for Upstage",
+        "tesseract" => "tesseract (kor+Hangul+eng), offline; set UPSTAGE_API_KEY for Upstage",
         other => other,
     };
     let aws = if banner.moto_started {

@@ -1,9 +1,21 @@
-//! How well a text was read: the measure the OCR tests hold engines to.
+//! How well a text was read: the measures the OCR tests hold engines to.
 
-/// Edit distance between the two texts, whitespace ignored, over the truth's length.
+/// The text with its spacing made comparable: each line trimmed and its runs
+/// of spaces made one, blank lines dropped. Word spacing still counts.
+pub fn normalized(text: &str) -> String {
+    text.lines()
+        .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Edit distance between the two texts over the truth's length, every
+/// character counted, spaces and line breaks included (as `normalized`):
+/// "한 빛 문서" read for "한빛문서" is two errors.
 pub fn character_error_rate(read: &str, truth: &str) -> f64 {
-    let read: Vec<char> = read.chars().filter(|c| !c.is_whitespace()).collect();
-    let truth: Vec<char> = truth.chars().filter(|c| !c.is_whitespace()).collect();
+    let read: Vec<char> = normalized(read).chars().collect();
+    let truth: Vec<char> = normalized(truth).chars().collect();
     let mut previous: Vec<usize> = (0..=truth.len()).collect();
     for (i, r) in read.iter().enumerate() {
         let mut current = vec![i + 1];
@@ -17,4 +29,25 @@ pub fn character_error_rate(read: &str, truth: &str) -> f64 {
         previous = current;
     }
     previous[truth.len()] as f64 / truth.len().max(1) as f64
+}
+
+/// The share of the truth's words (split at whitespace) that the read text
+/// holds intact, each read word matching at most one.
+pub fn words_intact(read: &str, truth: &str) -> f64 {
+    let mut unmatched: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for word in read.split_whitespace() {
+        *unmatched.entry(word).or_default() += 1;
+    }
+    let words: Vec<&str> = truth.split_whitespace().collect();
+    let intact = words
+        .iter()
+        .filter(|word| match unmatched.get_mut(*word) {
+            Some(left) if *left > 0 => {
+                *left -= 1;
+                true
+            }
+            _ => false,
+        })
+        .count();
+    intact as f64 / words.len().max(1) as f64
 }

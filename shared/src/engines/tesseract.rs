@@ -12,9 +12,14 @@ use tokio::process::Command;
 use tracing::instrument;
 
 use crate::domain::FileType;
-use crate::ports::{Document, OcrEngine, OcrError, OcrPage, OcrResult, OcrWord, Vertex};
+use crate::ports::{
+    Document, OcrEngine, OcrError, OcrPage, OcrResult, OcrWord, Vertex, document_text,
+};
 
 pub const ENGINE_NAME: &str = "tesseract";
+/// Korean, the Hangul script model and English (Debian: tesseract-ocr-kor,
+/// tesseract-ocr-script-hang, tesseract-ocr-eng).
+pub const LANGUAGES: &str = "kor+Hangul+eng";
 
 #[derive(Clone, Debug)]
 pub struct TesseractEngine {
@@ -30,7 +35,9 @@ pub struct TesseractEngine {
 impl Default for TesseractEngine {
     fn default() -> Self {
         Self {
-            languages: "kor+eng".into(),
+            // The Hangul script model beside Korean's reads digit groups
+            // ("6,500") the Korean model alone drops commas from.
+            languages: LANGUAGES.into(),
             page_segmentation: 6,
             pdf_dpi: 200,
             timeout: Duration::from_secs(120),
@@ -137,22 +144,36 @@ impl TesseractEngine {
         }
     }
 
+    /// One tesseract run renders both: the text as tesseract writes it (its
+    /// own spacing, Hangul words whole) and the TSV's words with their boxes.
     async fn read_image(&self, image: &Path) -> Result<Vec<OcrPage>, OcrError> {
         let psm = self.page_segmentation.to_string();
-        let tsv = run(
+        let base = image.with_file_name(format!(
+            "{}-read",
+            image.file_stem().unwrap_or_default().to_string_lossy()
+        ));
+        run(
             "tesseract",
             &[
                 image.as_os_str(),
-                "stdout".as_ref(),
+                base.as_os_str(),
                 "-l".as_ref(),
                 self.languages.as_ref(),
                 "--psm".as_ref(),
                 psm.as_ref(),
+                "txt".as_ref(),
                 "tsv".as_ref(),
             ],
         )
         .await?;
-        Ok(parse_tsv(&String::from_utf8_lossy(&tsv)))
+        let output = |extension: &str| {
+            std::fs::read(base.with_extension(extension))
+                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+                .map_err(|e| io_error("tesseract's output", e))
+        };
+        let mut pages = parse_tsv(&output("tsv")?);
+        with_texts(&mut pages, &output("txt")?);
+        Ok(pages)
     }
 }
 
@@ -198,11 +219,7 @@ fn result(mut pages: Vec<OcrPage>, languages: &str) -> OcrResult {
         .map(|p| p.confidence)
         .reduce(f64::min)
         .unwrap_or(0.0);
-    let text = pages
-        .iter()
-        .map(|p| p.text.as_str())
-        .collect::<Vec<_>>()
-        .join("\n");
+    let text = document_text(&pages);
     OcrResult {
         job_id: None,
         engine: ENGINE_NAME.into(),
@@ -211,6 +228,22 @@ fn result(mut pages: Vec<OcrPage>, languages: &str) -> OcrResult {
         text,
         num_billed_pages: 0,
         pages,
+    }
+}
+
+/// Gives each page the text tesseract rendered for it: its `txt` output, one
+/// page after another, each ended by a form feed.
+pub fn with_texts(pages: &mut [OcrPage], txt: &str) {
+    let texts = txt.split('\x0c').map(|text| {
+        text.lines()
+            .map(str::trim_end)
+            .collect::<Vec<_>>()
+            .join("\n")
+            .trim()
+            .to_owned()
+    });
+    for (page, text) in pages.iter_mut().zip(texts) {
+        page.text = text;
     }
 }
 
@@ -332,13 +365,40 @@ mod tests {
             ]
         );
         assert!((pages[0].confidence - (0.965 + 0.91 + 0.88) / 3.0).abs() < 1e-9);
-        let done = result(pages, "kor+eng");
-        assert_eq!(done.model_version, "tesseract-5/kor+eng");
+        let done = result(pages, LANGUAGES);
+        assert_eq!(done.model_version, "tesseract-5/kor+Hangul+eng");
         assert_eq!(
             done.pages.iter().map(|p| p.page).collect::<Vec<_>>(),
             vec![1, 2]
         );
         assert_eq!(done.confidence, 0.5);
-        assert_eq!(done.text, "영수증\n상호: 한빛커피\nTotal");
+        assert_eq!(
+            done.text, "영수증\n상호: 한빛커피\n\nTotal",
+            "pages apart by a blank line"
+        );
+    }
+
+    #[test]
+    fn each_page_reads_as_tesseract_wrote_it_not_as_its_fragments() {
+        // The TSV reports Hangul in fragments; the txt rendering keeps the words whole.
+        let tsv = "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext
+1\t1\t0\t0\t0\t0\t0\t0\t1000\t1200\t-1\t
+5\t1\t1\t1\t1\t1\t10\t10\t40\t40\t90\t한
+5\t1\t1\t1\t1\t2\t50\t10\t40\t40\t90\t빛
+5\t1\t1\t1\t1\t3\t90\t10\t80\t40\t90\t문서
+1\t2\t0\t0\t0\t0\t0\t0\t1000\t1200\t-1\t
+5\t2\t1\t1\t1\t1\t10\t10\t40\t40\t90\t김
+5\t2\t1\t1\t1\t2\t50\t10\t80\t40\t90\t서연
+";
+        let mut pages = parse_tsv(tsv);
+        assert_eq!(
+            pages[0].text, "한 빛 문서",
+            "what the fragments alone would give"
+        );
+        with_texts(&mut pages, "주식회사 한빛문서  \n\x0c김서연\n\x0c");
+        assert_eq!(pages[0].text, "주식회사 한빛문서");
+        assert_eq!(pages[1].text, "김서연");
+        assert_eq!(pages[0].words.len(), 3, "the boxes still come from the TSV");
+        assert_eq!(result(pages, LANGUAGES).text, "주식회사 한빛문서\n\n김서연");
     }
 }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use tracing::{instrument, warn};
 
 use crate::ports::{
-    Document, OcrEngine, OcrError, OcrPage, OcrResult, OcrWord, SecretSource, Vertex,
+    Document, OcrEngine, OcrError, OcrPage, OcrResult, OcrWord, SecretSource, Vertex, document_text,
 };
 
 pub const ENGINE_NAME: &str = "upstage";
@@ -316,13 +316,13 @@ pub fn parse_response(body: &[u8]) -> Result<OcrResult, serde_json::Error> {
             }
         })
         .collect();
-    let text = response.text.unwrap_or_else(|| {
-        pages
-            .iter()
-            .map(|p| p.text.as_str())
-            .collect::<Vec<_>>()
-            .join("\n")
-    });
+    // Upstage's own `text` runs its pages together with no separator: the
+    // document's text is built from the pages instead.
+    let text = if pages.is_empty() {
+        response.text.unwrap_or_default()
+    } else {
+        document_text(&pages)
+    };
     let confidence = response
         .confidence
         .or_else(|| pages.iter().map(|p| p.confidence).reduce(f64::min))
@@ -397,6 +397,32 @@ mod tests {
             "document confidence is the lowest page's"
         );
         assert!(result.text.chars().any(|c| ('가'..='힣').contains(&c)));
+    }
+
+    #[test]
+    fn pages_are_kept_apart_in_the_documents_text() {
+        let body = fixture!("response-multi_page.json");
+        let raw: serde_json::Value = serde_json::from_slice(body).unwrap();
+        let result = parse_response(body).unwrap();
+        // Upstage's own text runs the pages together; ours puts a blank line between.
+        let pages: Vec<&str> = raw["pages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["text"].as_str().unwrap())
+            .collect();
+        assert_eq!(raw["text"].as_str().unwrap(), pages.concat());
+        assert_eq!(
+            result.text,
+            pages
+                .iter()
+                .map(|p| p.trim_end())
+                .collect::<Vec<_>>()
+                .join("\n\n")
+        );
+        for (page, text) in result.pages.iter().zip(&pages) {
+            assert_eq!(page.text, *text, "each page keeps its own text");
+        }
     }
 
     #[test]

@@ -13,6 +13,9 @@ pub use blob_store::{BlobError, BlobStore, ObjectInfo, PresignedRequest, UploadS
 pub use events::{EventPublisher, JobEvent, JobEventType, PublishError, announce};
 pub use job_queue::{JobMessage, JobQueue, QueueError};
 pub use job_store::{JobPage, JobStore, ListQuery, StoreError};
-pub use ocr::{Document, OcrEngine, OcrError, OcrPage, OcrResult, OcrWord, Vertex};
+pub use ocr::{
+    Document, OcrEngine, OcrError, OcrPage, OcrResult, OcrWord, PAGE_SEPARATOR, Vertex,
+    document_text,
+};
 pub use rate_limiter::{RateDecision, RateLimiter, window_of};
 pub use secrets::{SecretError, SecretSource};

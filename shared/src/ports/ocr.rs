@@ -27,6 +27,19 @@ pub struct OcrResult {
     pub pages: Vec<OcrPage>,
 }
 
+/// Between two pages' texts in a document's text: a blank line, so that the
+/// last word of one page never runs into the first word of the next.
+pub const PAGE_SEPARATOR: &str = "\n\n";
+
+/// A document's text from its pages' own texts, in page order.
+pub fn document_text(pages: &[OcrPage]) -> String {
+    pages
+        .iter()
+        .map(|page| page.text.trim_end())
+        .collect::<Vec<_>>()
+        .join(PAGE_SEPARATOR)
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OcrPage {
     pub page: u32,
