@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use ocr_tests::dev_process::{Dev, document};
+use ocr_tests::quality::{character_error_rate, words_intact};
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -69,16 +70,29 @@ fn main() {
         "\nlocal pipeline, Tesseract kor+Hangul+eng, {ROUNDS} jobs per document (each by another user: no dedup)"
     );
     println!(
-        "{:<28} {:>5} {:>12} {:>14} {:>10} {:>10} {:>12}",
-        "document", "pages", "submit→text", "upload+ingest", "queue", "OCR", "OCR per page"
+        "{:<28} {:>5} {:>12} {:>14} {:>10} {:>10} {:>12} {:>7} {:>7}",
+        "document",
+        "pages",
+        "submit→text",
+        "upload+ingest",
+        "queue",
+        "OCR",
+        "OCR per page",
+        "CER",
+        "intact"
     );
     for name in ["receipt.png", "business-registration.jpg", "contract.pdf"] {
         let path = document(name);
         let (mut wall, mut checks, mut queue, mut ocr) = (vec![], vec![], vec![], vec![]);
         let mut pages = 1;
+        let truth = std::fs::read_to_string(path.with_extension("txt")).unwrap();
+        let (mut cer, mut intact) = (0.0, 0.0);
         for round in 0..ROUNDS {
             let (elapsed, job) = submit(&dev, &path, &format!("bench-{name}-{round}"));
             pages = job["pages"].as_u64().unwrap_or(1);
+            let text = job["text"].as_str().unwrap_or_default();
+            cer = character_error_rate(text, &truth);
+            intact = words_intact(text, &truth);
             wall.push(elapsed);
             checks.push(millis(at(&job, "created_at"), at(&job, "queued_at")));
             queue.push(millis(at(&job, "queued_at"), at(&job, "started_at")));
@@ -86,17 +100,21 @@ fn main() {
         }
         let ocr_median = median(&mut ocr);
         println!(
-            "{:<28} {:>5} {:>9.0} ms {:>11.0} ms {:>7.0} ms {:>7.0} ms {:>9.0} ms",
+            "{:<28} {:>5} {:>9.0} ms {:>11.0} ms {:>7.0} ms {:>7.0} ms {:>9.0} ms {:>6.2}% {:>6.1}%",
             name,
             pages,
             median(&mut wall),
             median(&mut checks),
             median(&mut queue),
             ocr_median,
-            ocr_median / pages as f64
+            ocr_median / pages as f64,
+            cer * 100.0,
+            intact * 100.0
         );
     }
-    println!("(medians; submit→text is the client's wall time, hashing and upload included)");
+    println!(
+        "(medians; submit→text is the client's wall time, hashing and upload included;\n CER counts word spacing; intact is the share of the truth's words read whole)"
+    );
 
     let started = Instant::now();
     std::thread::scope(|scope| {
