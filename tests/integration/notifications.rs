@@ -264,8 +264,9 @@ async fn internal_destinations_are_refused_with_a_reason_and_never_connected() {
     );
 }
 
-/// A completed job with `webhook_url` written straight to the table, and its event delivered once.
-async fn deliver_directly(stack: &Stack, webhook_url: &str) -> (String, String) {
+/// A completed job with `webhook_url` written straight to the table, and its
+/// event delivered once: the delivery's own result, and the job after it.
+async fn deliver_once(stack: &Stack, webhook_url: &str) -> (Result<(), String>, Job) {
     let mut job = Job::open(
         NewJob {
             owner: Owner::parse("alice").unwrap(),
@@ -290,17 +291,24 @@ async fn deliver_directly(stack: &Stack, webhook_url: &str) -> (String, String) 
         owner: job.owner.clone(),
         status: JobStatus::Completed,
     };
-    if let Err(error) = stack.notifier.event(&event, 1, "receipt").await {
+    let delivered = stack
+        .notifier
+        .event(&event, 1, "receipt")
+        .await
+        .map_err(|error| error.to_string());
+    (
+        delivered,
+        stack.jobs.get(&job.job_id).await.unwrap().unwrap(),
+    )
+}
+
+/// A delivery that must end at once (delivered or refused): its webhook state.
+async fn deliver_directly(stack: &Stack, webhook_url: &str) -> (String, String) {
+    let (delivered, job) = deliver_once(stack, webhook_url).await;
+    if let Err(error) = delivered {
         panic!("{webhook_url}: {error}");
     }
-    let state = stack
-        .jobs
-        .get(&job.job_id)
-        .await
-        .unwrap()
-        .unwrap()
-        .webhook
-        .unwrap();
+    let state = job.webhook.unwrap();
     (state.status, state.last_error.unwrap_or_default())
 }
 
@@ -342,42 +350,9 @@ async fn a_failed_delivery_never_records_or_logs_the_webhook_url() {
     let stack = Stack::start(StackOptions::default()).await;
     let secret_path = "/hooks/tenant-token-s3cr3t";
     let url = format!("http://127.0.0.1:{port}{secret_path}?sig=abc123");
-    let mut job = Job::open(
-        NewJob {
-            owner: Owner::parse("alice").unwrap(),
-            filename: "a.png".into(),
-            content_type: FileType::Png,
-            declared_size: 10,
-            sha256: None,
-            webhook_url: Some(url.clone()),
-            document_type: None,
-        },
-        Timestamp::now(),
-        Duration::from_secs(900),
-        Duration::from_secs(86_400),
-    );
-    job.status = JobStatus::Completed;
-    stack.jobs.create(&job).await.unwrap();
-    let event = JobEvent {
-        id: "evt-url".into(),
-        event_type: JobEventType::Completed,
-        created_at: Timestamp::now(),
-        job_id: job.job_id.clone(),
-        owner: job.owner.clone(),
-        status: JobStatus::Completed,
-    };
-    let logged = match stack.notifier.event(&event, 1, "receipt").await {
-        Ok(()) => String::new(),
-        Err(error) => error.to_string(),
-    };
-    let state = stack
-        .jobs
-        .get(&job.job_id)
-        .await
-        .unwrap()
-        .unwrap()
-        .webhook
-        .unwrap();
+    let (delivered, job) = deliver_once(&stack, &url).await;
+    let logged = delivered.err().unwrap_or_default();
+    let state = job.webhook.unwrap();
     let recorded = state.last_error.unwrap_or_default();
     assert!(recorded.contains("the request failed"), "{recorded}");
     for text in [&recorded, &logged] {

@@ -12,6 +12,7 @@ use ocr_shared::domain::{
 use ocr_shared::ports::{
     BlobError, BlobStore, Document, EventPublisher, JobMessage, JobQueue, JobStore, OcrEngine,
     OcrError, OcrResult, QueueError, RateDecision, RateLimiter, StoreError, announce,
+    transition_unless_moved,
 };
 use tracing::{Instrument, error, info, info_span, warn};
 
@@ -331,14 +332,11 @@ impl Worker {
         error: JobError,
         now: Timestamp,
     ) -> Result<(), RetryLater> {
-        let postponed = match self
-            .jobs
-            .transition(&job.job_id, &Transition::Postpone { attempt, error }, now)
-            .await
-        {
-            Ok(postponed) => postponed,
-            Err(StoreError::Refused(_)) | Err(StoreError::NotFound(_)) => return Ok(()),
-            Err(error) => return Err(error.into()),
+        let postpone = Transition::Postpone { attempt, error };
+        let Some(postponed) =
+            transition_unless_moved(self.jobs.as_ref(), &job.job_id, &postpone, now).await?
+        else {
+            return Ok(());
         };
         let delay = retry_delay(
             self.settings.retry_base,
@@ -365,27 +363,19 @@ impl Worker {
         error: JobError,
         now: Timestamp,
     ) -> Result<(), RetryLater> {
-        match self
-            .jobs
-            .transition(&job.job_id, &Transition::Release { attempt, error }, now)
-            .await
-        {
-            Ok(_) | Err(StoreError::Refused(_)) | Err(StoreError::NotFound(_)) => Ok(()),
-            Err(error) => Err(error.into()),
-        }
+        let release = Transition::Release { attempt, error };
+        transition_unless_moved(self.jobs.as_ref(), &job.job_id, &release, now).await?;
+        Ok(())
     }
 
     async fn fail(&self, job: &Job, attempt: u32, error: JobError) -> Result<(), RetryLater> {
         let now = Timestamp::now();
         let code = error.code.clone();
-        let failed = match self
-            .jobs
-            .transition(&job.job_id, &Transition::Fail { attempt, error }, now)
-            .await
-        {
-            Ok(failed) => failed,
-            Err(StoreError::Refused(_)) | Err(StoreError::NotFound(_)) => return Ok(()),
-            Err(error) => return Err(error.into()),
+        let fail = Transition::Fail { attempt, error };
+        let Some(failed) =
+            transition_unless_moved(self.jobs.as_ref(), &job.job_id, &fail, now).await?
+        else {
+            return Ok(());
         };
         warn!(%code, attempt, "job failed");
         announce(self.events.as_ref(), self.jobs.as_ref(), &failed, now).await?;

@@ -5,7 +5,7 @@ use lambda_runtime::{Error, LambdaEvent};
 use ocr_shared::domain::{Job, JobId, JobStatus, Timestamp, Transition};
 use ocr_shared::ports::{
     BlobError, BlobStore, EventPublisher, JobMessage, JobQueue, JobStore, PublishError, QueueError,
-    StoreError, announce,
+    StoreError, announce, transition_unless_moved,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -137,14 +137,11 @@ impl Sweeper {
             warn!(job_id = %job.job_id, "an upload awaits ingest; not expired");
             return Ok(Action::Left);
         }
-        let expired = match self
-            .jobs
-            .transition(&job.job_id, &Transition::Expire, now)
-            .await
-        {
-            Ok(expired) => expired,
-            Err(StoreError::Refused(_)) | Err(StoreError::NotFound(_)) => return Ok(Action::Left),
-            Err(error) => return Err(error.into()),
+        let Some(expired) =
+            transition_unless_moved(self.jobs.as_ref(), &job.job_id, &Transition::Expire, now)
+                .await?
+        else {
+            return Ok(Action::Left);
         };
         announce(self.events.as_ref(), self.jobs.as_ref(), &expired, now).await?;
         info!(job_id = %job.job_id, "upload slot ran out unused; job expired");

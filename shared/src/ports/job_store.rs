@@ -92,3 +92,18 @@ pub trait JobStore: Send + Sync {
     /// Notes that the event of the job's final status was published.
     async fn mark_announced(&self, id: &JobId) -> Result<(), StoreError>;
 }
+
+/// Runs `transition`; `None` when the job moved on meanwhile (another writer
+/// got there first, or it was deleted), so that the caller has nothing left to do.
+pub async fn transition_unless_moved(
+    store: &dyn JobStore,
+    id: &JobId,
+    transition: &Transition,
+    now: Timestamp,
+) -> Result<Option<Job>, StoreError> {
+    match store.transition(id, transition, now).await {
+        Ok(job) => Ok(Some(job)),
+        Err(StoreError::Refused(_)) | Err(StoreError::NotFound(_)) => Ok(None),
+        Err(error) => Err(error),
+    }
+}
