@@ -223,10 +223,10 @@ impl Job {
         }
     }
 
-    /// Whether the job finished without keeping its upload (rejected, or
-    /// completed from an earlier job's result): any upload now is a stray.
+    /// Whether the job finished without keeping its upload (rejected, expired,
+    /// or completed from an earlier job's result): any upload now is a stray.
     pub fn upload_was_discarded(&self) -> bool {
-        self.status == JobStatus::Rejected
+        matches!(self.status, JobStatus::Rejected | JobStatus::Expired)
             || (self.status == JobStatus::Completed && self.deduplicated_from.is_some())
     }
 
