@@ -422,16 +422,7 @@ async fn a_job_past_its_retention_is_gone_for_every_read_before_ttl_deletes_it()
 
     assert_eq!(store.get(&old.job_id).await.unwrap(), None);
     assert!(store.get(&fresh.job_id).await.unwrap().is_some());
-    let listed = store
-        .list_by_owner(
-            &owner("dave"),
-            &ListQuery {
-                limit: 10,
-                ..ListQuery::default()
-            },
-        )
-        .await
-        .unwrap();
+    let listed = first_page(store, "dave").await;
     let ids: Vec<JobId> = listed.jobs.into_iter().map(|job| job.job_id).collect();
     assert_eq!(ids, vec![fresh.job_id.clone()]);
     assert_eq!(
@@ -521,16 +512,7 @@ async fn a_listing_shows_each_job_as_a_read_would_but_never_reads_its_text() {
     let done = completed_job(store, "gina", sha(15), now).await;
     let waiting = new_job("gina", now.plus(Duration::from_secs(1)));
     store.create(&waiting).await.unwrap();
-    let page = store
-        .list_by_owner(
-            &owner("gina"),
-            &ListQuery {
-                limit: 10,
-                ..ListQuery::default()
-            },
-        )
-        .await
-        .unwrap();
+    let page = first_page(store, "gina").await;
     assert_eq!(page.jobs.len(), 2);
     for listed in &page.jobs {
         let whole = store.get(&listed.job_id).await.unwrap().unwrap();
@@ -551,4 +533,18 @@ async fn a_listing_shows_each_job_as_a_read_would_but_never_reads_its_text() {
             .as_deref(),
         Some("상호 주식회사 예시")
     );
+}
+
+/// The owner's first ten jobs, newest first.
+async fn first_page(store: &impl JobStore, owner_name: &str) -> ocr_shared::ports::JobPage {
+    store
+        .list_by_owner(
+            &owner(owner_name),
+            &ListQuery {
+                limit: 10,
+                ..ListQuery::default()
+            },
+        )
+        .await
+        .unwrap()
 }

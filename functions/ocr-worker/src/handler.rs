@@ -206,8 +206,11 @@ impl Worker {
         };
         let attempt = taken.attempts;
         // An earlier attempt read the document but died before recording it:
-        // finish from its result rather than pay for the OCR again.
-        if let Some(result) = self.stored_result(&taken, now).await? {
+        // finish from its result rather than pay for the OCR again. A first
+        // attempt has no earlier one, so it spends no read on looking.
+        if attempt > 1
+            && let Some(result) = self.stored_result(&taken, now).await?
+        {
             info!(
                 attempt,
                 "finishing from the result an earlier attempt stored"
@@ -891,6 +894,19 @@ mod tests {
     async fn a_result_stored_by_an_attempt_that_died_is_finished_without_another_read() {
         let given = given(scripted(), 100);
         let job = queued(&given, None).await;
+        // The first attempt took the job, stored its result, and died before recording it.
+        let lapsed = Timestamp::from_millis(Timestamp::now().as_millis() - 1000);
+        given
+            .jobs
+            .transition(
+                &job.job_id,
+                &Transition::StartProcessing {
+                    lease_until: lapsed,
+                },
+                lapsed,
+            )
+            .await
+            .unwrap();
         let mut earlier = result("사업자등록번호 123-45-67890");
         earlier.job_id = Some(job.job_id.clone());
         given
