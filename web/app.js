@@ -24,7 +24,8 @@ const LABELS = {
     invoice: "세금계산서 · invoice",
     general: "일반 문서 · general",
   },
-  // Readable sentences for the codes the API and ingest use; the API's own message follows.
+  // Readable sentences for every job error code and the API codes the page meets; the API's own
+  // message follows. Checked against the service's codes by the test suite.
   error: {
     unsupported_type: "지원하지 않는 파일 형식입니다 · This file type is not supported",
     type_mismatch: "파일 내용이 형식과 다릅니다 · The file's content does not match its type",
@@ -35,7 +36,13 @@ const LABELS = {
     checksum_mismatch: "파일이 전송 중 바뀌었습니다 · The file changed on the way (checksum)",
     rate_limited: "요청이 너무 많습니다 · Too many requests",
     unauthorized: "토큰이 없거나 잘못되었습니다 · Missing or invalid token",
-    ocr_failed: "글자를 읽지 못했습니다 · The text could not be read",
+    unsupported_document: "읽을 수 없는 문서 형식입니다 · The OCR engine cannot read this kind of document",
+    document_too_large: "문서가 너무 큽니다 · The document is too large for the OCR engine",
+    unreadable_document: "문서의 글자를 읽지 못했습니다 · The document could not be read",
+    ocr_unavailable: "OCR 서비스가 응답하지 않았습니다 · The OCR service did not answer",
+    ocr_unauthorized: "OCR 서비스가 인증을 거부했습니다 · The OCR service refused our credentials",
+    storage_unavailable: "저장소가 응답하지 않았습니다 · Storage did not answer",
+    upload_missing: "업로드한 파일이 더 이상 없습니다 · The uploaded file is no longer stored",
     upload_changed: "확인 후 파일이 바뀌었습니다 · The file was replaced after it was checked",
     result_too_large: "읽은 글이 너무 커서 저장할 수 없습니다 · The text read is too large to store",
     upload_expired: "업로드 시간이 지났습니다 · No file arrived before the upload link expired",

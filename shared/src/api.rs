@@ -1,5 +1,5 @@
 //! What the two HTTP functions share: the caller's identity, the one error
-//! shape, JSON responses and the public view of a job.
+//! shape with its codes and statuses, JSON responses and result links.
 
 use std::time::Duration;
 
@@ -10,57 +10,148 @@ use serde::Serialize;
 use serde_json::json;
 use tracing::error;
 
-use crate::domain::{Job, JobError, JobId, JobStatus, Owner, Timestamp, WebhookState};
+use crate::domain::{ErrorCode, Job, JobId, JobStatus, Owner};
 use crate::ports::{BlobStore, JobStore, StoreError};
+use crate::view::RESULT_URL_TTL;
 
-/// How long a presigned link to a full result lasts.
-pub const RESULT_URL_TTL: Duration = Duration::from_secs(15 * 60);
+/// What went wrong, as the client matches on it. Each code has one HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiCode {
+    InvalidJson,
+    /// JSON, but not the shape the operation takes.
+    InvalidRequest,
+    InvalidFilename,
+    InvalidSha256,
+    InvalidWebhookUrl,
+    InvalidDocumentType,
+    InvalidBatch,
+    InvalidStatus,
+    InvalidLimit,
+    InvalidCursor,
+    /// A declared file the upload policy refuses before any byte is sent.
+    Upload(ErrorCode),
+    Unauthorized,
+    NotFound,
+    ResultNotReady,
+    RateLimited,
+    Internal,
+}
 
-/// An error as the client sees it: a status, a stable code and a plain message.
+impl ApiCode {
+    /// The API's own codes (the upload policy's are `ErrorCode`s).
+    pub const ALL: [ApiCode; 15] = [
+        ApiCode::InvalidJson,
+        ApiCode::InvalidRequest,
+        ApiCode::InvalidFilename,
+        ApiCode::InvalidSha256,
+        ApiCode::InvalidWebhookUrl,
+        ApiCode::InvalidDocumentType,
+        ApiCode::InvalidBatch,
+        ApiCode::InvalidStatus,
+        ApiCode::InvalidLimit,
+        ApiCode::InvalidCursor,
+        ApiCode::Unauthorized,
+        ApiCode::NotFound,
+        ApiCode::ResultNotReady,
+        ApiCode::RateLimited,
+        ApiCode::Internal,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ApiCode::InvalidJson => "invalid_json",
+            ApiCode::InvalidRequest => "invalid_request",
+            ApiCode::InvalidFilename => "invalid_filename",
+            ApiCode::InvalidSha256 => "invalid_sha256",
+            ApiCode::InvalidWebhookUrl => "invalid_webhook_url",
+            ApiCode::InvalidDocumentType => "invalid_document_type",
+            ApiCode::InvalidBatch => "invalid_batch",
+            ApiCode::InvalidStatus => "invalid_status",
+            ApiCode::InvalidLimit => "invalid_limit",
+            ApiCode::InvalidCursor => "invalid_cursor",
+            ApiCode::Upload(code) => code.as_str(),
+            ApiCode::Unauthorized => "unauthorized",
+            ApiCode::NotFound => "not_found",
+            ApiCode::ResultNotReady => "result_not_ready",
+            ApiCode::RateLimited => "rate_limited",
+            ApiCode::Internal => "internal_error",
+        }
+    }
+
+    pub const fn status(self) -> StatusCode {
+        match self {
+            ApiCode::InvalidRequest => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiCode::Upload(ErrorCode::FileTooLarge) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiCode::Upload(ErrorCode::UnsupportedType) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiCode::InvalidJson
+            | ApiCode::InvalidFilename
+            | ApiCode::InvalidSha256
+            | ApiCode::InvalidWebhookUrl
+            | ApiCode::InvalidDocumentType
+            | ApiCode::InvalidBatch
+            | ApiCode::InvalidStatus
+            | ApiCode::InvalidLimit
+            | ApiCode::InvalidCursor
+            | ApiCode::Upload(_) => StatusCode::BAD_REQUEST,
+            ApiCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiCode::NotFound => StatusCode::NOT_FOUND,
+            ApiCode::ResultNotReady => StatusCode::CONFLICT,
+            ApiCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ApiCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl Serialize for ApiCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for ApiCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// An error as the client sees it: a stable code (which fixes the status) and a plain message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ApiCode,
     pub message: String,
     pub retry_after: Option<Duration>,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: ApiCode, message: impl Into<String>) -> Self {
         Self {
-            status,
             code,
             message: message.into(),
             retry_after: None,
         }
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
+    pub fn status(&self) -> StatusCode {
+        self.code.status()
     }
 
     pub fn unauthorized() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "a valid bearer token is required",
-        )
+        Self::new(ApiCode::Unauthorized, "a valid bearer token is required")
     }
 
     pub fn not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", "no such job")
+        Self::new(ApiCode::NotFound, "no such job")
     }
 
     pub fn route_not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+        Self::new(ApiCode::NotFound, "no such route")
     }
 
     pub fn rate_limited(retry_after: Duration) -> Self {
         Self {
             retry_after: Some(retry_after),
             ..Self::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
+                ApiCode::RateLimited,
                 format!(
                     "too many requests; try again in {} s",
                     retry_after.as_secs().max(1)
@@ -73,15 +164,14 @@ impl ApiError {
     pub fn internal(cause: &(dyn std::error::Error + 'static)) -> Self {
         error!(error = %crate::telemetry::error_chain(cause), "request failed");
         Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
+            ApiCode::Internal,
             "something went wrong on our side; quote the request id if it persists",
         )
     }
 
     pub fn into_response(self, request_id: &str) -> Response<Body> {
         let body = json!({"error": {"code": self.code, "message": self.message, "request_id": request_id}});
-        let mut response = json_response(self.status, &body);
+        let mut response = json_response(self.status(), &body);
         if let Some(after) = self.retry_after {
             let seconds = after.as_secs().max(1).to_string();
             response.headers_mut().insert(
@@ -93,13 +183,20 @@ impl ApiError {
     }
 }
 
+impl From<crate::upload_policy::UploadRejection> for ApiError {
+    fn from(rejection: crate::upload_policy::UploadRejection) -> Self {
+        Self::new(ApiCode::Upload(rejection.code()), rejection.to_string())
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::NotFound(_) => ApiError::not_found(),
-            StoreError::BadCursor => {
-                ApiError::bad_request("invalid_cursor", "the cursor is not valid for this listing")
-            }
+            StoreError::BadCursor => ApiError::new(
+                ApiCode::InvalidCursor,
+                "the cursor is not valid for this listing",
+            ),
             other => ApiError::internal(&other),
         }
     }
@@ -171,125 +268,4 @@ pub async fn result_url(blobs: &dyn BlobStore, job: &Job) -> Result<Option<Strin
         .await
         .map_err(|e| ApiError::internal(&e))?;
     Ok(Some(presigned.url))
-}
-
-/// The public view of a job. Internal fields (lease, index keys, owner) stay private.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct JobView {
-    pub job_id: JobId,
-    /// A stored status, or `expired` for an upload slot that ran out unused.
-    pub status: &'static str,
-    pub filename: String,
-    pub content_type: String,
-    pub size: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sha256: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub document_type: Option<String>,
-    pub attempts: u32,
-    pub created_at: String,
-    pub updated_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub upload_expires_at: Option<String>,
-    /// When the upload was accepted for OCR.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub queued_at: Option<String>,
-    /// When the latest OCR attempt started.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub started_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub completed_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub text_truncated: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub confidence: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pages: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub engine: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub model_version: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub result_url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<JobError>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub deduplicated_from: Option<JobId>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub webhook_url: Option<String>,
-    /// How the webhook delivery stands, once one was attempted.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub webhook: Option<WebhookView>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct WebhookView {
-    pub status: String,
-    pub attempts: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub delivered_at: Option<String>,
-}
-
-impl From<&WebhookState> for WebhookView {
-    fn from(state: &WebhookState) -> Self {
-        Self {
-            status: state.status.clone(),
-            attempts: state.attempts,
-            last_error: state.last_error.clone(),
-            delivered_at: state.delivered_at.map(Timestamp::to_rfc3339),
-        }
-    }
-}
-
-impl JobView {
-    /// Everything but the text: for listings.
-    pub fn summary(job: &Job, now: Timestamp) -> Self {
-        let completed = job.status == JobStatus::Completed;
-        Self {
-            job_id: job.job_id.clone(),
-            status: job.reported_status(now),
-            filename: job.filename.clone(),
-            content_type: job.content_type.mime().to_owned(),
-            size: job.size.unwrap_or(job.declared_size),
-            sha256: job.sha256.as_ref().map(|sha| sha.as_str().to_owned()),
-            document_type: job.document_type.clone(),
-            attempts: job.attempts,
-            created_at: job.created_at.to_rfc3339(),
-            updated_at: job.updated_at.to_rfc3339(),
-            upload_expires_at: (job.status == JobStatus::AwaitingUpload)
-                .then(|| job.upload_expires_at.to_rfc3339()),
-            queued_at: job.queued_at.map(Timestamp::to_rfc3339),
-            started_at: job.started_at.map(Timestamp::to_rfc3339),
-            completed_at: job.completed_at.map(Timestamp::to_rfc3339),
-            text: None,
-            text_truncated: None,
-            confidence: job.confidence.filter(|_| completed),
-            pages: job.pages.filter(|_| completed),
-            engine: job.engine.clone().filter(|_| completed),
-            model_version: job.model_version.clone().filter(|_| completed),
-            result_url: None,
-            error: job
-                .error
-                .clone()
-                .filter(|_| matches!(job.status, JobStatus::Failed | JobStatus::Rejected)),
-            deduplicated_from: job.deduplicated_from.clone(),
-            webhook_url: job.webhook_url.clone(),
-            webhook: job.webhook.as_ref().map(WebhookView::from),
-        }
-    }
-
-    /// The whole job: text and the link to the full result when completed.
-    pub fn full(job: &Job, now: Timestamp, result_url: Option<String>) -> Self {
-        let mut view = Self::summary(job, now);
-        if job.status == JobStatus::Completed {
-            view.text = job.text.clone();
-            view.text_truncated = Some(job.text_truncated);
-            view.result_url = result_url;
-        }
-        view
-    }
 }

@@ -11,11 +11,13 @@ pub mod domain;
 pub mod engines;
 pub mod memory;
 pub mod ports;
+pub mod retry;
 pub mod telemetry;
 pub mod upload_policy;
+pub mod view;
 pub mod webhook;
 
 pub use domain::{
-    FileType, Job, JobError, JobId, JobStatus, Owner, Sha256Hex, Timestamp, Transition,
+    ErrorCode, FileType, Job, JobError, JobId, JobStatus, Owner, Sha256Hex, Timestamp, Transition,
     TransitionRefused,
 };

@@ -1,7 +1,7 @@
 //! What an upload must be to be read: an allowed type, by its bytes as well as
 //! by its declaration, and a size within the limits.
 
-use crate::domain::FileType;
+use crate::domain::{ErrorCode, FileType};
 
 /// How many leading bytes the sniffer needs to tell every allowed type apart.
 pub const SNIFF_BYTES: u64 = 4096;
@@ -41,15 +41,15 @@ pub enum UploadRejection {
 
 impl UploadRejection {
     /// The stable code clients match on.
-    pub const fn code(&self) -> &'static str {
+    pub const fn code(&self) -> ErrorCode {
         match self {
-            UploadRejection::Empty => "empty_file",
-            UploadRejection::TooLarge { .. } => "file_too_large",
-            UploadRejection::SizeMismatch { .. } => "size_mismatch",
+            UploadRejection::Empty => ErrorCode::EmptyFile,
+            UploadRejection::TooLarge { .. } => ErrorCode::FileTooLarge,
+            UploadRejection::SizeMismatch { .. } => ErrorCode::SizeMismatch,
             UploadRejection::DeclaredTypeNotAllowed { .. }
-            | UploadRejection::TypeNotAllowed { .. } => "unsupported_type",
-            UploadRejection::TypeMismatch { .. } => "type_mismatch",
-            UploadRejection::TruncatedPdf => "truncated_file",
+            | UploadRejection::TypeNotAllowed { .. } => ErrorCode::UnsupportedType,
+            UploadRejection::TypeMismatch { .. } => ErrorCode::TypeMismatch,
+            UploadRejection::TruncatedPdf => ErrorCode::TruncatedFile,
         }
     }
 }

@@ -67,7 +67,10 @@ async fn a_job_moves_through_every_stage_and_keeps_what_each_wrote() {
         .unwrap();
     assert_eq!((taken.attempts, taken.lease_until), (1, Some(lease)));
 
-    let error = JobError::new("ocr_rate_limited", "Upstage answered 429");
+    let error = JobError::new(
+        ocr_shared::domain::ErrorCode::OcrUnavailable,
+        "Upstage answered 429",
+    );
     let released = store
         .transition(
             &job.job_id,
@@ -463,7 +466,7 @@ async fn a_postponed_job_hands_its_attempt_back_and_counts_the_refusal() {
                 &job.job_id,
                 &Transition::Postpone {
                     attempt: 1,
-                    error: JobError::new("ocr_unauthorized", "401"),
+                    error: JobError::new(ocr_shared::domain::ErrorCode::OcrUnauthorized, "401"),
                 },
                 now,
             )
@@ -517,8 +520,8 @@ async fn a_listing_shows_each_job_as_a_read_would_but_never_reads_its_text() {
     for listed in &page.jobs {
         let whole = store.get(&listed.job_id).await.unwrap().unwrap();
         assert_eq!(
-            ocr_shared::api::JobView::summary(listed, now),
-            ocr_shared::api::JobView::summary(&whole, now),
+            ocr_shared::view::JobView::summary(listed, now),
+            ocr_shared::view::JobView::summary(&whole, now),
             "the index projects everything a listing shows"
         );
         assert_eq!(listed.text, None, "the index never carries the text");

@@ -13,3 +13,4 @@ mod sweeper;
 mod template;
 mod tesseract;
 mod upstage_client;
+mod vocabulary;

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use hmac::{Hmac, Mac};
-use ocr_shared::domain::{FileType, Job, JobId, JobStatus, NewJob, Owner, Timestamp};
+use ocr_shared::domain::{
+    FileType, Job, JobId, JobStatus, NewJob, Owner, Timestamp, WebhookStatus,
+};
 use ocr_shared::ports::{JobEvent, JobEventType, JobStore};
 use ocr_shared::webhook::{AddressPolicy, Destination, Resolver, WebhookUrlError};
 use ocr_tests::receiver::{Answer, Receiver, Tripwire};
@@ -244,7 +246,7 @@ async fn internal_destinations_are_refused_with_a_reason_and_never_connected() {
 
     for (url, at_creation, status, error, reason) in &matrix {
         println!("{url:48} creation {at_creation}  delivery {status}: {error}");
-        assert_eq!(status, "failed", "{url}");
+        assert_eq!(*status, WebhookStatus::Failed, "{url}");
         assert!(
             error.contains("public addresses"),
             "{url}: {error} ({reason})"
@@ -293,7 +295,13 @@ async fn deliver_once(stack: &Stack, webhook_url: &str) -> (Result<(), String>, 
     };
     let delivered = stack
         .notifier
-        .event(&event, 1, "receipt")
+        .event(
+            &event,
+            ocr_shared::batch::Delivery {
+                receive_count: 1,
+                receipt: "receipt",
+            },
+        )
         .await
         .map_err(|error| error.to_string());
     (
@@ -303,7 +311,7 @@ async fn deliver_once(stack: &Stack, webhook_url: &str) -> (Result<(), String>, 
 }
 
 /// A delivery that must end at once (delivered or refused): its webhook state.
-async fn deliver_directly(stack: &Stack, webhook_url: &str) -> (String, String) {
+async fn deliver_directly(stack: &Stack, webhook_url: &str) -> (WebhookStatus, String) {
     let (delivered, job) = deliver_once(stack, webhook_url).await;
     if let Err(error) = delivered {
         panic!("{webhook_url}: {error}");
@@ -323,7 +331,7 @@ async fn a_redirect_is_not_followed() {
     ));
     let id = completed_with_webhook(&stack, &receiver.url).await;
     let webhook = stack.jobs.get(&id).await.unwrap().unwrap().webhook.unwrap();
-    assert_eq!(webhook.status, "failed");
+    assert_eq!(webhook.status, WebhookStatus::Failed);
     assert!(
         webhook
             .last_error

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use ocr_shared::domain::FileType;
+use ocr_shared::domain::{ErrorCode, FileType};
 use ocr_shared::engines::{UpstageEngine, UpstageKeySource};
 use ocr_shared::ports::{Document, OcrEngine, OcrError};
 use ocr_tests::fake_upstage::{API_KEY, FakeUpstage, Reply};
@@ -129,9 +129,11 @@ async fn each_scripted_failure_is_classified() {
         matches!(&errors[0], OcrError::Retryable { retry_after: Some(d), .. } if *d == Duration::from_secs(7))
     );
     assert!(matches!(&errors[1], OcrError::Retryable { .. }));
-    assert!(matches!(&errors[2], OcrError::Rejected { code, .. } if code == "document_too_large"));
     assert!(
-        matches!(&errors[3], OcrError::Rejected { code, .. } if code == "unsupported_document")
+        matches!(&errors[2], OcrError::Rejected { code, .. } if *code == ErrorCode::DocumentTooLarge)
+    );
+    assert!(
+        matches!(&errors[3], OcrError::Rejected { code, .. } if *code == ErrorCode::UnsupportedDocument)
     );
     assert!(
         matches!(&errors[4], OcrError::Retryable { message, .. } if message.contains("not a document result"))

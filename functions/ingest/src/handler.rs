@@ -1,8 +1,17 @@
+//! Ingest: the S3 `ObjectCreated` event of an upload, checked before any OCR
+//! is paid for. It owns the upload rules as they apply to stored bytes (real
+//! type by magic bytes, declared size, PDF tail, SHA-256), the dedup against
+//! the owner's earlier results, and the move `awaiting_upload → queued`
+//! (or `rejected`, or `completed` from a duplicate). Every step is idempotent:
+//! S3 may deliver the event twice or late, and a failed record fails the
+//! invocation so that it comes again.
+
 use std::sync::Arc;
 
-use lambda_runtime::{Error, LambdaEvent};
+use lambda_runtime::{Diagnostic, LambdaEvent};
 use ocr_shared::domain::{
-    Completion, DedupKey, FileType, Job, JobError, JobId, JobStatus, Timestamp, Transition,
+    Completion, DedupKey, ErrorCode, FileType, Job, JobError, JobId, JobStatus, Timestamp,
+    Transition,
 };
 use ocr_shared::ports::{
     BlobError, BlobStore, EventPublisher, JobMessage, JobQueue, JobStore, StoreError, announce,
@@ -29,7 +38,7 @@ pub enum Outcome {
     /// The job was already queued: the message was sent again (heals a lost send).
     Requeued { job_id: JobId },
     /// Refused, with the code the job now carries.
-    Rejected { job_id: JobId, code: String },
+    Rejected { job_id: JobId, code: ErrorCode },
     /// The owner's earlier job had the same bytes: completed without OCR.
     Deduplicated { job_id: JobId, of: JobId },
     /// A repeated or late event: the job had moved on, nothing changed.
@@ -79,19 +88,58 @@ pub enum IngestError {
     /// failure destination instead of dropping it unseen.
     #[error("the event is not an S3 notification: {0}")]
     NotAnEvent(String),
+    /// Some records failed: the invocation fails so that S3 sends the event again.
+    #[error("{failed} upload(s) could not be processed and will be retried; the first: {first}")]
+    Incomplete {
+        failed: usize,
+        first: Box<IngestError>,
+    },
+}
+
+impl IngestError {
+    /// Lambda's `errorType` for this failure: what logs and metrics group by.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            IngestError::Store(_) => "JobStoreUnavailable",
+            IngestError::Blob(_) => "BucketUnavailable",
+            IngestError::Queue(_) => "QueueUnavailable",
+            IngestError::Publish(_) => "PublishFailed",
+            IngestError::NotAnEvent(_) => "NotAnS3Event",
+            IngestError::Incomplete { first, .. } => first.kind(),
+        }
+    }
+}
+
+impl From<IngestError> for Diagnostic {
+    fn from(error: IngestError) -> Self {
+        Diagnostic {
+            error_type: error.kind().to_owned(),
+            error_message: error.to_string(),
+        }
+    }
 }
 
 /// Entry point. Every record is handled; if any hit a transient failure the
 /// invocation fails so that S3 delivers the event again (all steps are idempotent).
-pub async fn handle(event: LambdaEvent<Value>, ingest: &Ingest) -> Result<Vec<Outcome>, Error> {
+pub async fn handle(
+    event: LambdaEvent<Value>,
+    ingest: &Ingest,
+) -> Result<Vec<Outcome>, IngestError> {
     let results = ingest.process(event.payload).await;
-    let failures = results.iter().filter(|result| result.is_err()).count();
-    if failures > 0 {
-        return Err(
-            format!("{failures} upload(s) could not be processed and will be retried").into(),
-        );
+    let failed = results.iter().filter(|result| result.is_err()).count();
+    let mut outcomes = Vec::with_capacity(results.len());
+    for result in results {
+        match result {
+            Ok(outcome) => outcomes.push(outcome),
+            Err(first) => {
+                return Err(IngestError::Incomplete {
+                    failed,
+                    first: Box::new(first),
+                });
+            }
+        }
     }
-    Ok(results.into_iter().filter_map(Result::ok).collect())
+    Ok(outcomes)
 }
 
 /// An S3 key as it appears in an event: form-encoded (`+` is a space).
@@ -231,7 +279,14 @@ impl Ingest {
         {
             let message = format!("the file's SHA-256 is {sha256} but {declared} was declared");
             return self
-                .reject(job, "checksum_mismatch", message, info.size, sniffed, now)
+                .reject(
+                    job,
+                    ErrorCode::ChecksumMismatch,
+                    message,
+                    info.size,
+                    sniffed,
+                    now,
+                )
                 .await;
         }
         let digest = DedupKey {
@@ -247,16 +302,8 @@ impl Ingest {
             detected_mime: kind.mime().to_owned(),
             etag: info.etag.clone(),
         };
-        match self.jobs.transition(&job.job_id, &enqueue, now).await {
-            Ok(_) => {}
-            Err(StoreError::Refused(refused)) => {
-                info!(status = %refused.current, "another delivery got there first");
-                return Ok(Outcome::Duplicate {
-                    job_id: job.job_id,
-                    status: refused.current,
-                });
-            }
-            Err(error) => return Err(error.into()),
+        if let Err(duplicate) = self.apply(&job.job_id, &enqueue, now).await? {
+            return Ok(duplicate);
         }
         self.queue
             .send(&JobMessage {
@@ -265,6 +312,27 @@ impl Ingest {
             .await?;
         info!(size = info.size, "upload accepted and queued");
         Ok(Outcome::Queued { job_id: job.job_id })
+    }
+
+    /// The job after `transition`, or the duplicate outcome when another
+    /// delivery moved it first.
+    async fn apply(
+        &self,
+        job_id: &JobId,
+        transition: &Transition,
+        now: Timestamp,
+    ) -> Result<Result<Job, Outcome>, StoreError> {
+        match self.jobs.transition(job_id, transition, now).await {
+            Ok(job) => Ok(Ok(job)),
+            Err(StoreError::Refused(refused)) => {
+                info!(status = %refused.current, "another delivery got there first");
+                Ok(Err(Outcome::Duplicate {
+                    job_id: job_id.clone(),
+                    status: refused.current,
+                }))
+            }
+            Err(error) => Err(error),
+        }
     }
 
     /// Completes `job` from the owner's earlier job with the same bytes, when
@@ -292,14 +360,9 @@ impl Ingest {
             size,
             completion,
         };
-        let done = match self.jobs.transition(&job.job_id, &transition, now).await {
-            Ok(done) => done,
-            Err(StoreError::Refused(refused)) => {
-                return Ok(Some(Outcome::Duplicate {
-                    job_id: job.job_id.clone(),
-                    status: refused.current,
-                }));
-            }
+        let done = match self.apply(&job.job_id, &transition, now).await {
+            Ok(Ok(done)) => done,
+            Ok(Err(duplicate)) => return Ok(Some(duplicate)),
             Err(StoreError::NotFound(_)) => {
                 // Deleted while its result was copied: nothing may keep a result for it.
                 self.blobs.delete(&job.job_id.result_key()).await?;
@@ -326,10 +389,10 @@ impl Ingest {
         original: &Job,
         to: &JobId,
     ) -> Result<Option<Completion>, IngestError> {
-        let Some(source) = &original.result_key else {
+        let Some(completion) = original.completion() else {
             return Ok(None);
         };
-        let body = match self.blobs.get(source).await {
+        let body = match self.blobs.get(&completion.result_key).await {
             Ok(body) => body,
             Err(BlobError::NotFound(_)) => return Ok(None),
             Err(error) => return Err(error.into()),
@@ -344,14 +407,8 @@ impl Ingest {
             .put(&to.result_key(), body.into(), "application/json")
             .await?;
         Ok(Some(Completion {
-            text: original.text.clone().unwrap_or_default(),
-            text_truncated: original.text_truncated,
-            confidence: original.confidence.unwrap_or_default(),
-            pages: original.pages.unwrap_or_default(),
-            engine: original.engine.clone().unwrap_or_default(),
-            model_version: original.model_version.clone().unwrap_or_default(),
             result_key: to.result_key(),
-            document_type: original.document_type.clone(),
+            ..completion
         }))
     }
 
@@ -377,7 +434,7 @@ impl Ingest {
     async fn reject(
         &self,
         job: Job,
-        code: &str,
+        code: ErrorCode,
         message: String,
         size: u64,
         detected_mime: Option<String>,
@@ -388,23 +445,17 @@ impl Ingest {
             size: Some(size),
             detected_mime,
         };
-        let rejected = match self.jobs.transition(&job.job_id, &transition, now).await {
+        let rejected = match self.apply(&job.job_id, &transition, now).await? {
             Ok(rejected) => rejected,
-            Err(StoreError::Refused(refused)) => {
-                return Ok(Outcome::Duplicate {
-                    job_id: job.job_id,
-                    status: refused.current,
-                });
-            }
-            Err(error) => return Err(error.into()),
+            Err(duplicate) => return Ok(duplicate),
         };
         // A rejected upload is never read again; keeping it would only cost.
         self.blobs.delete(&job.job_id.upload_key()).await?;
         announce(self.events.as_ref(), self.jobs.as_ref(), &rejected, now).await?;
-        info!(code, size, "upload rejected");
+        info!(%code, size, "upload rejected");
         Ok(Outcome::Rejected {
             job_id: job.job_id,
-            code: code.to_owned(),
+            code,
         })
     }
 }
@@ -659,23 +710,23 @@ mod tests {
         let cases = [
             (
                 uploaded(&given, "a", FileType::Png, HTML.len() as u64, None, HTML).await,
-                "unsupported_type",
+                ErrorCode::UnsupportedType,
             ),
             (
                 uploaded(&given, "a", FileType::Pdf, PNG.len() as u64, None, PNG).await,
-                "type_mismatch",
+                ErrorCode::TypeMismatch,
             ),
             (
                 uploaded(&given, "a", FileType::Png, 10, None, PNG).await,
-                "size_mismatch",
+                ErrorCode::SizeMismatch,
             ),
             (
                 uploaded(&given, "a", FileType::Png, 10, None, b"").await,
-                "empty_file",
+                ErrorCode::EmptyFile,
             ),
             (
                 uploaded(&given, "a", FileType::Pdf, cut.len() as u64, None, cut).await,
-                "truncated_file",
+                ErrorCode::TruncatedFile,
             ),
             (
                 uploaded(
@@ -687,7 +738,7 @@ mod tests {
                     PNG,
                 )
                 .await,
-                "checksum_mismatch",
+                ErrorCode::ChecksumMismatch,
             ),
         ];
         for (job, code) in &cases {
@@ -700,7 +751,7 @@ mod tests {
                 outcome,
                 Outcome::Rejected {
                     job_id: job.job_id.clone(),
-                    code: (*code).to_owned()
+                    code: *code
                 }
             );
             let rejected = status(&given, job).await;

@@ -1,12 +1,20 @@
+//! The notifier: job events from SNS (through its own SQS queue) to the job's
+//! webhook. It owns the delivery: the body (the event and the job's public
+//! view, text capped), the per-owner HMAC signature, the address policy that
+//! keeps requests out of private networks, the retries by message visibility
+//! and the webhook state recorded on the job.
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{Error, LambdaEvent};
-use ocr_shared::batch::process_batch;
+use ocr_shared::batch::{self, Delivery, process_batch};
 use ocr_shared::config::{ConfigError, Env, vars};
-use ocr_shared::domain::{Job, JobStatus, Timestamp, WebhookState, truncate_utf8};
+use ocr_shared::domain::{Job, JobStatus, Timestamp, WebhookState, WebhookStatus, truncate_utf8};
 use ocr_shared::ports::{BlobStore, JobEvent, JobQueue, JobStore, SecretSource, StoreError};
+use ocr_shared::retry::retry_delay;
+use ocr_shared::view::{JobView, RESULT_URL_TTL};
 use ocr_shared::webhook::{
     AddressPolicy, Destination, EVENT_ID_HEADER, Resolver, SIGNATURE_HEADER, WebhookUrlError,
     owner_key, sign,
@@ -17,8 +25,6 @@ use tracing::{Instrument, info, info_span, warn};
 
 /// Text in a webhook body is capped; the full text is behind `result_url`.
 pub const MAX_WEBHOOK_TEXT_BYTES: usize = 64 * 1024;
-/// How long the result link in a webhook lasts.
-pub const RESULT_LINK_TTL: Duration = Duration::from_secs(15 * 60);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NotifierSettings {
@@ -56,7 +62,7 @@ pub struct Notifier {
 
 /// Why an event goes back to the queue.
 #[derive(Debug, thiserror::Error)]
-pub enum RetryLater {
+pub enum DeliveryRetry {
     #[error("webhook not delivered: {0}")]
     Delivery(String),
     #[error(transparent)]
@@ -87,14 +93,6 @@ pub fn event_of(body: &str) -> Option<JobEvent> {
     serde_json::from_value(inner).ok()
 }
 
-fn receive_count(message: &SqsMessage) -> u32 {
-    message
-        .attributes
-        .get("ApproximateReceiveCount")
-        .and_then(|count| count.parse().ok())
-        .unwrap_or(1)
-}
-
 /// Whether a failed delivery can succeed later.
 enum Failure {
     /// The destination is not allowed or not a URL: no retry helps.
@@ -103,25 +101,22 @@ enum Failure {
 }
 
 impl Notifier {
-    pub async fn message(&self, message: &SqsMessage) -> Result<(), RetryLater> {
-        let body = message.body.as_deref().unwrap_or_default();
-        let Some(event) = event_of(body) else {
-            warn!(body_len = body.len(), "not a job event; dropped");
+    pub async fn message(&self, message: &SqsMessage) -> Result<(), DeliveryRetry> {
+        let Some((event, delivery)) = batch::read(message, event_of) else {
             return Ok(());
         };
-        let receipt = message.receipt_handle.as_deref().unwrap_or_default();
-        self.event(&event, receive_count(message), receipt)
+        self.event(&event, delivery)
             .instrument(info_span!("job", job_id = %event.job_id))
             .await
     }
 
-    /// Delivers one event to its job's webhook, the `attempt`-th time.
+    /// Delivers one event to its job's webhook; its receive count is the attempt.
     pub async fn event(
         &self,
         event: &JobEvent,
-        attempt: u32,
-        receipt: &str,
-    ) -> Result<(), RetryLater> {
+        delivery: Delivery<'_>,
+    ) -> Result<(), DeliveryRetry> {
+        let attempt = delivery.receive_count;
         let Some(job) = self.jobs.get(&event.job_id).await? else {
             info!("job deleted; nothing to notify");
             return Ok(());
@@ -133,7 +128,7 @@ impl Notifier {
         if job
             .webhook
             .as_ref()
-            .is_some_and(|state| state.status == "delivered")
+            .is_some_and(|state| state.status == WebhookStatus::Delivered)
         {
             info!("already delivered; duplicate event");
             return Ok(());
@@ -143,24 +138,34 @@ impl Notifier {
             .secrets
             .secret(&self.secret_id)
             .await
-            .map_err(|e| RetryLater::Secret(e.to_string()))?;
+            .map_err(|e| DeliveryRetry::Secret(e.to_string()))?;
         let now = Timestamp::now();
         let key = owner_key(secret.expose_secret().as_bytes(), &job.owner);
         let signature = sign(key.as_bytes(), now.as_epoch_seconds(), &body);
         match self.deliver(&url, &event.id, &signature, body).await {
             Ok(()) => {
                 info!(attempt, "webhook delivered");
-                self.record(&job, "delivered", attempt, None, Some(now))
+                self.record(&job, WebhookStatus::Delivered, attempt, None, Some(now))
                     .await
             }
             Err(Failure::Refused(error)) => {
                 warn!(code = error.code(), "webhook destination refused");
-                self.record(&job, "failed", attempt, Some(error.to_string()), None)
-                    .await
+                self.record(
+                    &job,
+                    WebhookStatus::Failed,
+                    attempt,
+                    Some(error.to_string()),
+                    None,
+                )
+                .await
             }
             Err(Failure::Transient(error)) => {
                 let last = attempt >= self.settings.max_attempts;
-                let status = if last { "failed" } else { "pending" };
+                let status = if last {
+                    WebhookStatus::Failed
+                } else {
+                    WebhookStatus::Pending
+                };
                 warn!(attempt, last, %error, "webhook not delivered");
                 self.record(&job, status, attempt, Some(error.clone()), None)
                     .await?;
@@ -168,17 +173,13 @@ impl Notifier {
                 let delay = if last {
                     Duration::ZERO
                 } else {
-                    let ceiling = self
-                        .settings
-                        .retry_base
-                        .saturating_mul(1 << attempt.saturating_sub(1).min(10));
-                    ceiling / 2 + ceiling.mul_f64(rand::random::<f64>() / 2.0)
+                    retry_delay(self.settings.retry_base, attempt, None, &mut rand::rng())
                 };
                 self.queue
-                    .delay_redelivery(receipt, delay)
+                    .delay_redelivery(delivery.receipt, delay)
                     .await
-                    .map_err(|e| RetryLater::Queue(e.to_string()))?;
-                Err(RetryLater::Delivery(error))
+                    .map_err(|e| DeliveryRetry::Queue(e.to_string()))?;
+                Err(DeliveryRetry::Delivery(error))
             }
         }
     }
@@ -186,13 +187,13 @@ impl Notifier {
     async fn record(
         &self,
         job: &Job,
-        status: &str,
+        status: WebhookStatus,
         attempts: u32,
         last_error: Option<String>,
         delivered_at: Option<Timestamp>,
-    ) -> Result<(), RetryLater> {
+    ) -> Result<(), DeliveryRetry> {
         let state = WebhookState {
-            status: status.to_owned(),
+            status,
             attempts,
             last_error,
             delivered_at,
@@ -203,40 +204,30 @@ impl Notifier {
         }
     }
 
-    /// The JSON body: the event and the job as the status API would show it, text capped.
-    async fn body(&self, event: &JobEvent, job: &Job) -> Result<Vec<u8>, RetryLater> {
-        let completed = job.status == JobStatus::Completed;
-        let result_url = match (&job.result_key, completed) {
-            (Some(key), true) => self
+    /// The JSON body: the event and the job as the status API shows it, text capped.
+    async fn body(&self, event: &JobEvent, job: &Job) -> Result<Vec<u8>, DeliveryRetry> {
+        let result_url = match (&job.result_key, job.status) {
+            (Some(key), JobStatus::Completed) => self
                 .blobs
-                .presign_download(key, RESULT_LINK_TTL)
+                .presign_download(key, RESULT_URL_TTL)
                 .await
                 .ok()
                 .map(|presigned| presigned.url),
             _ => None,
         };
-        let (text, cut) = match (&job.text, completed) {
-            (Some(text), true) => {
-                let (text, cut) = truncate_utf8(text, MAX_WEBHOOK_TEXT_BYTES);
-                (Some(text), cut)
+        let mut view = JobView::full(job, Timestamp::now(), result_url);
+        if let Some(text) = &view.text {
+            let (capped, cut) = truncate_utf8(text, MAX_WEBHOOK_TEXT_BYTES);
+            if cut {
+                view.text = Some(capped);
+                view.text_truncated = Some(true);
             }
-            _ => (None, false),
-        };
+        }
         let body = json!({
             "id": event.id,
             "type": event.event_type,
             "created_at": event.created_at.to_rfc3339(),
-            "job": {
-                "job_id": job.job_id,
-                "status": job.status,
-                "document_type": job.document_type,
-                "confidence": job.confidence.filter(|_| completed),
-                "pages": job.pages.filter(|_| completed),
-                "text": text,
-                "text_truncated": cut || (completed && job.text_truncated),
-                "result_url": result_url,
-                "error": job.error.as_ref().filter(|_| !completed),
-            }
+            "job": view,
         });
         Ok(serde_json::to_vec(&body).expect("a JSON value serialises"))
     }

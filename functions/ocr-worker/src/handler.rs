@@ -1,22 +1,28 @@
+//! The OCR worker: one SQS message per job. It owns the run of a job from
+//! `queued` to `completed` or `failed`: admission (deleted, finished, leased
+//! jobs are dropped), the bytes-in-flight budget, the global OCR quota, the
+//! lease, the attempt count, reading exactly the upload ingest checked, the
+//! engine call, and what each engine error does (fail, retry later, postpone).
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{Error, LambdaEvent};
-use ocr_shared::batch::process_batch;
+use ocr_shared::batch::{self, Delivery, process_batch};
 use ocr_shared::config::{ConfigError, Env, OcrSettings, vars};
 use ocr_shared::domain::{
-    Completion, DocumentType, Job, JobError, JobStatus, MAX_STORED_TEXT_BYTES, Timestamp,
-    Transition, truncate_utf8,
+    Completion, DocumentType, ErrorCode, Job, JobError, JobStatus, MAX_STORED_TEXT_BYTES,
+    Timestamp, Transition, truncate_utf8,
 };
 use ocr_shared::ports::{
     BlobError, BlobStore, Document, EventPublisher, JobMessage, JobQueue, JobStore, OcrEngine,
     OcrError, OcrResult, QueueError, RateDecision, RateLimiter, StoreError, announce,
     transition_unless_moved,
 };
+use ocr_shared::retry::retry_delay;
 use tracing::{Instrument, error, info, info_span, warn};
 
-use crate::backoff::retry_delay;
 use crate::budget::ByteBudget;
 
 /// 200 MiB: four 50 MiB documents at once fit a 512 MB function beside the runtime.
@@ -77,7 +83,7 @@ pub struct Worker {
 
 /// Why a message goes back to the queue (reported as a batch item failure).
 #[derive(Debug, thiserror::Error)]
-pub enum RetryLater {
+pub enum JobRetry {
     /// The OCR engine failed in a way worth another try; the message waits `delay`.
     #[error("OCR will be tried again in {} s: {message}", delay.as_secs())]
     Ocr { message: String, delay: Duration },
@@ -100,36 +106,27 @@ pub async fn handle(
     Ok(process_batch(&event.payload.records, |message| worker.message(message)).await)
 }
 
-fn receive_count(message: &SqsMessage) -> u32 {
-    message
-        .attributes
-        .get("ApproximateReceiveCount")
-        .and_then(|count| count.parse().ok())
-        .unwrap_or(1)
-}
-
 fn error_of(error: &OcrError) -> JobError {
     match error {
-        OcrError::Rejected { code, message } => JobError::new(code.clone(), message.clone()),
-        OcrError::Retryable { message, .. } => JobError::new("ocr_unavailable", message.clone()),
-        OcrError::Unauthorized { message } => JobError::new("ocr_unauthorized", message.clone()),
+        OcrError::Rejected { code, message } => JobError::new(*code, message.clone()),
+        OcrError::Retryable { message, .. } => {
+            JobError::new(ErrorCode::OcrUnavailable, message.clone())
+        }
+        OcrError::Unauthorized { message } => {
+            JobError::new(ErrorCode::OcrUnauthorized, message.clone())
+        }
     }
 }
 
 impl Worker {
     /// One message: `Ok` acknowledges it, `Err` sends it back.
-    pub async fn message(&self, message: &SqsMessage) -> Result<(), RetryLater> {
-        let body = message.body.as_deref().unwrap_or_default();
-        let Ok(job) = serde_json::from_str::<JobMessage>(body) else {
-            // Nothing can ever make it readable: acknowledge rather than poison the queue.
-            error!(
-                body_len = body.len(),
-                "message is not a job message; dropped"
-            );
+    pub async fn message(&self, message: &SqsMessage) -> Result<(), JobRetry> {
+        let Some((job, delivery)) = batch::read(message, |body| {
+            serde_json::from_str::<JobMessage>(body).ok()
+        }) else {
             return Ok(());
         };
-        let receipt = message.receipt_handle.as_deref().unwrap_or_default();
-        self.job(&job, receive_count(message), receipt, Timestamp::now())
+        self.job(&job, delivery, Timestamp::now())
             .instrument(info_span!("job", job_id = %job.job_id))
             .await
     }
@@ -138,27 +135,12 @@ impl Worker {
     pub async fn job(
         &self,
         message: &JobMessage,
-        receive_count: u32,
-        receipt: &str,
+        delivery: Delivery<'_>,
         now: Timestamp,
-    ) -> Result<(), RetryLater> {
-        let Some(job) = self.jobs.get(&message.job_id).await? else {
-            info!("job deleted; message dropped");
+    ) -> Result<(), JobRetry> {
+        let Some(job) = self.admit(message, now).await? else {
             return Ok(());
         };
-        if job.status.is_final() && !job.announced {
-            // An earlier delivery finished the job but could not publish its event.
-            announce(self.events.as_ref(), self.jobs.as_ref(), &job, now).await?;
-            return Ok(());
-        }
-        if job.status.is_final() || job.status == JobStatus::AwaitingUpload {
-            info!(status = %job.status, "nothing to do; duplicate or stray message");
-            return Ok(());
-        }
-        if job.lease_is_live(now) {
-            info!("another attempt holds the lease; duplicate message dropped");
-            return Ok(());
-        }
         // Waited for before the quota and the lease, so neither runs out while
         // the batch's other documents are read; held until the OCR is done.
         let waiting = std::time::Instant::now();
@@ -167,42 +149,11 @@ impl Worker {
             .reserve(job.size.unwrap_or(job.declared_size))
             .await;
         let now = now.plus(waiting.elapsed());
-        if let RateDecision::Limited { retry_after } = self
-            .limiter
-            .acquire(
-                "ocr",
-                self.settings.rate_limit_rps,
-                Duration::from_secs(1),
-                now,
-            )
-            .await?
-        {
-            // A fresh copy later: waiting for capacity must not use up receives.
-            let delay = retry_after + Duration::from_millis(rand::random_range(0..1000));
-            self.queue.send_later(message, delay).await?;
-            info!(
-                delay_ms = delay.as_millis() as u64,
-                "OCR capacity in use; job deferred"
-            );
+        if !self.within_quota(message, now).await? {
             return Ok(());
         }
-        let lease_until = now.plus(self.settings.lease);
-        let taken = match self
-            .jobs
-            .transition(
-                &job.job_id,
-                &Transition::StartProcessing { lease_until },
-                now,
-            )
-            .await
-        {
-            Ok(taken) => taken,
-            Err(StoreError::Refused(refused)) => {
-                info!(status = %refused.current, "another delivery took the job first");
-                return Ok(());
-            }
-            Err(StoreError::NotFound(_)) => return Ok(()),
-            Err(error) => return Err(error.into()),
+        let Some(taken) = self.take(&job, now).await? else {
+            return Ok(());
         };
         let attempt = taken.attempts;
         // An earlier attempt read the document but died before recording it:
@@ -218,51 +169,10 @@ impl Worker {
             return self.record_completion(&taken, attempt, result).await;
         }
         if attempt > self.settings.max_attempts {
-            let error = taken.error.clone().unwrap_or_else(|| {
-                JobError::new("ocr_unavailable", "the OCR engine did not answer")
-            });
-            let error = JobError::new(
-                error.code,
-                format!(
-                    "gave up after {} attempts: {}",
-                    self.settings.max_attempts, error.message
-                ),
-            );
-            return self.fail(&taken, attempt, error).await;
+            return self.give_up(&taken, attempt).await;
         }
-        let key = taken.job_id.upload_key();
-        let read = match &taken.upload_etag {
-            Some(etag) => self.blobs.get_if_match(&key, etag).await,
-            None => self.blobs.get(&key).await,
-        };
-        let document = match read {
-            Ok(bytes) => Document {
-                filename: taken.filename.clone(),
-                file_type: taken.content_type,
-                bytes,
-            },
-            Err(BlobError::NotFound(_)) => {
-                let error =
-                    JobError::new("upload_missing", "the uploaded file is no longer stored");
-                return self.fail(&taken, attempt, error).await;
-            }
-            Err(BlobError::Changed(_)) => {
-                let error = JobError::new(
-                    "upload_changed",
-                    "the uploaded file was replaced after it was checked; upload it as a new job",
-                );
-                return self.fail(&taken, attempt, error).await;
-            }
-            Err(error) => {
-                self.release(
-                    &taken,
-                    attempt,
-                    JobError::new("storage_unavailable", error.to_string()),
-                    now,
-                )
-                .await?;
-                return Err(error.into());
-            }
+        let Some(document) = self.load(&taken, attempt, now).await? else {
+            return Ok(());
         };
         info!(
             attempt,
@@ -272,11 +182,124 @@ impl Worker {
         );
         match self.engine.recognize(&document).await {
             Ok(result) => self.complete(&taken, attempt, result).await,
-            Err(error) => {
-                self.ocr_failed(&taken, attempt, error, receive_count, receipt, now)
-                    .await
-            }
+            Err(error) => self.ocr_failed(&taken, attempt, error, delivery, now).await,
         }
+    }
+
+    /// The job if this message should run it: not deleted, not finished (a
+    /// finished job whose event was never published is announced now), uploaded,
+    /// and not held by a live lease.
+    async fn admit(&self, message: &JobMessage, now: Timestamp) -> Result<Option<Job>, JobRetry> {
+        let Some(job) = self.jobs.get(&message.job_id).await? else {
+            info!("job deleted; message dropped");
+            return Ok(None);
+        };
+        if job.status.is_final() && !job.announced {
+            // An earlier delivery finished the job but could not publish its event.
+            announce(self.events.as_ref(), self.jobs.as_ref(), &job, now).await?;
+            return Ok(None);
+        }
+        if job.status.is_final() || job.status == JobStatus::AwaitingUpload {
+            info!(status = %job.status, "nothing to do; duplicate or stray message");
+            return Ok(None);
+        }
+        if job.lease_is_live(now) {
+            info!("another attempt holds the lease; duplicate message dropped");
+            return Ok(None);
+        }
+        Ok(Some(job))
+    }
+
+    /// Whether the OCR quota has room now; if not, a fresh copy of the message
+    /// comes back later (waiting for capacity must not use up receives).
+    async fn within_quota(&self, message: &JobMessage, now: Timestamp) -> Result<bool, JobRetry> {
+        let decision = self
+            .limiter
+            .acquire(
+                "ocr",
+                self.settings.rate_limit_rps,
+                Duration::from_secs(1),
+                now,
+            )
+            .await?;
+        let RateDecision::Limited { retry_after } = decision else {
+            return Ok(true);
+        };
+        let delay = retry_after + Duration::from_millis(rand::random_range(0..1000));
+        self.queue.send_later(message, delay).await?;
+        info!(
+            delay_ms = delay.as_millis() as u64,
+            "OCR capacity in use; job deferred"
+        );
+        Ok(false)
+    }
+
+    /// The job under this worker's lease, or `None` when another delivery took it first.
+    async fn take(&self, job: &Job, now: Timestamp) -> Result<Option<Job>, JobRetry> {
+        let lease_until = now.plus(self.settings.lease);
+        let start = Transition::StartProcessing { lease_until };
+        match self.jobs.transition(&job.job_id, &start, now).await {
+            Ok(taken) => Ok(Some(taken)),
+            Err(StoreError::Refused(refused)) => {
+                info!(status = %refused.current, "another delivery took the job first");
+                Ok(None)
+            }
+            Err(StoreError::NotFound(_)) => Ok(None),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Attempts are used up: the job fails with the last attempt's reason.
+    async fn give_up(&self, job: &Job, attempt: u32) -> Result<(), JobRetry> {
+        let last = job.error.clone().unwrap_or_else(|| {
+            JobError::new(ErrorCode::OcrUnavailable, "the OCR engine did not answer")
+        });
+        let error = JobError::new(
+            last.code,
+            format!(
+                "gave up after {} attempts: {}",
+                self.settings.max_attempts, last.message
+            ),
+        );
+        self.fail(job, attempt, error).await
+    }
+
+    /// The checked upload; `None` once the job has failed for want of it.
+    async fn load(
+        &self,
+        job: &Job,
+        attempt: u32,
+        now: Timestamp,
+    ) -> Result<Option<Document>, JobRetry> {
+        let key = job.job_id.upload_key();
+        let read = match &job.upload_etag {
+            Some(etag) => self.blobs.get_if_match(&key, etag).await,
+            None => self.blobs.get(&key).await,
+        };
+        let error = match read {
+            Ok(bytes) => {
+                return Ok(Some(Document {
+                    filename: job.filename.clone(),
+                    file_type: job.content_type,
+                    bytes,
+                }));
+            }
+            Err(BlobError::NotFound(_)) => JobError::new(
+                ErrorCode::UploadMissing,
+                "the uploaded file is no longer stored",
+            ),
+            Err(BlobError::Changed(_)) => JobError::new(
+                ErrorCode::UploadChanged,
+                "the uploaded file was replaced after it was checked; upload it as a new job",
+            ),
+            Err(error) => {
+                let storage = JobError::new(ErrorCode::StorageUnavailable, error.to_string());
+                self.release(job, attempt, storage, now).await?;
+                return Err(error.into());
+            }
+        };
+        self.fail(job, attempt, error).await?;
+        Ok(None)
     }
 
     async fn ocr_failed(
@@ -284,10 +307,9 @@ impl Worker {
         job: &Job,
         attempt: u32,
         error: OcrError,
-        receive_count: u32,
-        receipt: &str,
+        delivery: Delivery<'_>,
         now: Timestamp,
-    ) -> Result<(), RetryLater> {
+    ) -> Result<(), JobRetry> {
         let job_error = error_of(&error);
         let retry_after = match &error {
             OcrError::Rejected { .. } => {
@@ -314,12 +336,12 @@ impl Worker {
         self.release(job, attempt, job_error.clone(), now).await?;
         let delay = retry_delay(
             self.settings.retry_base,
-            receive_count,
+            delivery.receive_count,
             retry_after,
             &mut rand::rng(),
         );
-        self.queue.delay_redelivery(receipt, delay).await?;
-        Err(RetryLater::Ocr {
+        self.queue.delay_redelivery(delivery.receipt, delay).await?;
+        Err(JobRetry::Ocr {
             message: job_error.message,
             delay,
         })
@@ -334,7 +356,7 @@ impl Worker {
         attempt: u32,
         error: JobError,
         now: Timestamp,
-    ) -> Result<(), RetryLater> {
+    ) -> Result<(), JobRetry> {
         let postpone = Transition::Postpone { attempt, error };
         let Some(postponed) =
             transition_unless_moved(self.jobs.as_ref(), &job.job_id, &postpone, now).await?
@@ -365,15 +387,15 @@ impl Worker {
         attempt: u32,
         error: JobError,
         now: Timestamp,
-    ) -> Result<(), RetryLater> {
+    ) -> Result<(), JobRetry> {
         let release = Transition::Release { attempt, error };
         transition_unless_moved(self.jobs.as_ref(), &job.job_id, &release, now).await?;
         Ok(())
     }
 
-    async fn fail(&self, job: &Job, attempt: u32, error: JobError) -> Result<(), RetryLater> {
+    async fn fail(&self, job: &Job, attempt: u32, error: JobError) -> Result<(), JobRetry> {
         let now = Timestamp::now();
-        let code = error.code.clone();
+        let code = error.code;
         let fail = Transition::Fail { attempt, error };
         let Some(failed) =
             transition_unless_moved(self.jobs.as_ref(), &job.job_id, &fail, now).await?
@@ -390,12 +412,12 @@ impl Worker {
         &self,
         job: &Job,
         now: Timestamp,
-    ) -> Result<Option<OcrResult>, RetryLater> {
+    ) -> Result<Option<OcrResult>, JobRetry> {
         let body = match self.blobs.get(&job.job_id.result_key()).await {
             Ok(body) => body,
             Err(BlobError::NotFound(_)) => return Ok(None),
             Err(error) => {
-                let storage = JobError::new("storage_unavailable", error.to_string());
+                let storage = JobError::new(ErrorCode::StorageUnavailable, error.to_string());
                 self.release(job, job.attempts, storage, now).await?;
                 return Err(error.into());
             }
@@ -414,7 +436,7 @@ impl Worker {
         job: &Job,
         attempt: u32,
         mut result: OcrResult,
-    ) -> Result<(), RetryLater> {
+    ) -> Result<(), JobRetry> {
         result.job_id = Some(job.job_id.clone());
         let body = serde_json::to_vec(&result).expect("an OCR result serialises");
         self.blobs
@@ -430,7 +452,7 @@ impl Worker {
         job: &Job,
         attempt: u32,
         result: OcrResult,
-    ) -> Result<(), RetryLater> {
+    ) -> Result<(), JobRetry> {
         let now = Timestamp::now();
         let key = job.job_id.result_key();
         let (text, text_truncated) = truncate_utf8(&result.text, MAX_STORED_TEXT_BYTES);
@@ -468,7 +490,7 @@ impl Worker {
             Ok(done) => done,
             Err(StoreError::ItemTooLarge(_)) => {
                 let error = JobError::new(
-                    "result_too_large",
+                    ErrorCode::ResultTooLarge,
                     "the read text is too large to store with the job; the full result could not be kept",
                 );
                 self.blobs.delete(&key).await?;
@@ -629,13 +651,20 @@ mod tests {
             .unwrap()
     }
 
-    async fn run(given: &Given, job: &Job, receive_count: u32) -> Result<(), RetryLater> {
+    async fn run(given: &Given, job: &Job, receive_count: u32) -> Result<(), JobRetry> {
         let message = JobMessage {
             job_id: job.job_id.clone(),
         };
         given
             .worker
-            .job(&message, receive_count, "receipt-1", Timestamp::now())
+            .job(
+                &message,
+                Delivery {
+                    receive_count,
+                    receipt: "receipt-1",
+                },
+                Timestamp::now(),
+            )
             .await
     }
 
@@ -684,7 +713,7 @@ mod tests {
         let job = queued(&given, None).await;
         assert!(matches!(
             run(&given, &job, 1).await,
-            Err(RetryLater::Publish(_))
+            Err(JobRetry::Publish(_))
         ));
         let done = stored(&given, &job).await;
         assert_eq!((done.status, done.announced), (JobStatus::Completed, false));
@@ -712,7 +741,7 @@ mod tests {
     #[tokio::test]
     async fn an_unreadable_document_fails_at_once() {
         let engine = scripted().then(Err(OcrError::Rejected {
-            code: "unsupported_document".into(),
+            code: ErrorCode::UnsupportedDocument,
             message: "Upstage could not read the document (415)".into(),
         }));
         let given = given(engine, 100);
@@ -733,7 +762,7 @@ mod tests {
         let given = given(engine, 100);
         let job = queued(&given, None).await;
         let retry = run(&given, &job, 1).await.unwrap_err();
-        assert!(matches!(retry, RetryLater::Ocr { delay, .. } if delay >= Duration::from_secs(30)));
+        assert!(matches!(retry, JobRetry::Ocr { delay, .. } if delay >= Duration::from_secs(30)));
         let released = stored(&given, &job).await;
         assert_eq!(released.status, JobStatus::Queued);
         assert_eq!(released.lease_until, None);
@@ -847,7 +876,18 @@ mod tests {
         let message = JobMessage {
             job_id: job.job_id.clone(),
         };
-        given.worker.job(&message, 4, "receipt", now).await.unwrap();
+        given
+            .worker
+            .job(
+                &message,
+                Delivery {
+                    receive_count: 4,
+                    receipt: "receipt",
+                },
+                now,
+            )
+            .await
+            .unwrap();
         let failed = stored(&given, &job).await;
         assert_eq!(failed.status, JobStatus::Failed);
         assert_eq!(given.engine.calls(), 0);
@@ -864,7 +904,14 @@ mod tests {
         };
         given
             .worker
-            .job(&missing, 1, "r", Timestamp::now())
+            .job(
+                &missing,
+                Delivery {
+                    receive_count: 1,
+                    receipt: "r",
+                },
+                Timestamp::now(),
+            )
             .await
             .unwrap();
 
@@ -999,7 +1046,18 @@ mod tests {
             let message = JobMessage {
                 job_id: job.job_id.clone(),
             };
-            given.worker.job(&message, 1, "r", now).await.unwrap();
+            given
+                .worker
+                .job(
+                    &message,
+                    Delivery {
+                        receive_count: 1,
+                        receipt: "r",
+                    },
+                    now,
+                )
+                .await
+                .unwrap();
         }
         assert_eq!(given.engine.calls(), 1);
         let deferred = stored(&given, &second).await;

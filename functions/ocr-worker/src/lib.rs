@@ -1,6 +1,5 @@
 //! The OCR worker: takes queued jobs under a lease and reads them.
 
-pub mod backoff;
 pub mod budget;
 pub mod config;
 pub mod handler;

@@ -1,10 +1,16 @@
+//! The status API: `GET /v1/jobs/{id}`, `GET /v1/jobs`, `GET /v1/jobs/{id}/result`
+//! and `GET /v1/webhooks/key`. It owns the reads a client makes: the owner
+//! check (another owner's job is a 404), ETags, listing filters and cursors,
+//! and the short-lived links to full results.
+
 use std::sync::Arc;
 
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
-use ocr_shared::api::{self, ApiError, JobView};
+use ocr_shared::api::{self, ApiCode, ApiError};
 use ocr_shared::domain::{Job, JobStatus, Owner, Timestamp};
 use ocr_shared::ports::{BlobStore, JobStore, ListQuery, SecretSource};
+use ocr_shared::view::JobView;
 use ocr_shared::webhook::{SIGNATURE_HEADER, owner_key};
 use secrecy::ExposeSecret;
 use serde_json::json;
@@ -142,8 +148,8 @@ impl StatusApi {
             .map(|raw| {
                 JobStatus::parse(raw).ok_or_else(|| {
                     let known: Vec<&str> = JobStatus::ALL.iter().map(|s| s.as_str()).collect();
-                    ApiError::bad_request(
-                        "invalid_status",
+                    ApiError::new(
+                        ApiCode::InvalidStatus,
                         format!("status must be one of: {}", known.join(", ")),
                     )
                 })
@@ -156,7 +162,10 @@ impl StatusApi {
                 .ok()
                 .filter(|limit| (1..=MAX_PAGE).contains(limit))
                 .ok_or_else(|| {
-                    ApiError::bad_request("invalid_limit", format!("limit must be 1 to {MAX_PAGE}"))
+                    ApiError::new(
+                        ApiCode::InvalidLimit,
+                        format!("limit must be 1 to {MAX_PAGE}"),
+                    )
                 })?,
         };
         let query = ListQuery {
@@ -183,8 +192,7 @@ impl StatusApi {
         let job = api::owned_job(self.jobs.as_ref(), owner, raw_id).await?;
         let Some(url) = api::result_url(self.blobs.as_ref(), &job).await? else {
             return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "result_not_ready",
+                ApiCode::ResultNotReady,
                 format!(
                     "the job is {}; a result exists only once it is completed",
                     job.status
@@ -356,7 +364,7 @@ mod tests {
         jobs.record_webhook(
             &job.job_id,
             &ocr_shared::domain::WebhookState {
-                status: "delivered".into(),
+                status: ocr_shared::domain::WebhookStatus::Delivered,
                 attempts: 1,
                 last_error: None,
                 delivered_at: Some(Timestamp::now()),
@@ -375,7 +383,7 @@ mod tests {
         let (jobs, api) = api();
         let failed = job(&jobs, "user-alice", Timestamp::now()).await;
         let error = JobError::new(
-            "unsupported_document",
+            ocr_shared::domain::ErrorCode::UnsupportedDocument,
             "Upstage could not read the document (415)",
         );
         run(

@@ -1,7 +1,13 @@
+//! The sweeper, run on a schedule: it owns the rule that no job is left stuck.
+//! Unfinished jobs unchanged for longer than any retry or lease are found on
+//! the sparse `by_pending` index; queued ones and ones under a lapsed lease are
+//! sent to the OCR queue again, and uploads that never came are expired and
+//! announced.
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use lambda_runtime::{Error, LambdaEvent};
+use lambda_runtime::{Diagnostic, LambdaEvent};
 use ocr_shared::domain::{Job, JobId, JobStatus, Timestamp, Transition};
 use ocr_shared::ports::{
     BlobError, BlobStore, EventPublisher, JobMessage, JobQueue, JobStore, PublishError, QueueError,
@@ -51,6 +57,31 @@ pub enum SweepError {
     Queue(#[from] QueueError),
     #[error("the job's event could not be published: {0}")]
     Publish(#[from] PublishError),
+    /// Reported as an invocation error, so the function's error alarm sees it.
+    #[error("{failed} job(s) could not be swept; the next run tries again")]
+    Incomplete { failed: u32 },
+}
+
+impl SweepError {
+    /// Lambda's `errorType` for this failure: what logs and metrics group by.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SweepError::Store(_) => "JobStoreUnavailable",
+            SweepError::Blob(_) => "BucketUnavailable",
+            SweepError::Queue(_) => "QueueUnavailable",
+            SweepError::Publish(_) => "PublishFailed",
+            SweepError::Incomplete { .. } => "SweepIncomplete",
+        }
+    }
+}
+
+impl From<SweepError> for Diagnostic {
+    fn from(error: SweepError) -> Self {
+        Diagnostic {
+            error_type: error.kind().to_owned(),
+            error_message: error.to_string(),
+        }
+    }
 }
 
 enum Action {
@@ -60,15 +91,12 @@ enum Action {
 }
 
 /// Entry point (an EventBridge schedule; the event itself carries nothing we need).
-pub async fn handle(_event: LambdaEvent<Value>, sweeper: &Sweeper) -> Result<Sweep, Error> {
+pub async fn handle(_event: LambdaEvent<Value>, sweeper: &Sweeper) -> Result<Sweep, SweepError> {
     let sweep = sweeper.sweep(Timestamp::now()).await?;
     if sweep.failed > 0 {
-        // Reported as an invocation error, so the function's error alarm sees it.
-        return Err(format!(
-            "{} job(s) could not be swept; the next run tries again",
-            sweep.failed
-        )
-        .into());
+        return Err(SweepError::Incomplete {
+            failed: sweep.failed,
+        });
     }
     Ok(sweep)
 }
@@ -359,7 +387,10 @@ mod tests {
             &given,
             ago(now, HOUR),
             &[Transition::Reject {
-                error: ocr_shared::domain::JobError::new("empty_file", "empty"),
+                error: ocr_shared::domain::JobError::new(
+                    ocr_shared::domain::ErrorCode::EmptyFile,
+                    "empty",
+                ),
                 size: Some(0),
                 detected_mime: None,
             }],

@@ -1,13 +1,19 @@
+//! The upload API: `POST /v1/jobs`, `POST /v1/jobs/batch` and
+//! `DELETE /v1/jobs/{id}`. It owns job creation: request validation (filename,
+//! declared type and size, SHA-256, webhook URL, document type), the per-owner
+//! rate limit, the early dedup on a declared SHA-256, and the presigned,
+//! single-use upload URL; and deletion of a job with its upload and result.
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
-use ocr_shared::api::{self, ApiError, JobView};
+use ocr_shared::api::{self, ApiCode, ApiError};
 use ocr_shared::config::{ConfigError, Env, UploadSettings, vars};
 use ocr_shared::domain::{DocumentType, Job, NewJob, Owner, Sha256Hex, Timestamp};
 use ocr_shared::ports::{BlobStore, JobStore, RateDecision, RateLimiter, UploadSlot};
-use ocr_shared::upload_policy::UploadRejection;
+use ocr_shared::view::JobView;
 use ocr_shared::webhook::{AddressPolicy, check_url};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -95,8 +101,8 @@ async fn route(request: Request, api: &UploadApi) -> Result<Response<Body>, ApiE
         (Method::POST, Some("/batch")) => {
             let batch: CreateBatch =
                 serde_json::from_value(parse_body(&request)?).map_err(|e| {
-                    ApiError::bad_request(
-                        "invalid_request",
+                    ApiError::new(
+                        ApiCode::InvalidBatch,
                         format!("the body must be {{\"documents\": [...]}}: {e}"),
                     )
                 })?;
@@ -119,19 +125,11 @@ async fn route(request: Request, api: &UploadApi) -> Result<Response<Body>, ApiE
 fn parse_body(request: &Request) -> Result<Value, ApiError> {
     let bytes: &[u8] = request.body().as_ref();
     serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}"))
+        ApiError::new(
+            ApiCode::InvalidJson,
+            format!("the body is not valid JSON: {e}"),
+        )
     })
-}
-
-fn rejection(error: UploadRejection) -> ApiError {
-    let status = match error {
-        UploadRejection::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-        UploadRejection::DeclaredTypeNotAllowed { .. } | UploadRejection::TypeNotAllowed { .. } => {
-            StatusCode::UNSUPPORTED_MEDIA_TYPE
-        }
-        _ => StatusCode::BAD_REQUEST,
-    };
-    ApiError::new(status, error.code(), error.to_string())
 }
 
 fn check_filename(raw: &str) -> Result<String, ApiError> {
@@ -140,8 +138,8 @@ fn check_filename(raw: &str) -> Result<String, ApiError> {
         || name.chars().count() > MAX_FILENAME_CHARS
         || name.chars().any(char::is_control)
     {
-        return Err(ApiError::bad_request(
-            "invalid_filename",
+        return Err(ApiError::new(
+            ApiCode::InvalidFilename,
             format!(
                 "filename must be 1 to {MAX_FILENAME_CHARS} characters with no control characters"
             ),
@@ -167,27 +165,25 @@ impl UploadApi {
 
     /// Checks a request for a job; the job it describes, or why not.
     fn validate(&self, owner: &Owner, body: Value) -> Result<NewJob, ApiError> {
-        let request: CreateJob = serde_json::from_value(body).map_err(|e| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_request",
-                e.to_string(),
-            )
-        })?;
+        let request: CreateJob = serde_json::from_value(body)
+            .map_err(|e| ApiError::new(ApiCode::InvalidRequest, e.to_string()))?;
         let filename = check_filename(&request.filename)?;
         let content_type = self
             .settings
             .upload
             .limits
             .check_declaration(&request.content_type, request.size)
-            .map_err(rejection)?;
+            .map_err(ApiError::from)?;
         let sha256 = request
             .sha256
             .as_deref()
             .map(Sha256Hex::parse)
             .transpose()
             .map_err(|_| {
-                ApiError::bad_request("invalid_sha256", "sha256 must be 64 hexadecimal characters")
+                ApiError::new(
+                    ApiCode::InvalidSha256,
+                    "sha256 must be 64 hexadecimal characters",
+                )
             })?;
         let webhook_url = request
             .webhook_url
@@ -195,9 +191,7 @@ impl UploadApi {
             .map(|raw| {
                 check_url(raw, self.settings.webhooks)
                     .map(|url| url.to_string())
-                    .map_err(|error| {
-                        ApiError::bad_request("invalid_webhook_url", error.to_string())
-                    })
+                    .map_err(|error| ApiError::new(ApiCode::InvalidWebhookUrl, error.to_string()))
             })
             .transpose()?;
         let document_type = request
@@ -207,8 +201,8 @@ impl UploadApi {
                 DocumentType::parse(raw).ok_or_else(|| {
                     let known: Vec<&str> =
                         DocumentType::ALL.iter().map(|kind| kind.as_str()).collect();
-                    ApiError::bad_request(
-                        "invalid_document_type",
+                    ApiError::new(
+                        ApiCode::InvalidDocumentType,
                         format!("document_type must be one of: {}", known.join(", ")),
                     )
                 })
@@ -304,8 +298,8 @@ impl UploadApi {
         now: Timestamp,
     ) -> Result<Vec<Value>, ApiError> {
         if documents.is_empty() || documents.len() > MAX_BATCH {
-            return Err(ApiError::bad_request(
-                "invalid_batch",
+            return Err(ApiError::new(
+                ApiCode::InvalidBatch,
                 format!("a batch holds 1 to {MAX_BATCH} documents"),
             ));
         }
@@ -314,7 +308,7 @@ impl UploadApi {
             results.push(match self.create(owner, document, now).await {
                 Ok((status, job)) => json!({"status": status.as_u16(), "job": job}),
                 Err(error) => json!({
-                    "status": error.status.as_u16(),
+                    "status": error.status().as_u16(),
                     "error": {"code": error.code, "message": error.message},
                 }),
             });

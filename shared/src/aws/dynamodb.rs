@@ -1,3 +1,7 @@
+//! The job store on DynamoDB: one item per job, transitions as conditional
+//! `UpdateItem`s built from the transition's guard and field changes, and the
+//! `by_owner`, `by_hash` and `by_pending` indexes for listings, dedup and the sweeper.
+
 use std::collections::HashMap;
 
 use async_trait::async_trait;

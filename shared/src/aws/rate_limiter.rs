@@ -1,3 +1,6 @@
+//! The rate limiter on DynamoDB: an atomic counter item per key and window,
+//! expiring by TTL.
+
 use std::time::Duration;
 
 use async_trait::async_trait;

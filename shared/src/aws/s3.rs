@@ -1,3 +1,7 @@
+//! The blob store on S3: objects under `uploads/` and `results/`, SigV4
+//! presigned URLs (the upload URL signs `if-none-match: *`, so it works once),
+//! ranged and ETag-pinned reads, and the SHA-256 S3 verified when it has one.
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 

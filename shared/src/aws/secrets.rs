@@ -1,3 +1,5 @@
+//! Secrets from AWS Secrets Manager, cached for a while per process.
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 

@@ -1,3 +1,6 @@
+//! Job events on SNS, with the event type as a message attribute so that
+//! subscribers can filter.
+
 use async_trait::async_trait;
 use aws_sdk_sns::Client;
 use aws_sdk_sns::types::MessageAttributeValue;

@@ -1,3 +1,5 @@
+//! The OCR queue on SQS: sends, delayed sends and visibility changes.
+
 use std::time::Duration;
 
 use async_trait::async_trait;

@@ -1,3 +1,5 @@
+//! The kinds of Korean document the pipeline knows, and a classifier from text.
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};

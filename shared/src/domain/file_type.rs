@@ -1,3 +1,5 @@
+//! The file types accepted for OCR, recognised by their magic bytes.
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};

@@ -1,3 +1,6 @@
+//! Identifiers: job ids (UUID v4), owners (the token's subject) and SHA-256
+//! digests, each parsed once at the edge.
+
 use std::fmt;
 use std::str::FromStr;
 

@@ -1,27 +1,62 @@
+//! The job record: one document's trip through the pipeline, as stored.
+
 use serde::{Deserialize, Serialize};
 
-use super::{FileType, JobId, JobStatus, Owner, Sha256Hex, Timestamp};
+use super::{ErrorCode, FileType, JobId, JobStatus, Owner, Sha256Hex, Timestamp};
 
 /// Why a job was rejected or failed: a stable code for programs, a sentence for people.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobError {
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
 }
 
 impl JobError {
-    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            code: code.into(),
+            code,
             message: message.into(),
         }
+    }
+}
+
+/// Where a job's webhook delivery stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookStatus {
+    /// Not delivered yet; more attempts follow.
+    Pending,
+    Delivered,
+    /// Given up: the last attempt failed or the destination is refused.
+    Failed,
+}
+
+impl WebhookStatus {
+    pub const ALL: [WebhookStatus; 3] = [
+        WebhookStatus::Pending,
+        WebhookStatus::Delivered,
+        WebhookStatus::Failed,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            WebhookStatus::Pending => "pending",
+            WebhookStatus::Delivered => "delivered",
+            WebhookStatus::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for WebhookStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
 /// Delivery state of a job's webhook, as the status API shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookState {
-    pub status: String,
+    pub status: WebhookStatus,
     pub attempts: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
@@ -183,7 +218,7 @@ impl Job {
             upload_etag: None,
             document_type: request.document_type,
             webhook: request.webhook_url.as_ref().map(|_| WebhookState {
-                status: "pending".into(),
+                status: WebhookStatus::Pending,
                 attempts: 0,
                 last_error: None,
                 delivered_at: None,
@@ -234,6 +269,31 @@ impl Job {
     /// days), so every read treats it as already gone.
     pub fn is_expired(&self, now: Timestamp) -> bool {
         now.as_epoch_seconds() >= self.expires_at
+    }
+
+    /// What the OCR run left on a completed job; `None` in any other status.
+    pub fn completion(&self) -> Option<Completion> {
+        if self.status != JobStatus::Completed {
+            return None;
+        }
+        Some(Completion {
+            text: self.text.clone()?,
+            text_truncated: self.text_truncated,
+            confidence: self.confidence?,
+            pages: self.pages?,
+            engine: self.engine.clone()?,
+            model_version: self.model_version.clone()?,
+            result_key: self.result_key.clone()?,
+            document_type: self.document_type.clone(),
+        })
+    }
+
+    /// Why the job failed or was rejected; `None` in any other status (a
+    /// released job keeps its last error for the next attempt, unshown).
+    pub fn failure(&self) -> Option<&JobError> {
+        self.error
+            .as_ref()
+            .filter(|_| matches!(self.status, JobStatus::Failed | JobStatus::Rejected))
     }
 
     /// True while some worker holds a lease that has not run out.

@@ -1,6 +1,7 @@
 //! Jobs, their identifiers and the only legal moves between their statuses.
 
 mod document_type;
+mod error_code;
 mod file_type;
 mod ids;
 mod job;
@@ -10,9 +11,10 @@ mod time;
 mod transition;
 
 pub use document_type::DocumentType;
+pub use error_code::ErrorCode;
 pub use file_type::FileType;
 pub use ids::{IdError, JobId, Owner, Sha256Hex};
-pub use job::{Completion, DedupKey, Job, JobError, NewJob, PENDING, WebhookState};
+pub use job::{Completion, DedupKey, Job, JobError, NewJob, PENDING, WebhookState, WebhookStatus};
 pub use status::JobStatus;
 pub use text::{MAX_STORED_TEXT_BYTES, truncate_utf8};
 pub use time::Timestamp;

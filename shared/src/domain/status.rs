@@ -1,3 +1,5 @@
+//! The job statuses and the edges of the state machine between them.
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};

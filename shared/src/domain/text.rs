@@ -1,3 +1,5 @@
+//! Text limits of the job record.
+
 /// How much recognised text a job record holds; the full text is in the result object.
 pub const MAX_STORED_TEXT_BYTES: usize = 256 * 1024;
 

@@ -1,3 +1,5 @@
+//! Instants as the pipeline stores and shows them (RFC 3339, epoch seconds).
+
 use std::fmt;
 use std::time::Duration;
 

@@ -1,6 +1,9 @@
+//! The only legal moves of a job: each transition's guard (what must hold for
+//! it to apply) and the fields it changes, which the stores apply atomically.
+
 use serde_json::{Map, Value, json};
 
-use super::{Completion, DedupKey, Job, JobError, JobId, JobStatus, Timestamp};
+use super::{Completion, DedupKey, ErrorCode, Job, JobError, JobId, JobStatus, Timestamp};
 
 /// A move of a job from one status to another, with what it writes. Stores
 /// apply it atomically: the guard and the changes in one conditional write.
@@ -214,7 +217,7 @@ impl Transition {
                 Set(
                     "error",
                     json!(JobError::new(
-                        "upload_expired",
+                        ErrorCode::UploadExpired,
                         "no file was uploaded before the upload URL expired; open a new job"
                     )),
                 ),
@@ -497,7 +500,7 @@ mod tests {
     }
 
     fn transition_for(step: &Move, now: Timestamp) -> Transition {
-        let error = JobError::new("ocr_unavailable", "the OCR service did not answer");
+        let error = JobError::new(ErrorCode::OcrUnavailable, "the OCR service did not answer");
         match *step {
             Move::Enqueue => Transition::Enqueue {
                 size: 10,

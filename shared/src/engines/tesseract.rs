@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use tokio::process::Command;
 use tracing::instrument;
 
-use crate::domain::FileType;
+use crate::domain::{ErrorCode, FileType};
 use crate::ports::{
     Document, OcrEngine, OcrError, OcrPage, OcrResult, OcrWord, Vertex, document_text,
 };
@@ -98,7 +98,7 @@ async fn run(program: &str, args: &[&std::ffi::OsStr]) -> Result<Vec<u8>, OcrErr
             .take(200)
             .collect();
         return Err(OcrError::Rejected {
-            code: "unreadable_document".into(),
+            code: ErrorCode::UnreadableDocument,
             message: format!("the document could not be read ({program}: {detail})"),
         });
     }
@@ -137,7 +137,7 @@ impl TesseractEngine {
                 Ok(pages)
             }
             FileType::Heic => Err(OcrError::Rejected {
-                code: "unsupported_document".into(),
+                code: ErrorCode::UnsupportedDocument,
                 message: "the offline engine cannot read HEIC; send JPEG or PNG".into(),
             }),
             _ => Ok(vec![input.to_owned()]),

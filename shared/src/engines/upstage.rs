@@ -11,6 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tracing::{instrument, warn};
 
+use crate::domain::ErrorCode;
 use crate::ports::{
     Document, OcrEngine, OcrError, OcrPage, OcrResult, OcrWord, SecretSource, Vertex, document_text,
 };
@@ -92,7 +93,7 @@ impl OcrEngine for UpstageEngine {
         .file_name(document.filename.clone())
         .mime_str(document.file_type.mime())
         .map_err(|error| OcrError::Rejected {
-            code: "unsupported_type".into(),
+            code: ErrorCode::UnsupportedType,
             message: error.to_string(),
         })?;
         let form = reqwest::multipart::Form::new()
@@ -168,11 +169,10 @@ fn classify(status: StatusCode, detail: String, retry_after: Option<Duration>) -
     match status.as_u16() {
         400 | 413 | 415 | 422 => OcrError::Rejected {
             code: match status.as_u16() {
-                413 => "document_too_large",
-                415 => "unsupported_document",
-                _ => "unreadable_document",
-            }
-            .into(),
+                413 => ErrorCode::DocumentTooLarge,
+                415 => ErrorCode::UnsupportedDocument,
+                _ => ErrorCode::UnreadableDocument,
+            },
             message: format!(
                 "Upstage could not read the document ({}): {detail}",
                 status.as_u16()

@@ -1,3 +1,7 @@
+//! The object store port: uploads and results by key, with the reads ingest
+//! and the worker need (ranges, a verified SHA-256, a read pinned to one ETag)
+//! and presigned upload and download URLs.
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 

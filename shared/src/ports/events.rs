@@ -1,3 +1,6 @@
+//! The job events port: what is published when a job reaches a final status,
+//! and `announce`, which publishes it once and marks the job announced.
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 

@@ -1,3 +1,6 @@
+//! The OCR queue port: job messages sent now or later, and a received
+//! message's redelivery pushed back (retry backoff by visibility).
+
 use std::time::Duration;
 
 use async_trait::async_trait;

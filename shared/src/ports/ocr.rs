@@ -1,10 +1,14 @@
+//! The OCR engine port: a document in, an engine-independent result out (the
+//! shape of the full result clients download), and the three ways a call
+//! fails, by what the worker must do about each.
+
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{FileType, JobId};
+use crate::domain::{ErrorCode, FileType, JobId};
 
 /// A document to read.
 #[derive(Clone, Debug)]
@@ -70,7 +74,7 @@ pub enum OcrError {
     /// The document itself cannot be read (400, 413, 415, undecodable):
     /// fail the job at once with this message.
     #[error("{message}")]
-    Rejected { code: String, message: String },
+    Rejected { code: ErrorCode, message: String },
     /// Rate limits, 5xx, timeouts, broken connections: try again later.
     #[error("{message}")]
     Retryable {

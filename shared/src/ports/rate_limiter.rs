@@ -1,3 +1,6 @@
+//! The rate limiter port: a fixed-window counter per key shared by every
+//! instance (the OCR quota, job creation per owner).
+
 use std::time::Duration;
 
 use async_trait::async_trait;

@@ -1,3 +1,6 @@
+//! The secrets port: named secret strings (the Upstage key, the webhook
+//! master key), cached by the adapters.
+
 use async_trait::async_trait;
 use secrecy::SecretString;
 

@@ -1,3 +1,7 @@
+//! Where a webhook may go: the URL rules and the address policy that refuses
+//! loopback, private, link-local and other internal addresses after DNS
+//! resolution, so a job cannot make the notifier call into our network.
+
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 

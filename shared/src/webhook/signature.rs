@@ -1,3 +1,6 @@
+//! Webhook signatures: `t=<unix seconds>,v1=<hex HMAC-SHA256>` over the
+//! timestamp and the raw body, and their verification with a tolerance.
+
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 

@@ -1,3 +1,6 @@
+//! How long a message waits before it is tried again: one backoff for the
+//! worker's OCR retries and the notifier's webhook retries.
+
 use std::time::Duration;
 
 use rand::Rng;

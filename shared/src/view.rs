@@ -1,0 +1,131 @@
+//! The job as clients see it: one view for the status API's reads and the
+//! webhook bodies. Internal fields (lease, index keys, owner) stay private.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::domain::{Job, JobError, JobId, JobStatus, Timestamp, WebhookState, WebhookStatus};
+
+/// How long a presigned link to a full result lasts (status API and webhooks).
+pub const RESULT_URL_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// The public view of a job. Internal fields (lease, index keys, owner) stay private.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobView {
+    pub job_id: JobId,
+    /// A stored status, or `expired` for an upload slot that ran out unused.
+    pub status: &'static str,
+    pub filename: String,
+    pub content_type: String,
+    pub size: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document_type: Option<String>,
+    pub attempts: u32,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upload_expires_at: Option<String>,
+    /// When the upload was accepted for OCR.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queued_at: Option<String>,
+    /// When the latest OCR attempt started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text_truncated: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pages: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<JobError>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deduplicated_from: Option<JobId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+    /// How the webhook delivery stands, once one was attempted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WebhookView {
+    pub status: WebhookStatus,
+    pub attempts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<String>,
+}
+
+impl From<&WebhookState> for WebhookView {
+    fn from(state: &WebhookState) -> Self {
+        Self {
+            status: state.status,
+            attempts: state.attempts,
+            last_error: state.last_error.clone(),
+            delivered_at: state.delivered_at.map(Timestamp::to_rfc3339),
+        }
+    }
+}
+
+impl JobView {
+    /// Everything but the text: for listings.
+    pub fn summary(job: &Job, now: Timestamp) -> Self {
+        // Listings read the owner index, which projects no text: the
+        // completion's fields are taken one by one, not as a `Completion`.
+        let completed = job.status == JobStatus::Completed;
+        Self {
+            job_id: job.job_id.clone(),
+            status: job.reported_status(now),
+            filename: job.filename.clone(),
+            content_type: job.content_type.mime().to_owned(),
+            size: job.size.unwrap_or(job.declared_size),
+            sha256: job.sha256.as_ref().map(|sha| sha.as_str().to_owned()),
+            document_type: job.document_type.clone(),
+            attempts: job.attempts,
+            created_at: job.created_at.to_rfc3339(),
+            updated_at: job.updated_at.to_rfc3339(),
+            upload_expires_at: (job.status == JobStatus::AwaitingUpload)
+                .then(|| job.upload_expires_at.to_rfc3339()),
+            queued_at: job.queued_at.map(Timestamp::to_rfc3339),
+            started_at: job.started_at.map(Timestamp::to_rfc3339),
+            completed_at: job.completed_at.map(Timestamp::to_rfc3339),
+            text: None,
+            text_truncated: None,
+            confidence: job.confidence.filter(|_| completed),
+            pages: job.pages.filter(|_| completed),
+            engine: job.engine.clone().filter(|_| completed),
+            model_version: job.model_version.clone().filter(|_| completed),
+            result_url: None,
+            error: job.failure().cloned(),
+            deduplicated_from: job.deduplicated_from.clone(),
+            webhook_url: job.webhook_url.clone(),
+            webhook: job.webhook.as_ref().map(WebhookView::from),
+        }
+    }
+
+    /// The whole job: text and the link to the full result when completed.
+    pub fn full(job: &Job, now: Timestamp, result_url: Option<String>) -> Self {
+        let mut view = Self::summary(job, now);
+        if job.status == JobStatus::Completed {
+            view.text = job.text.clone();
+            view.text_truncated = Some(job.text_truncated);
+            view.result_url = result_url;
+        }
+        view
+    }
+}
