@@ -128,52 +128,13 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
     {
         bail!(problem);
     }
-    let (endpoint, moto) = match env.optional(vars::AWS_ENDPOINT_URL) {
-        Some(endpoint) => (endpoint, None),
-        None => {
-            let binary = moto::locate();
-            let server = tokio::task::spawn_blocking(move || MotoServer::start(&binary))
-                .await
-                .context("the moto start-up task failed")??;
-            (server.endpoint().to_owned(), Some(server))
-        }
-    };
+    let (endpoint, moto) = aws_endpoint(&env).await?;
     let sdk = moto::sdk_config(&endpoint).await;
-
-    let webhook_attempts = notifier::NotifierSettings::from_env(&env)?.max_attempts;
-    let origins = vec![
-        base_url.clone(),
-        format!("http://localhost:{}", options.port),
-    ];
-    let resources = provision::stack(
-        &sdk,
-        PREFIX,
-        QueueSettings {
-            jobs_max_receives: ocr.max_attempts + 3,
-            notifier_max_receives: webhook_attempts,
-            visibility_seconds: 120,
-        },
-        &origins,
-    )
-    .await
-    .with_context(|| format!("cannot create the stack's resources on {endpoint}"))?;
+    let resources = provision_stack(&sdk, &env, &ocr, options.port, &base_url, &endpoint).await?;
 
     let variables = functions::environment(process_env.clone(), &resources, &endpoint);
     let functions = Arc::new(Functions::build(&sdk, &variables)?);
-    let master = aws_sdk_secretsmanager::Client::new(&sdk)
-        .get_secret_value()
-        .secret_id(&resources.webhook_secret_arn)
-        .send()
-        .await
-        .ok()
-        .and_then(|secret| secret.secret_string)
-        .unwrap_or_default();
-    // The banner's user is the default token's: their key, as GET /v1/webhooks/key answers it.
-    let webhook_key = ocr_shared::webhook::owner_key(
-        master.as_bytes(),
-        &ocr_shared::domain::Owner::parse(DEFAULT_SUBJECT)
-            .expect("the default subject is an owner"),
-    );
+    let webhook_key = dev_user_webhook_key(&sdk, &resources).await;
     let signing_key = options.state.signing_key()?;
     let token = token::mint(&signing_key, DEFAULT_SUBJECT, TOKEN_TTL)?;
     options.state.write_running(&Running {
@@ -202,7 +163,81 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
         webhook_key: &webhook_key,
     });
 
-    // Ctrl-C: stop taking requests, let those in flight finish (a few seconds at most).
+    let served = serve_until_stopped(listener, app).await;
+    pumps.abort();
+    let _ = pumps.await;
+    options.state.clear_running();
+    if let Some(moto) = moto {
+        tokio::task::spawn_blocking(move || moto.stop()).await.ok();
+    }
+    println!("stopped");
+    served.context("the HTTP server failed")
+}
+
+/// The AWS endpoint to use: `AWS_ENDPOINT_URL` when set, else a moto server
+/// started here (returned, so that it is stopped at the end).
+async fn aws_endpoint(env: &Env<'_>) -> anyhow::Result<(String, Option<MotoServer>)> {
+    if let Some(endpoint) = env.optional(vars::AWS_ENDPOINT_URL) {
+        return Ok((endpoint, None));
+    }
+    let binary = moto::locate();
+    let server = tokio::task::spawn_blocking(move || MotoServer::start(&binary))
+        .await
+        .context("the moto start-up task failed")??;
+    Ok((server.endpoint().to_owned(), Some(server)))
+}
+
+/// The table, bucket, queues, topic and secret, as the template sets them up.
+async fn provision_stack(
+    sdk: &aws_config::SdkConfig,
+    env: &Env<'_>,
+    ocr: &OcrSettings,
+    port: u16,
+    base_url: &str,
+    endpoint: &str,
+) -> anyhow::Result<provision::Resources> {
+    let webhook_attempts = notifier::NotifierSettings::from_env(env)?.max_attempts;
+    let origins = vec![base_url.to_owned(), format!("http://localhost:{port}")];
+    provision::stack(
+        sdk,
+        PREFIX,
+        QueueSettings {
+            jobs_max_receives: ocr.max_attempts + 3,
+            notifier_max_receives: webhook_attempts,
+            visibility_seconds: 120,
+        },
+        &origins,
+    )
+    .await
+    .with_context(|| format!("cannot create the stack's resources on {endpoint}"))
+}
+
+/// The banner's user is the default token's: their key, as `GET /v1/webhooks/key` answers it.
+async fn dev_user_webhook_key(
+    sdk: &aws_config::SdkConfig,
+    resources: &provision::Resources,
+) -> String {
+    let master = aws_sdk_secretsmanager::Client::new(sdk)
+        .get_secret_value()
+        .secret_id(&resources.webhook_secret_arn)
+        .send()
+        .await
+        .ok()
+        .and_then(|secret| secret.secret_string)
+        .unwrap_or_default();
+    ocr_shared::webhook::owner_key(
+        master.as_bytes(),
+        &ocr_shared::domain::Owner::parse(DEFAULT_SUBJECT)
+            .expect("the default subject is an owner"),
+    )
+}
+
+/// Serves until Ctrl-C: then stops taking requests and lets those in flight
+/// finish (a few seconds at most).
+async fn serve_until_stopped(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+) -> std::io::Result<()> {
     let (stop, stopping) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         stop_signal().await;
@@ -215,19 +250,11 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
         })
         .into_future();
     let mut grace = stopping;
-    let served = tokio::select! {
+    tokio::select! {
         served = server => served,
         _ = async {
             let _ = grace.wait_for(|stop| *stop).await;
             tokio::time::sleep(SHUTDOWN_GRACE).await;
         } => Ok(()),
-    };
-    pumps.abort();
-    let _ = pumps.await;
-    options.state.clear_running();
-    if let Some(moto) = moto {
-        tokio::task::spawn_blocking(move || moto.stop()).await.ok();
     }
-    println!("stopped");
-    served.context("the HTTP server failed")
 }

@@ -4,11 +4,12 @@
 #[cfg(feature = "api")]
 pub mod api;
 pub mod aws;
-#[cfg(feature = "sqs")]
+#[cfg(feature = "batch")]
 pub mod batch;
 pub mod config;
 pub mod domain;
 pub mod engines;
+#[cfg(any(test, feature = "testing"))]
 pub mod memory;
 pub mod ports;
 pub mod retry;

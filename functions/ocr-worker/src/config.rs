@@ -10,7 +10,7 @@ use ocr_shared::aws::{
 use ocr_shared::config::{
     AwsSettings, ConfigError, EngineKind, Env, OcrSettings, UpstageKey, UpstageSettings, vars,
 };
-use ocr_shared::engines::{TesseractEngine, UpstageEngine, UpstageKeySource, upstage};
+use ocr_shared::engines::{UpstageEngine, UpstageKeySource, upstage};
 use ocr_shared::ports::OcrEngine;
 
 use crate::budget::ByteBudget;
@@ -42,6 +42,7 @@ pub enum EngineSettings {
         timeout: Duration,
     },
     /// Only where the `tesseract` program is installed: the local stack, not Lambda.
+    #[cfg(feature = "tesseract")]
     Tesseract,
 }
 
@@ -58,15 +59,26 @@ pub struct Config {
 impl Config {
     /// Lambda's settings: Upstage only, as the Lambda runtime has no tesseract.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        Self::read(env, false)
+        Self::read(env, || {
+            Err(ConfigError::Invalid {
+                name: vars::OCR_ENGINE,
+                value: "tesseract".into(),
+                reason: "the Lambda worker reads with Upstage; set UPSTAGE_SECRET_ARN".into(),
+            })
+        })
     }
 
     /// Either engine, as OCR_ENGINE and the presence of a key choose (`ocr dev`).
+    #[cfg(feature = "tesseract")]
     pub fn from_env_any_engine(env: &Env) -> Result<Self, ConfigError> {
-        Self::read(env, true)
+        Self::read(env, || Ok(EngineSettings::Tesseract))
     }
 
-    fn read(env: &Env, tesseract_allowed: bool) -> Result<Self, ConfigError> {
+    /// `otherwise` is the engine when no Upstage key is set.
+    fn read(
+        env: &Env,
+        otherwise: impl FnOnce() -> Result<EngineSettings, ConfigError>,
+    ) -> Result<Self, ConfigError> {
         let ocr = OcrSettings::from_env(env)?;
         let settings = WorkerSettings::from_env(env, &ocr)?;
         let engine = match (ocr.engine, ocr.upstage) {
@@ -78,14 +90,7 @@ impl Config {
                     5..=900,
                 )?),
             },
-            _ if tesseract_allowed => EngineSettings::Tesseract,
-            _ => {
-                return Err(ConfigError::Invalid {
-                    name: vars::OCR_ENGINE,
-                    value: "tesseract".into(),
-                    reason: "the Lambda worker reads with Upstage; set UPSTAGE_SECRET_ARN".into(),
-                });
-            }
+            _ => otherwise()?,
         };
         Ok(Self {
             aws: AwsSettings::from_env(env)?,
@@ -118,7 +123,8 @@ impl Worker {
                     timeout,
                 )?)
             }
-            EngineSettings::Tesseract => Arc::new(TesseractEngine::default()),
+            #[cfg(feature = "tesseract")]
+            EngineSettings::Tesseract => Arc::new(ocr_shared::engines::TesseractEngine::default()),
         };
         // One DynamoDB client (one connection pool) for jobs and the counter.
         let dynamodb = aws_sdk_dynamodb::Client::new(sdk);

@@ -1,21 +1,34 @@
-//! The ports over the AWS SDK: DynamoDB, S3, SQS, SNS and Secrets Manager.
+//! The ports over the AWS SDK: DynamoDB, S3, SQS, SNS and Secrets Manager,
+//! each behind the crate feature of its service.
 
+#[cfg(feature = "dynamodb")]
 mod dynamodb;
+#[cfg(feature = "dynamodb")]
 mod rate_limiter;
+#[cfg(feature = "s3")]
 mod s3;
+#[cfg(feature = "secrets")]
 mod secrets;
+#[cfg(feature = "sns")]
 mod sns;
+#[cfg(feature = "sqs")]
 mod sqs;
 
 pub use aws_config::SdkConfig;
+#[cfg(feature = "dynamodb")]
 pub use dynamodb::{
     BY_HASH_ATTRIBUTES, BY_OWNER_ATTRIBUTES, DynamoJobStore, INDEX_BY_HASH, INDEX_BY_OWNER,
     INDEX_BY_PENDING,
 };
+#[cfg(feature = "dynamodb")]
 pub use rate_limiter::DynamoRateLimiter;
+#[cfg(feature = "s3")]
 pub use s3::S3BlobStore;
+#[cfg(feature = "secrets")]
 pub use secrets::SecretsManagerSource;
+#[cfg(feature = "sns")]
 pub use sns::SnsEventPublisher;
+#[cfg(feature = "sqs")]
 pub use sqs::SqsJobQueue;
 
 use aws_config::BehaviorVersion;

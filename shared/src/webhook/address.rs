@@ -6,7 +6,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use async_trait::async_trait;
-use reqwest::Url;
+use url::Url;
 
 /// What a webhook may point at besides the public internet.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
