@@ -14,6 +14,8 @@ pub mod memory;
 pub mod ports;
 pub mod retry;
 pub mod telemetry;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod upload_policy;
 pub mod view;
 pub mod webhook;

@@ -466,19 +466,11 @@ impl SecretSource for MemorySecrets {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{FileType, NewJob};
+    use crate::domain::FileType;
 
     fn job(owner: &str, at: i64) -> Job {
         Job::open(
-            NewJob {
-                owner: Owner::parse(owner).unwrap(),
-                filename: "a.png".into(),
-                content_type: FileType::Png,
-                declared_size: 1,
-                sha256: None,
-                webhook_url: None,
-                document_type: None,
-            },
+            crate::testing::request(owner, "a.png", FileType::Png, 1),
             Timestamp::from_millis(at),
             Duration::from_secs(60),
             // Kept long enough that jobs made at the epoch are still within retention.

@@ -9,11 +9,10 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use bytes::Bytes;
 use lambda_runtime::{Context, LambdaEvent};
 use ocr_shared::aws::S3BlobStore;
-use ocr_shared::domain::{
-    DedupKey, FileType, Job, NewJob, Owner, Sha256Hex, Timestamp, Transition,
-};
+use ocr_shared::domain::{DedupKey, FileType, Sha256Hex, Timestamp, Transition};
 use ocr_shared::memory::{MemoryEventPublisher, MemoryJobQueue, MemoryJobStore, MemoryRateLimiter};
 use ocr_shared::ports::{BlobStore, Document, JobStore, OcrEngine, OcrError, OcrPage, OcrResult};
+use ocr_shared::testing;
 use ocr_worker::budget::ByteBudget;
 use ocr_worker::handler::{DEFAULT_BYTES_IN_FLIGHT, Worker, WorkerSettings};
 
@@ -71,19 +70,9 @@ async fn queued_batch(jobs: &MemoryJobStore, blobs: &S3BlobStore) -> SqsEvent {
     let document = Bytes::from((0..SIZE).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
     let mut records = Vec::new();
     for n in 0..DOCUMENTS {
-        let job = Job::open(
-            NewJob {
-                owner: Owner::parse("bench").unwrap(),
-                filename: "large.pdf".into(),
-                content_type: FileType::Pdf,
-                declared_size: SIZE as u64,
-                sha256: None,
-                webhook_url: None,
-                document_type: None,
-            },
+        let job = testing::open(
+            testing::request("bench", "large.pdf", FileType::Pdf, SIZE as u64),
             Timestamp::now(),
-            Duration::from_secs(900),
-            Duration::from_secs(86_400),
         );
         jobs.create(&job).await.unwrap();
         let key = job.job_id.upload_key();

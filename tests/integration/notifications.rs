@@ -9,10 +9,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use hmac::{Hmac, Mac};
-use ocr_shared::domain::{
-    FileType, Job, JobId, JobStatus, NewJob, Owner, Timestamp, WebhookStatus,
-};
+use ocr_shared::domain::{FileType, Job, JobId, JobStatus, NewJob, Timestamp, WebhookStatus};
 use ocr_shared::ports::{JobEvent, JobEventType, JobStore};
+use ocr_shared::testing;
 use ocr_shared::webhook::{AddressPolicy, Destination, Resolver, WebhookUrlError};
 use ocr_tests::receiver::{Answer, Receiver, Tripwire};
 use ocr_tests::stack::{Stack, StackOptions};
@@ -269,20 +268,11 @@ async fn internal_destinations_are_refused_with_a_reason_and_never_connected() {
 /// A completed job with `webhook_url` written straight to the table, and its
 /// event delivered once: the delivery's own result, and the job after it.
 async fn deliver_once(stack: &Stack, webhook_url: &str) -> (Result<(), String>, Job) {
-    let mut job = Job::open(
-        NewJob {
-            owner: Owner::parse("alice").unwrap(),
-            filename: "a.png".into(),
-            content_type: FileType::Png,
-            declared_size: 10,
-            sha256: None,
-            webhook_url: Some(webhook_url.to_owned()),
-            document_type: None,
-        },
-        Timestamp::now(),
-        Duration::from_secs(900),
-        Duration::from_secs(86_400),
-    );
+    let request = NewJob {
+        webhook_url: Some(webhook_url.to_owned()),
+        ..testing::request("alice", "a.png", FileType::Png, 10)
+    };
+    let mut job = testing::open(request, Timestamp::now());
     job.status = JobStatus::Completed;
     stack.jobs.create(&job).await.unwrap();
     let event = JobEvent {

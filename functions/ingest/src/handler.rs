@@ -466,7 +466,7 @@ mod tests {
 
     use bytes::Bytes;
     use lambda_runtime::Context;
-    use ocr_shared::domain::{NewJob, Owner, Sha256Hex};
+    use ocr_shared::domain::{NewJob, Sha256Hex};
     use ocr_shared::memory::{
         MemoryBlobStore, MemoryEventPublisher, MemoryJobQueue, MemoryJobStore,
     };
@@ -474,6 +474,7 @@ mod tests {
 
     use super::*;
     use ocr_shared::ports::JobEventType;
+    use ocr_shared::testing;
 
     const PNG: &[u8] = include_bytes!("../../../shared/tests/fixtures/headers/sample.png");
     const PDF: &[u8] = include_bytes!("../../../shared/tests/fixtures/headers/sample.pdf");
@@ -524,20 +525,11 @@ mod tests {
         declared_sha: Option<Sha256Hex>,
         bytes: &[u8],
     ) -> Job {
-        let job = Job::open(
-            NewJob {
-                owner: Owner::parse(owner).unwrap(),
-                filename: "doc".into(),
-                content_type,
-                declared_size: size,
-                sha256: declared_sha,
-                webhook_url: None,
-                document_type: None,
-            },
-            Timestamp::now(),
-            Duration::from_secs(900),
-            Duration::from_secs(86_400),
-        );
+        let request = NewJob {
+            sha256: declared_sha,
+            ..testing::request(owner, "doc", content_type, size)
+        };
+        let job = testing::open(request, Timestamp::now());
         given.jobs.create(&job).await.unwrap();
         given
             .blobs
@@ -807,14 +799,10 @@ mod tests {
             .await
             .unwrap();
         let completion = Completion {
-            text: "영수증".into(),
-            text_truncated: false,
-            confidence: 0.9,
             pages: 1,
-            engine: "upstage".into(),
-            model_version: "ocr-2.2.1".into(),
             result_key: first.job_id.result_key(),
             document_type: Some("receipt".into()),
+            ..testing::completion("영수증")
         };
         given
             .jobs

@@ -526,7 +526,7 @@ mod tests {
     use aws_lambda_events::event::sqs::SqsEvent;
     use bytes::Bytes;
     use lambda_runtime::{Context, LambdaEvent};
-    use ocr_shared::domain::{DedupKey, FileType, JobId, NewJob, Owner, Sha256Hex};
+    use ocr_shared::domain::{FileType, JobId, NewJob, Sha256Hex};
     use ocr_shared::memory::{
         MemoryBlobStore, MemoryEventPublisher, MemoryJobQueue, MemoryJobStore, MemoryRateLimiter,
         ScriptedOcr,
@@ -535,6 +535,7 @@ mod tests {
 
     use super::*;
     use ocr_shared::ports::JobEventType;
+    use ocr_shared::testing;
 
     fn result(text: &str) -> OcrResult {
         OcrResult {
@@ -612,21 +613,11 @@ mod tests {
     /// A queued job whose upload, `upload`, is stored and was checked by ingest.
     async fn queued_bytes(given: &Given, document_type: Option<&str>, upload: Bytes) -> Job {
         let size = upload.len() as u64;
-        let owner = Owner::parse("alice").unwrap();
-        let job = Job::open(
-            NewJob {
-                owner: owner.clone(),
-                filename: "r.png".into(),
-                content_type: FileType::Png,
-                declared_size: 3,
-                sha256: None,
-                webhook_url: None,
-                document_type: document_type.map(str::to_owned),
-            },
-            Timestamp::now(),
-            Duration::from_secs(900),
-            Duration::from_secs(86_400),
-        );
+        let request = NewJob {
+            document_type: document_type.map(str::to_owned),
+            ..testing::request("alice", "r.png", FileType::Png, 3)
+        };
+        let job = testing::open(request, Timestamp::now());
         given.jobs.create(&job).await.unwrap();
         given
             .blobs
@@ -635,15 +626,8 @@ mod tests {
             .unwrap();
         // As ingest does: the version it checked is the one the worker may read.
         let checked = given.blobs.head(&job.job_id.upload_key()).await.unwrap();
-        let enqueue = Transition::Enqueue {
-            size,
-            digest: DedupKey {
-                owner,
-                sha256: Sha256Hex::from_digest([1; 32]),
-            },
-            detected_mime: "image/png".into(),
-            etag: checked.and_then(|info| info.etag),
-        };
+        let etag = checked.and_then(|info| info.etag);
+        let enqueue = testing::enqueue(&job, size, Sha256Hex::from_digest([1; 32]), etag);
         given
             .jobs
             .transition(&job.job_id, &enqueue, Timestamp::now())

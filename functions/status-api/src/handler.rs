@@ -212,10 +212,9 @@ impl StatusApi {
 mod tests {
     use std::time::Duration;
 
-    use ocr_shared::domain::{
-        Completion, DedupKey, FileType, JobError, JobId, NewJob, Sha256Hex, Transition,
-    };
+    use ocr_shared::domain::{Completion, FileType, JobError, JobId, Sha256Hex, Transition};
     use ocr_shared::memory::{MemoryBlobStore, MemoryJobStore, MemorySecrets};
+    use ocr_shared::testing;
     use serde_json::Value;
 
     use super::*;
@@ -267,37 +266,14 @@ mod tests {
     }
 
     async fn job(jobs: &MemoryJobStore, owner: &str, at: Timestamp) -> Job {
-        let job = Job::open(
-            NewJob {
-                owner: Owner::parse(owner).unwrap(),
-                filename: "계약서.pdf".into(),
-                content_type: FileType::Pdf,
-                declared_size: 10,
-                sha256: None,
-                webhook_url: None,
-                document_type: None,
-            },
-            at,
-            Duration::from_secs(900),
-            Duration::from_secs(86_400),
-        );
-        jobs.create(&job).await.unwrap();
-        job
+        let job = testing::open(testing::request(owner, "계약서.pdf", FileType::Pdf, 10), at);
+        testing::create_and_move(jobs, &job, &[], at).await
     }
 
     async fn run(jobs: &MemoryJobStore, job: &Job, last: Transition) -> Job {
         let now = Timestamp::now();
-        let digest = DedupKey {
-            owner: job.owner.clone(),
-            sha256: Sha256Hex::from_digest([3; 32]),
-        };
         let steps = [
-            Transition::Enqueue {
-                size: 10,
-                digest,
-                detected_mime: "application/pdf".into(),
-                etag: None,
-            },
+            testing::enqueue(job, 10, Sha256Hex::from_digest([3; 32]), None),
             Transition::StartProcessing {
                 lease_until: now.plus(Duration::from_secs(60)),
             },
@@ -314,14 +290,9 @@ mod tests {
         Transition::Complete {
             attempt: 1,
             completion: Completion {
-                text: "임대차 계약서".into(),
-                text_truncated: false,
                 confidence: 0.88,
-                pages: 2,
-                engine: "upstage".into(),
-                model_version: "ocr-2.2.1".into(),
-                result_key: "results/x.json".into(),
                 document_type: Some("contract".into()),
+                ..testing::completion("임대차 계약서")
             },
         }
     }
@@ -432,7 +403,10 @@ mod tests {
     #[tokio::test]
     async fn a_job_past_its_retention_is_never_served() {
         let (jobs, api) = api();
-        let long_ago = Timestamp::from_millis(Timestamp::now().as_millis() - 2 * 86_400_000);
+        let past_retention = testing::RETENTION + Duration::from_secs(86_400);
+        let long_ago = Timestamp::from_millis(
+            Timestamp::now().as_millis() - past_retention.as_millis() as i64,
+        );
         let old = job(&jobs, "user-alice", long_ago).await;
         run(&jobs, &old, completed()).await;
         for path in [

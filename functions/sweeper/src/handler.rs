@@ -180,11 +180,12 @@ impl Sweeper {
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
-    use ocr_shared::domain::{DedupKey, FileType, NewJob, Owner, Sha256Hex};
+    use ocr_shared::domain::{DedupKey, FileType, Owner, Sha256Hex};
     use ocr_shared::memory::{
         MemoryBlobStore, MemoryEventPublisher, MemoryJobQueue, MemoryJobStore,
     };
     use ocr_shared::ports::JobEventType;
+    use ocr_shared::testing;
 
     use super::*;
 
@@ -228,30 +229,11 @@ mod tests {
 
     /// A job opened at `at` (its upload URL lasting 15 minutes), moved by `steps` at `at`.
     async fn job_at(given: &Given, at: Timestamp, steps: &[Transition]) -> Job {
-        let job = Job::open(
-            NewJob {
-                owner: Owner::parse("alice").unwrap(),
-                filename: "계약서.pdf".into(),
-                content_type: FileType::Pdf,
-                declared_size: 10,
-                sha256: None,
-                webhook_url: None,
-                document_type: None,
-            },
+        let job = testing::open(
+            testing::request("alice", "계약서.pdf", FileType::Pdf, 10),
             at,
-            Duration::from_secs(900),
-            Duration::from_secs(30 * 86_400),
         );
-        given.jobs.create(&job).await.unwrap();
-        let mut current = job;
-        for step in steps {
-            current = given
-                .jobs
-                .transition(&current.job_id, step, at)
-                .await
-                .unwrap();
-        }
-        current
+        testing::create_and_move(given.jobs.as_ref(), &job, steps, at).await
     }
 
     fn enqueue() -> Transition {

@@ -1,0 +1,82 @@
+//! Fixtures for tests: a job request, an opened job, the steps a job takes
+//! and a completion. Behind the `testing` feature, with the in-memory
+//! adapters, so that no Lambda binary carries them.
+
+use std::time::Duration;
+
+use crate::domain::{
+    Completion, DedupKey, FileType, Job, NewJob, Owner, Sha256Hex, Timestamp, Transition,
+};
+use crate::ports::JobStore;
+
+/// How long a test job's upload URL lasts.
+pub const UPLOAD_TTL: Duration = Duration::from_secs(900);
+/// How long a test job is kept: long enough for any test's clock.
+pub const RETENTION: Duration = Duration::from_secs(30 * 86_400);
+
+pub fn owner(name: &str) -> Owner {
+    Owner::parse(name).expect("a test owner is a valid subject")
+}
+
+/// What a client asks for, without a hash, webhook or document type (set them with `..`).
+pub fn request(owner_name: &str, filename: &str, content_type: FileType, size: u64) -> NewJob {
+    NewJob {
+        owner: owner(owner_name),
+        filename: filename.to_owned(),
+        content_type,
+        declared_size: size,
+        sha256: None,
+        webhook_url: None,
+        document_type: None,
+    }
+}
+
+/// The job `request` opens at `at`, with the test upload TTL and retention.
+pub fn open(request: NewJob, at: Timestamp) -> Job {
+    Job::open(request, at, UPLOAD_TTL, RETENTION)
+}
+
+/// `awaiting_upload → queued` for `size` bytes hashing to `sha256`, of the declared type.
+pub fn enqueue(job: &Job, size: u64, sha256: Sha256Hex, etag: Option<String>) -> Transition {
+    Transition::Enqueue {
+        size,
+        digest: DedupKey {
+            owner: job.owner.clone(),
+            sha256,
+        },
+        detected_mime: job.content_type.mime().to_owned(),
+        etag,
+    }
+}
+
+/// What an OCR run of `text` leaves on a job.
+pub fn completion(text: &str) -> Completion {
+    Completion {
+        text: text.into(),
+        text_truncated: false,
+        confidence: 0.93,
+        pages: 2,
+        engine: "upstage".into(),
+        model_version: "ocr-2.2.1".into(),
+        result_key: "results/x.json".into(),
+        document_type: Some("business_registration".into()),
+    }
+}
+
+/// Creates `job` in `store` and applies `steps` in order at `at`: the job after the last.
+pub async fn create_and_move(
+    store: &dyn JobStore,
+    job: &Job,
+    steps: &[Transition],
+    at: Timestamp,
+) -> Job {
+    store.create(job).await.expect("the test job is created");
+    let mut current = job.clone();
+    for step in steps {
+        current = store
+            .transition(&job.job_id, step, at)
+            .await
+            .unwrap_or_else(|error| panic!("{step:?}: {error}"));
+    }
+    current
+}
