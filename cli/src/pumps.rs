@@ -142,8 +142,9 @@ impl Pump {
 
     /// One poll of S3 notifications: each message is one asynchronous
     /// invocation of ingest; an error leaves it for a retry (S3's, in AWS).
-    pub async fn uploads(&self, wait: i32, functions: &Functions) -> Result<usize, String> {
+    pub async fn uploads(&self, wait: i32, functions: &Functions) -> Result<Uploads, String> {
         let messages = self.receive(wait).await?;
+        let mut outcomes = Vec::new();
         for message in &messages {
             let payload: Value = match message.body().map(serde_json::from_str) {
                 Some(Ok(payload)) => payload,
@@ -155,17 +156,29 @@ impl Pump {
             };
             let event = LambdaEvent::new(payload, Context::default());
             match ingest::handle(event, &functions.ingest).await {
-                Ok(outcomes) => {
-                    for outcome in outcomes {
-                        info!(outcome = %serde_json::to_string(&outcome).unwrap_or_default(), "ingest");
+                Ok(handled) => {
+                    for outcome in &handled {
+                        info!(outcome = %serde_json::to_string(outcome).unwrap_or_default(), "ingest");
                     }
+                    outcomes.extend(handled);
                     self.delete(message).await;
                 }
                 Err(error) => warn!(error = %error, "ingest failed; S3 will retry"),
             }
         }
-        Ok(messages.len())
+        Ok(Uploads {
+            received: messages.len(),
+            outcomes,
+        })
     }
+}
+
+/// What one poll of the uploads queue did.
+pub struct Uploads {
+    /// S3 notifications received.
+    pub received: usize,
+    /// What ingest made of the records it handled.
+    pub outcomes: Vec<ingest::Outcome>,
 }
 
 /// Runs every pump until the task is aborted: the worker with as many batches
@@ -177,7 +190,8 @@ pub async fn run(sqs: Client, resources: Resources, functions: Arc<Functions>) {
     let uploads = async {
         let pump = Pump::new(sqs.clone(), &resources.uploads_queue);
         loop {
-            report(pump.uploads(LONG_POLL_SECONDS, &functions).await).await;
+            let polled = pump.uploads(LONG_POLL_SECONDS, &functions).await;
+            report(polled.map(|uploads| uploads.received)).await;
         }
     };
     let jobs = (0..WORKER_CONCURRENCY).map(|_| async {

@@ -217,7 +217,8 @@ async fn internal_destinations_are_refused_with_a_reason_and_never_connected() {
     for url in &literal {
         // Refused before any connection can exist: checked first, so a wrong
         // answer stops the test before the notifier could reach out.
-        let checked = Destination::resolve(url, strict, stack.notifier.resolver.as_ref()).await;
+        let checked =
+            Destination::resolve(url, strict, stack.functions.notifier.resolver.as_ref()).await;
         let reason = match checked {
             Err(error @ WebhookUrlError::Blocked { .. }) => error.to_string(),
             other => panic!("{url} was not refused as internal: {other:?}"),
@@ -284,6 +285,7 @@ async fn deliver_once(stack: &Stack, webhook_url: &str) -> (Result<(), String>, 
         status: JobStatus::Completed,
     };
     let delivered = stack
+        .functions
         .notifier
         .event(
             &event,

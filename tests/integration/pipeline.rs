@@ -147,24 +147,24 @@ async fn the_same_s3_event_three_times_calls_upstage_once() {
                "object": {"key": format!("uploads%2F{id}"), "size": PNG.len()}}
     }]});
     for _ in 0..2 {
-        let outcomes = stack.ingest.process(record.clone()).await;
+        let outcomes = stack.invoke_ingest(record.clone()).await.unwrap();
         assert!(matches!(
             outcomes[0],
-            Ok(ingest::Outcome::Requeued { .. }) | Ok(ingest::Outcome::Duplicate { .. })
+            ingest::Outcome::Requeued { .. } | ingest::Outcome::Duplicate { .. }
         ));
     }
     let job = stack.settle(&id, SETTLE).await;
     assert_eq!(job.status, JobStatus::Completed);
     // Drain whatever copies are left; none may read the document again.
     while stack.pump_jobs().await > 0 {}
-    let again = stack.ingest.process(record).await;
+    let again = stack.invoke_ingest(record).await.unwrap();
     assert!(
         matches!(
             again[0],
-            Ok(ingest::Outcome::Duplicate {
+            ingest::Outcome::Duplicate {
                 status: JobStatus::Completed,
                 ..
-            })
+            }
         ),
         "{again:?}"
     );
@@ -306,13 +306,13 @@ async fn a_server_that_always_fails_fails_the_job_after_the_last_attempt() {
 #[tokio::test]
 async fn a_hang_past_the_timeout_and_a_malformed_body_are_retried() {
     let stack = Stack::start(StackOptions {
-        upstage_timeout: Duration::from_secs(1),
+        upstage_timeout: Duration::from_secs(5),
         ..StackOptions::default()
     })
     .await;
     stack
         .upstage
-        .script([Reply::Hang(Duration::from_secs(3)), Reply::Malformed]);
+        .script([Reply::Hang(Duration::from_secs(7)), Reply::Malformed]);
     let id = submit(&stack, "alice", PNG).await;
     let job = stack.jobs.get(&id).await.unwrap().unwrap();
     assert_eq!(job.status, JobStatus::Completed);
@@ -331,7 +331,7 @@ async fn a_job_whose_worker_died_is_taken_over_after_the_lease_and_read_once() {
     let sqs = aws_sdk_sqs::Client::new(&stack.config);
     let received = sqs
         .receive_message()
-        .queue_url(&stack.jobs_queue)
+        .queue_url(&stack.resources.jobs_queue)
         .visibility_timeout(4)
         .wait_time_seconds(1)
         .send()

@@ -1,36 +1,31 @@
-//! The whole pipeline on moto: the real handlers over the real AWS adapters,
-//! S3 notifications delivered to ingest through SQS as in AWS, and the jobs
-//! queue fed to the worker with Lambda's batch semantics.
+//! The whole pipeline on moto, wired as `ocr dev` wires it: the stack's
+//! resources from `ocr_cli::provision`, the functions from
+//! `ocr_cli::functions::Functions::build` over a deployed function's
+//! environment, and the queues fed to them by `ocr_cli::pumps` (S3
+//! notifications to ingest, Lambda's SQS batch semantics for the worker and
+//! the notifier). Tests drive the pumps one poll at a time.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_sqs::types::MessageSystemAttributeName;
-use ingest::{Ingest, Outcome};
+use ingest::Outcome;
 use lambda_http::Body;
 use lambda_runtime::{Context, LambdaEvent};
-use notifier::{Notifier, NotifierSettings};
-use ocr_shared::aws::{
-    DynamoJobStore, DynamoRateLimiter, S3BlobStore, SecretsManagerSource, SnsEventPublisher,
-    SqsJobQueue,
-};
-use ocr_shared::config::UploadSettings;
-use ocr_shared::domain::{FileType, Job, JobId};
-use ocr_shared::engines::{UpstageEngine, UpstageKeySource};
+use ocr_cli::functions::{Functions, environment};
+use ocr_cli::provision::{self, QueueSettings, Resources};
+use ocr_cli::pumps::Pump;
+use ocr_shared::aws::{DynamoJobStore, S3BlobStore};
+use ocr_shared::config::vars;
+use ocr_shared::domain::{Job, JobId};
 use ocr_shared::ports::JobStore;
-use ocr_shared::upload_policy::UploadLimits;
 use ocr_shared::webhook::{AddressPolicy, Resolver, SystemResolver};
-use ocr_worker::{Worker, WorkerSettings};
-use secrecy::SecretString;
 use serde_json::{Value, json};
-use status_api::StatusApi;
-use upload_api::{UploadApi, UploadApiSettings};
 
 use crate::fake_upstage::{API_KEY, FakeUpstage};
-use crate::{resources, sdk_config};
+use crate::{resources, sdk_config, unique_name};
 
 const API_EVENT: &str = include_str!("../../events/apigw-create-job.json");
 
@@ -61,22 +56,52 @@ impl Default for StackOptions {
     }
 }
 
+impl StackOptions {
+    /// The variables a deployed function would get for these options.
+    fn variables(&self, upstage_url: &str) -> Vec<(String, String)> {
+        [
+            (vars::UPSTAGE_API_KEY, API_KEY.to_owned()),
+            (vars::UPSTAGE_BASE_URL, upstage_url.to_owned()),
+            (vars::UPSTAGE_MODEL, "ocr".to_owned()),
+            (
+                vars::UPSTAGE_TIMEOUT_SECONDS,
+                self.upstage_timeout.as_secs().to_string(),
+            ),
+            (vars::OCR_MAX_ATTEMPTS, self.max_attempts.to_string()),
+            (vars::OCR_LEASE_SECONDS, self.lease.as_secs().to_string()),
+            (vars::OCR_RETRY_BASE_SECONDS, "0".to_owned()),
+            (vars::OCR_RATE_LIMIT_RPS, "1000".to_owned()),
+            (vars::MAX_UPLOAD_BYTES, self.max_upload_bytes.to_string()),
+            (
+                vars::JOB_CREATE_RATE_PER_MINUTE,
+                self.create_per_minute.to_string(),
+            ),
+            (
+                vars::WEBHOOK_MAX_ATTEMPTS,
+                self.webhook_attempts.to_string(),
+            ),
+            (
+                vars::WEBHOOK_ALLOW_LOCAL,
+                self.webhook_policy.allow_local.to_string(),
+            ),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect()
+    }
+}
+
 pub struct Stack {
     pub config: SdkConfig,
+    pub resources: Resources,
+    pub functions: Functions,
+    /// The functions' table and bucket, for the tests' own reads and writes.
     pub jobs: Arc<DynamoJobStore>,
     pub blobs: Arc<S3BlobStore>,
-    pub upload_api: UploadApi,
-    pub ingest: Ingest,
-    pub worker: Worker,
-    pub status_api: StatusApi,
-    pub notifier: Notifier,
     pub upstage: FakeUpstage,
-    pub notifier_queue: String,
-    pub notifier_dead_letters: String,
+    /// The master webhook secret the stack was provisioned with.
     pub webhook_secret: String,
-    pub jobs_queue: String,
-    pub dead_letters: String,
-    pub uploads_queue: String,
+    /// A queue subscribed to the events topic: what any subscriber gets.
     pub events_queue: String,
     sqs: aws_sdk_sqs::Client,
 }
@@ -93,128 +118,45 @@ impl Stack {
     pub async fn start(options: StackOptions) -> Self {
         let config = sdk_config().await;
         let sqs = aws_sdk_sqs::Client::new(&config);
-        let table = resources::jobs_table(&config).await;
-        let bucket = resources::bucket(&config).await;
-        let topic = resources::topic(&config).await;
-
-        // Jobs queue with a DLQ after more receives than attempts, as the template sets it.
-        let (jobs_queue, dead_letters) =
-            resources::queue_with_dead_letters(&config, "jobs", options.max_attempts + 2).await;
-
-        // S3 → SQS notifications of new uploads: what invokes ingest in AWS.
-        let uploads_queue = resources::queue(&config).await;
-        ocr_cli::provision::notify_uploads(&config, &bucket, &uploads_queue)
+        let queues = QueueSettings {
+            // More receives than attempts, as the template's Rules require.
+            jobs_max_receives: options.max_attempts + 2,
+            notifier_max_receives: options.webhook_attempts,
+            visibility_seconds: 30,
+        };
+        let resources = provision::stack(&config, &unique_name("stack"), queues, &[])
             .await
-            .expect("S3 notifies the uploads queue");
-        let s3 = S3BlobStore::client(&config);
-
-        // A queue on the topic, to see the events subscribers get.
+            .expect("the stack's resources are created");
         let events_queue = resources::queue(&config).await;
-        resources::subscribe(&config, &topic, &events_queue).await;
-
-        // The notifier's queue on the topic, with its own DLQ after the configured attempts.
-        let (notifier_queue, notifier_dead_letters) =
-            resources::queue_with_dead_letters(&config, "notifier", options.webhook_attempts).await;
-        resources::subscribe(&config, &topic, &notifier_queue).await;
-        let webhook_secret = "whsec_test_0123456789abcdef".to_owned();
-        let secret_arn = resources::secret(&config, &webhook_secret).await;
+        resources::subscribe(&config, &resources.topic_arn, &events_queue).await;
+        let webhook_secret = aws_sdk_secretsmanager::Client::new(&config)
+            .get_secret_value()
+            .secret_id(&resources.webhook_secret_arn)
+            .send()
+            .await
+            .expect("the webhook secret is readable")
+            .secret_string
+            .unwrap_or_default();
 
         let upstage = FakeUpstage::start().await;
-        let dynamodb = aws_sdk_dynamodb::Client::new(&config);
-        let jobs = Arc::new(DynamoJobStore::new(dynamodb.clone(), &table));
-        let blobs = Arc::new(S3BlobStore::new(s3, &bucket));
-        let limiter = Arc::new(DynamoRateLimiter::new(dynamodb, &table));
-        let queue = Arc::new(SqsJobQueue::new(sqs.clone(), &jobs_queue));
-        let events = Arc::new(SnsEventPublisher::new(
-            aws_sdk_sns::Client::new(&config),
-            &topic,
-        ));
-        let mut upload =
-            UploadSettings::from_env(&ocr_shared::config::Env::new(&EmptyEnv)).unwrap();
-        upload.limits = UploadLimits {
-            max_bytes: options.max_upload_bytes,
-            allowed: FileType::ALL.to_vec(),
-        };
-        let engine = UpstageEngine::new(
-            &upstage.url,
-            "ocr",
-            UpstageKeySource::Inline(SecretString::from(API_KEY)),
-            options.upstage_timeout,
-        )
-        .unwrap();
+        let endpoint = crate::moto().endpoint().to_owned();
+        let variables = environment(options.variables(&upstage.url), &resources, &endpoint);
+        let mut functions =
+            Functions::build(&config, &variables).expect("the functions read their settings");
+        // What an environment variable cannot say: a resolver that maps test
+        // names, and webhook retries without waiting.
+        functions.notifier.resolver = options.resolver.clone();
+        functions.notifier.settings.retry_base = Duration::ZERO;
+        functions.notifier.settings.timeout = Duration::from_secs(2);
 
         Self {
-            upload_api: UploadApi {
-                jobs: jobs.clone(),
-                blobs: blobs.clone(),
-                limiter: limiter.clone(),
-                settings: UploadApiSettings {
-                    upload: upload.clone(),
-                    create_per_minute: options.create_per_minute,
-                    webhooks: options.webhook_policy,
-                },
-            },
-            ingest: Ingest {
-                jobs: jobs.clone(),
-                blobs: blobs.clone(),
-                queue: queue.clone(),
-                events: events.clone(),
-                limits: upload.limits.clone(),
-            },
-            worker: Worker {
-                jobs: jobs.clone(),
-                blobs: blobs.clone(),
-                queue,
-                events,
-                engine: Arc::new(engine),
-                limiter,
-                settings: WorkerSettings {
-                    max_attempts: options.max_attempts,
-                    lease: options.lease,
-                    retry_base: Duration::ZERO,
-                    rate_limit_rps: 1000,
-                    max_bytes_in_flight: ocr_worker::handler::DEFAULT_BYTES_IN_FLIGHT,
-                },
-                in_flight: ocr_worker::budget::ByteBudget::new(
-                    ocr_worker::handler::DEFAULT_BYTES_IN_FLIGHT,
-                ),
-            },
-            status_api: StatusApi {
-                jobs: jobs.clone(),
-                blobs: blobs.clone(),
-                secrets: Arc::new(SecretsManagerSource::new(
-                    aws_sdk_secretsmanager::Client::new(&config),
-                    Duration::from_secs(60),
-                )),
-                webhook_secret_id: secret_arn.clone(),
-            },
-            notifier: Notifier {
-                jobs: jobs.clone(),
-                blobs: blobs.clone(),
-                queue: Arc::new(SqsJobQueue::new(sqs.clone(), &notifier_queue)),
-                secrets: Arc::new(SecretsManagerSource::new(
-                    aws_sdk_secretsmanager::Client::new(&config),
-                    Duration::from_secs(60),
-                )),
-                secret_id: secret_arn,
-                resolver: options.resolver.clone(),
-                settings: NotifierSettings {
-                    max_attempts: options.webhook_attempts,
-                    timeout: Duration::from_secs(2),
-                    retry_base: Duration::ZERO,
-                    policy: options.webhook_policy,
-                },
-            },
-            notifier_queue,
-            notifier_dead_letters,
-            webhook_secret,
+            jobs: Arc::new(DynamoJobStore::connect(&config, resources.table.clone())),
+            blobs: Arc::new(S3BlobStore::connect(&config, resources.bucket.clone())),
             config,
-            jobs,
-            blobs,
+            resources,
+            functions,
             upstage,
-            jobs_queue,
-            dead_letters,
-            uploads_queue,
+            webhook_secret,
             events_queue,
             sqs,
         }
@@ -267,9 +209,9 @@ impl Stack {
         let request =
             lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway event");
         let response = if method == "GET" {
-            status_api::handle(request, &self.status_api).await
+            status_api::handle(request, &self.functions.status_api).await
         } else {
-            upload_api::handle(request, &self.upload_api).await
+            upload_api::handle(request, &self.functions.upload_api).await
         }
         .expect("the handlers answer every request");
         let (parts, body) = response.into_parts();
@@ -343,59 +285,44 @@ impl Stack {
             .unwrap();
     }
 
+    fn pump(&self, url: &str) -> Pump {
+        Pump::new(self.sqs.clone(), url)
+    }
+
     /// Delivers every pending S3 notification to ingest; returns what it made of them.
     pub async fn pump_uploads(&self) -> Vec<Outcome> {
+        let pump = self.pump(&self.resources.uploads_queue);
         let mut outcomes = Vec::new();
         loop {
-            let messages = self.receive(&self.uploads_queue, 0).await;
-            if messages.is_empty() {
+            let polled = pump
+                .uploads(0, &self.functions)
+                .await
+                .expect("the uploads queue answers");
+            if polled.received == 0 {
                 return outcomes;
             }
-            for message in messages {
-                let payload: Value = serde_json::from_str(message.body().unwrap()).unwrap();
-                let results = self.ingest.process(payload).await;
-                if results.iter().all(Result::is_ok) {
-                    self.delete(&self.uploads_queue, &message).await;
-                }
-                outcomes.extend(results.into_iter().filter_map(Result::ok));
-            }
+            outcomes.extend(polled.outcomes);
         }
     }
 
     /// One Lambda poll of the jobs queue: a batch of up to 10 to the worker;
     /// acknowledged messages are deleted, reported failures stay. Returns the batch size.
     pub async fn pump_jobs(&self) -> usize {
-        self.poll(&self.jobs_queue, |event| async {
-            ocr_worker::handle(LambdaEvent::new(event, Context::default()), &self.worker).await
-        })
-        .await
+        self.pump(&self.resources.jobs_queue)
+            .batch(0, |event| {
+                ocr_worker::handle(
+                    LambdaEvent::new(event, Context::default()),
+                    &self.functions.worker,
+                )
+            })
+            .await
+            .expect("the jobs queue answers")
     }
 
-    /// One Lambda poll of `url` with SQS event-source semantics: up to 10
-    /// messages to the handler, acknowledged ones deleted, reported failures left
-    /// to their visibility timeout. Returns the batch size.
-    async fn poll<F, Fut>(&self, url: &str, handler: F) -> usize
-    where
-        F: FnOnce(SqsEvent) -> Fut,
-        Fut: std::future::Future<Output = Result<SqsBatchResponse, lambda_runtime::Error>>,
-    {
-        let messages = self.receive(url, 0).await;
-        if messages.is_empty() {
-            return 0;
-        }
-        let response = handler(ocr_cli::pumps::sqs_event(&messages, url))
-            .await
-            .expect("the consumers answer every batch");
-        for message in &messages {
-            let failed = response
-                .batch_item_failures
-                .iter()
-                .any(|failure| Some(failure.item_identifier.as_str()) == message.message_id());
-            if !failed {
-                self.delete(url, message).await;
-            }
-        }
-        messages.len()
+    /// One invocation of ingest with `event`, as S3 invokes it.
+    pub async fn invoke_ingest(&self, event: Value) -> Result<Vec<Outcome>, ingest::IngestError> {
+        let event = LambdaEvent::new(event, Context::default());
+        ingest::handle(event, &self.functions.ingest).await
     }
 
     /// Runs ingest and the worker until the job is finished, or panics after `timeout`.
@@ -423,10 +350,15 @@ impl Stack {
 
     /// One Lambda poll of the notifier's queue; returns the batch size.
     pub async fn pump_notifications(&self) -> usize {
-        self.poll(&self.notifier_queue, |event| async {
-            notifier::handle(LambdaEvent::new(event, Context::default()), &self.notifier).await
-        })
-        .await
+        self.pump(&self.resources.notifier_queue)
+            .batch(0, |event| {
+                notifier::handle(
+                    LambdaEvent::new(event, Context::default()),
+                    &self.functions.notifier,
+                )
+            })
+            .await
+            .expect("the notifier's queue answers")
     }
 
     /// Runs the notifier until its queue is empty (retries included), or `timeout`.
@@ -445,7 +377,7 @@ impl Stack {
 
     /// Events in the notifier's dead-letter queue.
     pub async fn notifier_dead_letters(&self) -> Vec<Value> {
-        self.receive(&self.notifier_dead_letters, 0)
+        self.receive(&self.resources.notifier_dead_letters, 0)
             .await
             .iter()
             .map(|message| serde_json::from_str(message.body().unwrap()).unwrap())
@@ -454,7 +386,9 @@ impl Stack {
 
     /// Messages waiting in the dead-letter queue.
     pub async fn dead_letter_count(&self) -> usize {
-        self.receive(&self.dead_letters, 0).await.len()
+        self.receive(&self.resources.jobs_dead_letters, 0)
+            .await
+            .len()
     }
 
     /// Job events delivered to the topic's subscriber so far.
@@ -470,14 +404,5 @@ impl Stack {
                 self.delete(&self.events_queue, &message).await;
             }
         }
-    }
-}
-
-/// No variables: every setting at its default.
-struct EmptyEnv;
-
-impl ocr_shared::config::EnvSource for EmptyEnv {
-    fn var(&self, _: &str) -> Option<String> {
-        None
     }
 }

@@ -4,4 +4,4 @@ pub mod config;
 pub mod handler;
 
 pub use config::{Config, IAM_ACTIONS};
-pub use handler::{Ingest, Outcome, handle};
+pub use handler::{Ingest, IngestError, Outcome, handle};
