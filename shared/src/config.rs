@@ -168,6 +168,25 @@ impl AwsSettings {
     }
 }
 
+/// What every function reads to find the stack: the AWS endpoint (set for
+/// local runs only), the jobs table and the documents bucket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StackConfig {
+    pub aws: AwsSettings,
+    pub table: String,
+    pub bucket: String,
+}
+
+impl StackConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            aws: AwsSettings::from_env(env)?,
+            table: env.required(vars::JOBS_TABLE)?,
+            bucket: env.required(vars::DOCUMENTS_BUCKET)?,
+        })
+    }
+}
+
 /// The upload rules and how long things live.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UploadSettings {

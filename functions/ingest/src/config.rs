@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use ocr_shared::aws::{DynamoJobStore, S3BlobStore, SdkConfig, SnsEventPublisher, SqsJobQueue};
-use ocr_shared::config::{AwsSettings, ConfigError, Env, UploadSettings, vars};
+use ocr_shared::config::{ConfigError, Env, StackConfig, UploadSettings, vars};
 use ocr_shared::upload_policy::UploadLimits;
 
 use crate::Ingest;
@@ -24,9 +24,7 @@ pub const IAM_ACTIONS: &[&str] = &[
 ];
 
 pub struct Config {
-    pub aws: AwsSettings,
-    pub table: String,
-    pub bucket: String,
+    pub stack: StackConfig,
     pub queue_url: String,
     pub topic_arn: String,
     pub limits: UploadLimits,
@@ -35,9 +33,7 @@ pub struct Config {
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
-            aws: AwsSettings::from_env(env)?,
-            table: env.required(vars::JOBS_TABLE)?,
-            bucket: env.required(vars::DOCUMENTS_BUCKET)?,
+            stack: StackConfig::from_env(env)?,
             queue_url: env.required(vars::JOBS_QUEUE_URL)?,
             topic_arn: env.required(vars::EVENTS_TOPIC_ARN)?,
             limits: UploadSettings::from_env(env)?.limits,
@@ -49,8 +45,8 @@ impl Ingest {
     /// The function over the real AWS adapters, as Lambda and `ocr dev` run it.
     pub fn connect(sdk: &SdkConfig, config: Config) -> Self {
         Self {
-            jobs: Arc::new(DynamoJobStore::connect(sdk, config.table)),
-            blobs: Arc::new(S3BlobStore::connect(sdk, config.bucket)),
+            jobs: Arc::new(DynamoJobStore::connect(sdk, config.stack.table)),
+            blobs: Arc::new(S3BlobStore::connect(sdk, config.stack.bucket)),
             queue: Arc::new(SqsJobQueue::connect(sdk, config.queue_url)),
             events: Arc::new(SnsEventPublisher::connect(sdk, config.topic_arn)),
             limits: config.limits,

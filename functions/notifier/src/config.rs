@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ocr_shared::aws::{DynamoJobStore, S3BlobStore, SdkConfig, SecretsManagerSource, SqsJobQueue};
-use ocr_shared::config::{AwsSettings, ConfigError, Env, vars};
+use ocr_shared::config::{ConfigError, Env, StackConfig, vars};
 use ocr_shared::webhook::SystemResolver;
 
 use crate::{Notifier, NotifierSettings};
@@ -22,9 +22,7 @@ pub const IAM_ACTIONS: &[&str] = &[
 ];
 
 pub struct Config {
-    pub aws: AwsSettings,
-    pub table: String,
-    pub bucket: String,
+    pub stack: StackConfig,
     pub queue_url: String,
     pub secret_id: String,
     pub settings: NotifierSettings,
@@ -33,9 +31,7 @@ pub struct Config {
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
-            aws: AwsSettings::from_env(env)?,
-            table: env.required(vars::JOBS_TABLE)?,
-            bucket: env.required(vars::DOCUMENTS_BUCKET)?,
+            stack: StackConfig::from_env(env)?,
             queue_url: env.required(vars::NOTIFIER_QUEUE_URL)?,
             secret_id: env.required(vars::WEBHOOK_SECRET_ARN)?,
             settings: NotifierSettings::from_env(env)?,
@@ -47,8 +43,8 @@ impl Notifier {
     /// The function over the real AWS adapters, as Lambda and `ocr dev` run it.
     pub fn connect(sdk: &SdkConfig, config: Config) -> Self {
         Self {
-            jobs: Arc::new(DynamoJobStore::connect(sdk, config.table)),
-            blobs: Arc::new(S3BlobStore::connect(sdk, config.bucket)),
+            jobs: Arc::new(DynamoJobStore::connect(sdk, config.stack.table)),
+            blobs: Arc::new(S3BlobStore::connect(sdk, config.stack.bucket)),
             queue: Arc::new(SqsJobQueue::connect(sdk, config.queue_url)),
             secrets: Arc::new(SecretsManagerSource::connect(sdk, KEY_CACHE_TTL)),
             secret_id: config.secret_id,

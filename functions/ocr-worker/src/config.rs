@@ -8,7 +8,7 @@ use ocr_shared::aws::{
     SnsEventPublisher, SqsJobQueue,
 };
 use ocr_shared::config::{
-    AwsSettings, ConfigError, EngineKind, Env, OcrSettings, UpstageKey, UpstageSettings, vars,
+    ConfigError, EngineKind, Env, OcrSettings, StackConfig, UpstageKey, UpstageSettings, vars,
 };
 use ocr_shared::engines::{UpstageEngine, UpstageKeySource, upstage};
 use ocr_shared::ports::OcrEngine;
@@ -47,9 +47,7 @@ pub enum EngineSettings {
 }
 
 pub struct Config {
-    pub aws: AwsSettings,
-    pub table: String,
-    pub bucket: String,
+    pub stack: StackConfig,
     pub queue_url: String,
     pub topic_arn: String,
     pub engine: EngineSettings,
@@ -93,9 +91,7 @@ impl Config {
             _ => otherwise()?,
         };
         Ok(Self {
-            aws: AwsSettings::from_env(env)?,
-            table: env.required(vars::JOBS_TABLE)?,
-            bucket: env.required(vars::DOCUMENTS_BUCKET)?,
+            stack: StackConfig::from_env(env)?,
             queue_url: env.required(vars::JOBS_QUEUE_URL)?,
             topic_arn: env.required(vars::EVENTS_TOPIC_ARN)?,
             engine,
@@ -129,12 +125,12 @@ impl Worker {
         // One DynamoDB client (one connection pool) for jobs and the counter.
         let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
         Ok(Self {
-            jobs: Arc::new(DynamoJobStore::new(dynamodb.clone(), &config.table)),
-            blobs: Arc::new(S3BlobStore::connect(sdk, config.bucket)),
+            jobs: Arc::new(DynamoJobStore::new(dynamodb.clone(), &config.stack.table)),
+            blobs: Arc::new(S3BlobStore::connect(sdk, config.stack.bucket)),
             queue: Arc::new(SqsJobQueue::connect(sdk, config.queue_url)),
             events: Arc::new(SnsEventPublisher::connect(sdk, config.topic_arn)),
             engine,
-            limiter: Arc::new(DynamoRateLimiter::new(dynamodb, config.table)),
+            limiter: Arc::new(DynamoRateLimiter::new(dynamodb, config.stack.table)),
             in_flight: ByteBudget::new(config.settings.max_bytes_in_flight),
             settings: config.settings,
         })

@@ -7,7 +7,7 @@ use ocr_worker::{Config, Worker, handle};
 async fn main() -> Result<(), Error> {
     ocr_shared::telemetry::init();
     let config = Config::from_env(&Env::new(&ProcessEnv))?;
-    let sdk = load_sdk_config(&config.aws).await;
+    let sdk = load_sdk_config(&config.stack.aws).await;
     let worker = Worker::connect(&sdk, config)?;
     run(service_fn(|event| handle(event, &worker))).await
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use ocr_shared::aws::{DynamoJobStore, S3BlobStore, SdkConfig, SecretsManagerSource};
-use ocr_shared::config::{AwsSettings, ConfigError, Env, vars};
+use ocr_shared::config::{ConfigError, Env, StackConfig, vars};
 
 use crate::StatusApi;
 
@@ -19,18 +19,14 @@ pub const IAM_ACTIONS: &[&str] = &[
 const SECRET_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(300);
 
 pub struct Config {
-    pub aws: AwsSettings,
-    pub table: String,
-    pub bucket: String,
+    pub stack: StackConfig,
     pub webhook_secret_id: String,
 }
 
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
-            aws: AwsSettings::from_env(env)?,
-            table: env.required(vars::JOBS_TABLE)?,
-            bucket: env.required(vars::DOCUMENTS_BUCKET)?,
+            stack: StackConfig::from_env(env)?,
             webhook_secret_id: env.required(vars::WEBHOOK_SECRET_ARN)?,
         })
     }
@@ -40,8 +36,8 @@ impl StatusApi {
     /// The function over the real AWS adapters, as Lambda and `ocr dev` run it.
     pub fn connect(sdk: &SdkConfig, config: Config) -> Self {
         Self {
-            jobs: Arc::new(DynamoJobStore::connect(sdk, config.table)),
-            blobs: Arc::new(S3BlobStore::connect(sdk, config.bucket)),
+            jobs: Arc::new(DynamoJobStore::connect(sdk, config.stack.table)),
+            blobs: Arc::new(S3BlobStore::connect(sdk, config.stack.bucket)),
             secrets: Arc::new(SecretsManagerSource::connect(sdk, SECRET_CACHE_TTL)),
             webhook_secret_id: config.webhook_secret_id,
         }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use ocr_shared::aws::{DynamoJobStore, DynamoRateLimiter, S3BlobStore, SdkConfig};
-use ocr_shared::config::{AwsSettings, ConfigError, Env, vars};
+use ocr_shared::config::{ConfigError, Env, StackConfig};
 
 use crate::{UploadApi, UploadApiSettings};
 
@@ -23,18 +23,14 @@ pub const IAM_ACTIONS: &[&str] = &[
 ];
 
 pub struct Config {
-    pub aws: AwsSettings,
-    pub table: String,
-    pub bucket: String,
+    pub stack: StackConfig,
     pub settings: UploadApiSettings,
 }
 
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
-            aws: AwsSettings::from_env(env)?,
-            table: env.required(vars::JOBS_TABLE)?,
-            bucket: env.required(vars::DOCUMENTS_BUCKET)?,
+            stack: StackConfig::from_env(env)?,
             settings: UploadApiSettings::from_env(env)?,
         })
     }
@@ -46,9 +42,9 @@ impl UploadApi {
         // One DynamoDB client (one connection pool) for jobs and the counter.
         let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
         Self {
-            jobs: Arc::new(DynamoJobStore::new(dynamodb.clone(), &config.table)),
-            blobs: Arc::new(S3BlobStore::connect(sdk, config.bucket)),
-            limiter: Arc::new(DynamoRateLimiter::new(dynamodb, config.table)),
+            jobs: Arc::new(DynamoJobStore::new(dynamodb.clone(), &config.stack.table)),
+            blobs: Arc::new(S3BlobStore::connect(sdk, config.stack.bucket)),
+            limiter: Arc::new(DynamoRateLimiter::new(dynamodb, config.stack.table)),
             settings: config.settings,
         }
     }

@@ -7,7 +7,7 @@ use upload_api::{Config, UploadApi, handle};
 async fn main() -> Result<(), Error> {
     ocr_shared::telemetry::init();
     let config = Config::from_env(&Env::new(&ProcessEnv))?;
-    let sdk = load_sdk_config(&config.aws).await;
+    let sdk = load_sdk_config(&config.stack.aws).await;
     let api = UploadApi::connect(&sdk, config);
     run(service_fn(|request| handle(request, &api))).await
 }
