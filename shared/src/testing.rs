@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use crate::domain::{
-    Completion, DedupKey, FileType, Job, NewJob, Owner, Sha256Hex, Timestamp, Transition,
+    Completion, DedupKey, DocumentType, FileType, Filename, Job, NewJob, Owner, Sha256Hex,
+    Timestamp, Transition,
 };
 use crate::ports::JobStore;
 
@@ -22,7 +23,7 @@ pub fn owner(name: &str) -> Owner {
 pub fn request(owner_name: &str, filename: &str, content_type: FileType, size: u64) -> NewJob {
     NewJob {
         owner: owner(owner_name),
-        filename: filename.to_owned(),
+        filename: Filename::parse(filename).expect("a test filename is valid"),
         content_type,
         declared_size: size,
         sha256: None,
@@ -59,7 +60,7 @@ pub fn completion(text: &str) -> Completion {
         engine: "upstage".into(),
         model_version: "ocr-2.2.1".into(),
         result_key: "results/x.json".into(),
-        document_type: Some("business_registration".into()),
+        document_type: Some(DocumentType::BusinessRegistration),
     }
 }
 

@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::domain::{Job, JobError, JobId, JobStatus, Timestamp, WebhookState, WebhookStatus};
+use crate::domain::{
+    DocumentType, Filename, Job, JobError, JobId, JobStatus, Timestamp, WebhookState,
+    WebhookStatus, WebhookUrl,
+};
 
 /// How long a presigned link to a full result lasts (status API and webhooks).
 pub const RESULT_URL_TTL: Duration = Duration::from_secs(15 * 60);
@@ -16,13 +19,13 @@ pub struct JobView {
     pub job_id: JobId,
     /// A stored status, or `expired` for an upload slot that ran out unused.
     pub status: &'static str,
-    pub filename: String,
+    pub filename: Filename,
     pub content_type: String,
     pub size: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub document_type: Option<String>,
+    pub document_type: Option<DocumentType>,
     pub attempts: u32,
     pub created_at: String,
     pub updated_at: String,
@@ -55,7 +58,7 @@ pub struct JobView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deduplicated_from: Option<JobId>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub webhook_url: Option<String>,
+    pub webhook_url: Option<WebhookUrl>,
     /// How the webhook delivery stands, once one was attempted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub webhook: Option<WebhookView>,
@@ -95,7 +98,7 @@ impl JobView {
             content_type: job.content_type.mime().to_owned(),
             size: job.size.unwrap_or(job.declared_size),
             sha256: job.sha256.as_ref().map(|sha| sha.as_str().to_owned()),
-            document_type: job.document_type.clone(),
+            document_type: job.document_type,
             attempts: job.attempts,
             created_at: job.created_at.to_rfc3339(),
             updated_at: job.updated_at.to_rfc3339(),

@@ -801,7 +801,7 @@ mod tests {
         let completion = Completion {
             pages: 1,
             result_key: first.job_id.result_key(),
-            document_type: Some("receipt".into()),
+            document_type: Some(ocr_shared::domain::DocumentType::Receipt),
             ..testing::completion("영수증")
         };
         given

@@ -11,7 +11,9 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{Error, LambdaEvent};
 use ocr_shared::batch::{self, Delivery, process_batch};
 use ocr_shared::config::{ConfigError, Env, vars};
-use ocr_shared::domain::{Job, JobStatus, Timestamp, WebhookState, WebhookStatus, truncate_utf8};
+use ocr_shared::domain::{
+    Job, JobStatus, Timestamp, WebhookState, WebhookStatus, WebhookUrl, truncate_utf8,
+};
 use ocr_shared::ports::{BlobStore, JobEvent, JobQueue, JobStore, SecretSource, StoreError};
 use ocr_shared::retry::retry_delay;
 use ocr_shared::view::{JobView, RESULT_URL_TTL};
@@ -121,7 +123,7 @@ impl Notifier {
             info!("job deleted; nothing to notify");
             return Ok(());
         };
-        let Some(url) = job.webhook_url.clone() else {
+        let Some(url) = job.webhook_url.as_ref().map(WebhookUrl::as_str) else {
             return Ok(());
         };
         // A job has one terminal event: once delivered, a repeat of it is a duplicate.
@@ -142,7 +144,7 @@ impl Notifier {
         let now = Timestamp::now();
         let key = owner_key(secret.expose_secret().as_bytes(), &job.owner);
         let signature = sign(key.as_bytes(), now.as_epoch_seconds(), &body);
-        match self.deliver(&url, &event.id, &signature, body).await {
+        match self.deliver(url, &event.id, &signature, body).await {
             Ok(()) => {
                 info!(attempt, "webhook delivered");
                 self.record(&job, WebhookStatus::Delivered, attempt, None, Some(now))

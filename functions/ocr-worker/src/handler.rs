@@ -279,7 +279,7 @@ impl Worker {
         let error = match read {
             Ok(bytes) => {
                 return Ok(Some(Document {
-                    filename: job.filename.clone(),
+                    filename: job.filename.to_string(),
                     file_type: job.content_type,
                     bytes,
                 }));
@@ -458,8 +458,7 @@ impl Worker {
         let (text, text_truncated) = truncate_utf8(&result.text, MAX_STORED_TEXT_BYTES);
         let document_type = job
             .document_type
-            .clone()
-            .unwrap_or_else(|| DocumentType::classify(&result.text).as_str().to_owned());
+            .unwrap_or_else(|| DocumentType::classify(&result.text));
         let completion = Completion {
             text,
             text_truncated,
@@ -606,15 +605,19 @@ mod tests {
     }
 
     /// A queued job whose upload is stored.
-    async fn queued(given: &Given, document_type: Option<&str>) -> Job {
+    async fn queued(given: &Given, document_type: Option<DocumentType>) -> Job {
         queued_bytes(given, document_type, Bytes::from_static(b"png")).await
     }
 
     /// A queued job whose upload, `upload`, is stored and was checked by ingest.
-    async fn queued_bytes(given: &Given, document_type: Option<&str>, upload: Bytes) -> Job {
+    async fn queued_bytes(
+        given: &Given,
+        document_type: Option<DocumentType>,
+        upload: Bytes,
+    ) -> Job {
         let size = upload.len() as u64;
         let request = NewJob {
-            document_type: document_type.map(str::to_owned),
+            document_type,
             ..testing::request("alice", "r.png", FileType::Png, 3)
         };
         let job = testing::open(request, Timestamp::now());
@@ -678,8 +681,8 @@ mod tests {
         assert_eq!(done.attempts, 1);
         assert_eq!(done.text.as_deref(), Some("영수증 합계 12,000원"));
         assert_eq!(
-            done.document_type.as_deref(),
-            Some("receipt"),
+            done.document_type,
+            Some(DocumentType::Receipt),
             "told from the text"
         );
         assert_eq!(done.result_key, Some(job.job_id.result_key()));
@@ -714,11 +717,11 @@ mod tests {
     #[tokio::test]
     async fn a_client_given_document_type_is_kept() {
         let given = given(scripted(), 100);
-        let job = queued(&given, Some("contract")).await;
+        let job = queued(&given, Some(DocumentType::Contract)).await;
         run(&given, &job, 1).await.unwrap();
         assert_eq!(
-            stored(&given, &job).await.document_type.as_deref(),
-            Some("contract")
+            stored(&given, &job).await.document_type,
+            Some(DocumentType::Contract)
         );
     }
 

@@ -291,7 +291,7 @@ mod tests {
             attempt: 1,
             completion: Completion {
                 confidence: 0.88,
-                document_type: Some("contract".into()),
+                document_type: Some(ocr_shared::domain::DocumentType::Contract),
                 ..testing::completion("임대차 계약서")
             },
         }

@@ -11,7 +11,9 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use ocr_shared::api::{self, ApiCode, ApiError};
 use ocr_shared::config::{ConfigError, Env, UploadSettings, vars};
-use ocr_shared::domain::{DocumentType, Job, NewJob, Owner, Sha256Hex, Timestamp};
+use ocr_shared::domain::{
+    DocumentType, Filename, Job, NewJob, Owner, Sha256Hex, Timestamp, WebhookUrl,
+};
 use ocr_shared::ports::{BlobStore, JobStore, RateDecision, RateLimiter, UploadSlot};
 use ocr_shared::view::JobView;
 use ocr_shared::webhook::{AddressPolicy, check_url};
@@ -20,7 +22,6 @@ use serde_json::{Value, json};
 use tracing::{info, instrument, warn};
 
 pub const MAX_BATCH: usize = 20;
-const MAX_FILENAME_CHARS: usize = 255;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UploadApiSettings {
@@ -132,22 +133,6 @@ fn parse_body(request: &Request) -> Result<Value, ApiError> {
     })
 }
 
-fn check_filename(raw: &str) -> Result<String, ApiError> {
-    let name = raw.trim();
-    if name.is_empty()
-        || name.chars().count() > MAX_FILENAME_CHARS
-        || name.chars().any(char::is_control)
-    {
-        return Err(ApiError::new(
-            ApiCode::InvalidFilename,
-            format!(
-                "filename must be 1 to {MAX_FILENAME_CHARS} characters with no control characters"
-            ),
-        ));
-    }
-    Ok(name.to_owned())
-}
-
 impl UploadApi {
     /// Whether the job's full result can still be read: a duplicate must never
     /// point at a result the bucket's lifecycle already removed.
@@ -167,7 +152,8 @@ impl UploadApi {
     fn validate(&self, owner: &Owner, body: Value) -> Result<NewJob, ApiError> {
         let request: CreateJob = serde_json::from_value(body)
             .map_err(|e| ApiError::new(ApiCode::InvalidRequest, e.to_string()))?;
-        let filename = check_filename(&request.filename)?;
+        let filename = Filename::parse(&request.filename)
+            .map_err(|error| ApiError::new(ApiCode::InvalidFilename, error.to_string()))?;
         let content_type = self
             .settings
             .upload
@@ -190,7 +176,7 @@ impl UploadApi {
             .as_deref()
             .map(|raw| {
                 check_url(raw, self.settings.webhooks)
-                    .map(|url| url.to_string())
+                    .map(|url| WebhookUrl::checked(&url))
                     .map_err(|error| ApiError::new(ApiCode::InvalidWebhookUrl, error.to_string()))
             })
             .transpose()?;
@@ -215,7 +201,7 @@ impl UploadApi {
             declared_size: request.size,
             sha256,
             webhook_url,
-            document_type: document_type.map(|kind| kind.as_str().to_owned()),
+            document_type,
         })
     }
 
@@ -437,7 +423,7 @@ mod tests {
         let job_id = ocr_shared::domain::JobId::parse(body["job_id"].as_str().unwrap()).unwrap();
         let job = given.jobs.get(&job_id).await.unwrap().unwrap();
         assert_eq!(job.owner.as_str(), "user-alice");
-        assert_eq!(job.filename, "영수증.png");
+        assert_eq!(job.filename.as_str(), "영수증.png");
         assert_eq!(job.declared_size, 498);
         assert_eq!(job.status, JobStatus::AwaitingUpload);
         assert!(

@@ -15,6 +15,65 @@ pub enum IdError {
     Owner,
     #[error("sha256 must be 64 hexadecimal characters")]
     Sha256,
+    #[error("filename must be 1 to {MAX_FILENAME_CHARS} characters with no control characters")]
+    Filename,
+}
+
+/// The longest filename a job keeps, in characters.
+pub const MAX_FILENAME_CHARS: usize = 255;
+
+/// A client's name for its file, checked once at the API: 1 to 255 characters
+/// once trimmed, none of them a control character. Metadata only: no key is
+/// ever built from it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Filename(String);
+
+impl Filename {
+    pub fn parse(raw: &str) -> Result<Self, IdError> {
+        let name = raw.trim();
+        if name.is_empty()
+            || name.chars().count() > MAX_FILENAME_CHARS
+            || name.chars().any(char::is_control)
+        {
+            return Err(IdError::Filename);
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Filename {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A webhook URL that passed the address rules when its job was opened
+/// (`webhook::check_url`); the notifier checks where it resolves again at
+/// every delivery.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct WebhookUrl(String);
+
+impl WebhookUrl {
+    /// The URL `check_url` accepted.
+    pub fn checked(url: &url::Url) -> Self {
+        Self(url.to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for WebhookUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// A job identifier: a random UUID v4 (122 random bits), so that holding one
@@ -203,6 +262,29 @@ impl From<Sha256Hex> for String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_filename_is_trimmed_and_refused_when_empty_too_long_or_with_control_characters() {
+        assert_eq!(
+            Filename::parse("  사업자등록증 사본.pdf ")
+                .unwrap()
+                .as_str(),
+            "사업자등록증 사본.pdf"
+        );
+        let longest = "가".repeat(MAX_FILENAME_CHARS);
+        assert!(Filename::parse(&longest).is_ok());
+        for bad in [
+            "",
+            "   ",
+            "a\u{0}b.png",
+            "a\nb.png",
+            &format!("{longest}가"),
+        ] {
+            assert_eq!(Filename::parse(bad), Err(IdError::Filename), "{bad:?}");
+        }
+        let json = serde_json::to_string(&Filename::parse("a.png").unwrap()).unwrap();
+        assert_eq!(json, "\"a.png\"");
+    }
 
     #[test]
     fn new_job_ids_are_distinct_v4_uuids_that_parse_back() {

@@ -2,7 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ErrorCode, FileType, JobId, JobStatus, Owner, Sha256Hex, Timestamp};
+use super::{
+    DocumentType, ErrorCode, FileType, Filename, JobId, JobStatus, Owner, Sha256Hex, Timestamp,
+    WebhookUrl,
+};
 
 /// Why a job was rejected or failed: a stable code for programs, a sentence for people.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,7 +78,7 @@ pub struct Completion {
     pub model_version: String,
     pub result_key: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub document_type: Option<String>,
+    pub document_type: Option<DocumentType>,
 }
 
 /// The dedup index key: the same bytes only ever match within one owner, so a
@@ -97,12 +100,12 @@ impl DedupKey {
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewJob {
     pub owner: Owner,
-    pub filename: String,
+    pub filename: Filename,
     pub content_type: FileType,
     pub declared_size: u64,
     pub sha256: Option<Sha256Hex>,
-    pub webhook_url: Option<String>,
-    pub document_type: Option<String>,
+    pub webhook_url: Option<WebhookUrl>,
+    pub document_type: Option<DocumentType>,
 }
 
 /// One document's trip through the pipeline: the item of the `Jobs` table.
@@ -111,7 +114,7 @@ pub struct Job {
     pub job_id: JobId,
     pub owner: Owner,
     pub status: JobStatus,
-    pub filename: String,
+    pub filename: Filename,
     pub content_type: FileType,
     pub declared_size: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -127,9 +130,9 @@ pub struct Job {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upload_etag: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub document_type: Option<String>,
+    pub document_type: Option<DocumentType>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub webhook_url: Option<String>,
+    pub webhook_url: Option<WebhookUrl>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<WebhookState>,
     #[serde(default)]
@@ -284,7 +287,7 @@ impl Job {
             engine: self.engine.clone()?,
             model_version: self.model_version.clone()?,
             result_key: self.result_key.clone()?,
-            document_type: self.document_type.clone(),
+            document_type: self.document_type,
         })
     }
 

@@ -13,7 +13,7 @@ mod transition;
 pub use document_type::DocumentType;
 pub use error_code::ErrorCode;
 pub use file_type::FileType;
-pub use ids::{IdError, JobId, Owner, Sha256Hex};
+pub use ids::{Filename, IdError, JobId, MAX_FILENAME_CHARS, Owner, Sha256Hex, WebhookUrl};
 pub use job::{Completion, DedupKey, Job, JobError, NewJob, PENDING, WebhookState, WebhookStatus};
 pub use status::JobStatus;
 pub use text::{MAX_STORED_TEXT_BYTES, truncate_utf8};

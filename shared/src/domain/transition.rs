@@ -314,24 +314,14 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::domain::{FileType, NewJob, Owner, Sha256Hex};
+    use crate::domain::{FileType, Owner, Sha256Hex};
 
     const T0: Timestamp = Timestamp::from_millis(1_800_000_000_000);
 
     fn new_job() -> Job {
-        Job::open(
-            NewJob {
-                owner: Owner::parse("alice").unwrap(),
-                filename: "영수증.png".into(),
-                content_type: FileType::Png,
-                declared_size: 1234,
-                sha256: None,
-                webhook_url: None,
-                document_type: None,
-            },
+        crate::testing::open(
+            crate::testing::request("alice", "영수증.png", FileType::Png, 1234),
             T0,
-            Duration::from_secs(900),
-            Duration::from_secs(30 * 86_400),
         )
     }
 
@@ -351,7 +341,7 @@ mod tests {
             engine: "upstage".into(),
             model_version: "ocr-2.2.1".into(),
             result_key: "results/x.json".into(),
-            document_type: Some("receipt".into()),
+            document_type: Some(crate::domain::DocumentType::Receipt),
         }
     }
 
@@ -421,7 +411,10 @@ mod tests {
         assert_eq!(job.status, JobStatus::Completed);
         assert_eq!(job.lease_until, None);
         assert_eq!(job.text.as_deref(), Some("합계 12,000원"));
-        assert_eq!(job.document_type.as_deref(), Some("receipt"));
+        assert_eq!(
+            job.document_type,
+            Some(crate::domain::DocumentType::Receipt)
+        );
         assert_eq!((job.updated_at, job.completed_at), (later, Some(later)));
     }
 
