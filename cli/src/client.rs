@@ -9,12 +9,12 @@ use anyhow::{Context as _, anyhow, bail};
 use bytes::Bytes;
 use futures::StreamExt as _;
 use indicatif::{ProgressBar, ProgressStyle};
+use ocr_shared::domain::JobStatus;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
 /// Statuses after which a job changes no more.
-const FINAL: &[&str] = &["completed", "failed", "rejected", "expired"];
 /// The piece of a file sent between two progress updates.
 const UPLOAD_CHUNK: usize = 64 * 1024;
 
@@ -184,7 +184,7 @@ impl Api {
             let job = self.job(id).await?;
             let status = job["status"].as_str().unwrap_or("?").to_owned();
             spinner.set_message(format!("{id}: {status}"));
-            if FINAL.contains(&status.as_str()) {
+            if JobStatus::parse(&status).is_some_and(JobStatus::is_final) {
                 return Ok(job);
             }
             if started.elapsed() > timeout {
@@ -268,9 +268,10 @@ pub async fn submit(
         let outcome = submit_one(api, path, options, quiet).await;
         match outcome {
             Ok(job) => {
-                let status = job["status"].as_str().unwrap_or("");
+                let status = job["status"].as_str().and_then(JobStatus::parse);
                 // Without --wait, a job still under way is fine too.
-                all_good &= status == "completed" || (!options.wait && !FINAL.contains(&status));
+                all_good &= status == Some(JobStatus::Completed)
+                    || (!options.wait && !status.is_some_and(JobStatus::is_final));
                 if options.json {
                     println!("{}", serde_json::to_string(&job)?);
                 } else {

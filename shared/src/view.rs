@@ -18,7 +18,7 @@ pub const RESULT_URL_TTL: Duration = Duration::from_secs(15 * 60);
 pub struct JobView {
     pub job_id: JobId,
     /// A stored status, or `expired` for an upload slot that ran out unused.
-    pub status: &'static str,
+    pub status: JobStatus,
     pub filename: Filename,
     pub content_type: String,
     pub size: u64,

@@ -253,11 +253,11 @@ impl Job {
 
     /// The status a reader sees: `expired` once an upload slot ran out unused,
     /// before the sweeper stores it so.
-    pub fn reported_status(&self, now: Timestamp) -> &'static str {
+    pub fn reported_status(&self, now: Timestamp) -> JobStatus {
         if self.status == JobStatus::AwaitingUpload && now >= self.upload_expires_at {
-            "expired"
+            JobStatus::Expired
         } else {
-            self.status.as_str()
+            self.status
         }
     }
 
