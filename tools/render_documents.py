@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Renders Korean test documents with their ground-truth text.
 
-A receipt (PNG), a business registration certificate (JPEG) and a two-page
-lease contract (PDF), set in Nanum fonts (Debian: fonts-nanum), at 200 dpi on
+A receipt (PNG), a business registration certificate (JPEG), an ID card
+(PNG) and a two-page lease contract (PDF), set in Nanum fonts (Debian: fonts-nanum), at 200 dpi on
 A4-like pages. Each document's text, line by line, goes to <name>.txt beside it.
 
 Usage: render_documents.py OUTPUT_DIR
@@ -87,6 +87,20 @@ CONTRACT_PAGES = [
 ]
 
 
+# An ID card: the holder's resident registration number, and a 13-digit
+# reference that is no such number (month 13), which must be left alone.
+ID_CARD = [
+    ("주민등록증", 56, True),
+    ("", 20, False),
+    ("홍길동", 44, False),
+    ("900101-1234568", 44, False),
+    ("서울특별시 종로구 세종대로 209", 34, False),
+    ("2021. 3. 15.", 34, False),
+    ("서울특별시 종로구청장", 36, True),
+    ("참고번호 991399-1234567", 30, False),
+]
+
+
 def render(lines, width=1654, margin=110):
     """One white page with `lines` set top to bottom, left-aligned (titles centred)."""
     height = margin * 2 + sum(int(size * 1.7) for _, size, _ in lines)
@@ -114,6 +128,9 @@ def main(out: Path) -> None:
 
     render(BUSINESS_REGISTRATION).convert("RGB").save(out / "business-registration.jpg", quality=90)
     (out / "business-registration.txt").write_text(truth(BUSINESS_REGISTRATION), encoding="utf-8")
+
+    render(ID_CARD, width=1100, margin=70).save(out / "id-card.png", optimize=True)
+    (out / "id-card.txt").write_text(truth(ID_CARD), encoding="utf-8")
 
     pages = [render(lines).convert("RGB") for lines in CONTRACT_PAGES]
     pages[0].save(out / "contract.pdf", save_all=True, append_images=pages[1:], resolution=200.0)

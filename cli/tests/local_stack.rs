@@ -111,15 +111,16 @@ fn ocr_submit_reads_each_rendered_document_through_the_local_stack() {
     );
 }
 
-#[test]
-fn a_finished_job_is_announced_to_its_webhook_signed() {
-    let dev = Dev::start();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let receiver = runtime.block_on(ocr_tests::receiver::Receiver::start());
-    let receipt = document("receipt.png");
+/// `ocr submit --wait --json --webhook` of a rendered document: the finished job.
+fn submit_with_webhook(
+    dev: &ocr_tests::dev_process::Dev,
+    name: &str,
+    receiver: &ocr_tests::receiver::Receiver,
+) -> Value {
+    let path = document(name);
     let output = dev.ocr(&[
         "submit",
-        receipt.to_str().unwrap(),
+        path.to_str().unwrap(),
         "--wait",
         "--json",
         "--webhook",
@@ -130,12 +131,24 @@ fn a_finished_job_is_announced_to_its_webhook_signed() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let job = json(&output);
+    json(&output)
+}
 
+/// Waits up to 30 s for the receiver's first POST.
+fn wait_for_a_delivery(receiver: &ocr_tests::receiver::Receiver) {
     let started = Instant::now();
     while receiver.received().is_empty() && started.elapsed() < Duration::from_secs(30) {
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+#[test]
+fn a_finished_job_is_announced_to_its_webhook_signed() {
+    let dev = Dev::start();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let receiver = runtime.block_on(ocr_tests::receiver::Receiver::start());
+    let job = submit_with_webhook(&dev, "receipt.png", &receiver);
+    wait_for_a_delivery(&receiver);
     std::thread::sleep(Duration::from_secs(1)); // a second delivery would show up now
     let received = receiver.received();
     assert_eq!(received.len(), 1, "one POST per event:\n{}", dev.log());
@@ -492,4 +505,60 @@ fn the_demo_page_uploads_shows_text_and_boxes_and_explains_a_rejection() {
             .contains("not supported"),
         "{seen}"
     );
+}
+
+#[test]
+fn an_id_card_has_its_resident_registration_number_masked_everywhere_it_goes() {
+    let dev = Dev::start();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let receiver = runtime.block_on(ocr_tests::receiver::Receiver::start());
+    let job = submit_with_webhook(&dev, "id-card.png", &receiver);
+    let id = job["job_id"].as_str().unwrap();
+    // Recognised as an ID card, so every kind is masked by default.
+    assert_eq!(job["document_type"], "id_card", "{job}");
+    let status = json(&dev.ocr(&["status", id, "--json"]));
+    let text = status["text"].as_str().unwrap();
+    assert!(text.contains("900101-1******"), "{text}");
+    // A 13-digit reference that is no registration number (month 13) stays.
+    assert!(text.contains("991399-1234567"), "{text}");
+    assert_eq!(status["redacted"]["rrn"], 1, "{status}");
+
+    let result: Value = runtime.block_on(async {
+        reqwest::get(status["result_url"].as_str().unwrap())
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    assert_eq!(result["redacted"]["rrn"], 1, "{result}");
+    let words: Vec<&str> = result["pages"][0]["words"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|word| word["text"].as_str())
+        .collect();
+    assert!(
+        words.iter().any(|word| word.contains("******")),
+        "{words:?}"
+    );
+
+    wait_for_a_delivery(&receiver);
+    let received = receiver.received();
+    assert_eq!(received.len(), 1, "{}", dev.log());
+    let webhook = String::from_utf8_lossy(&received[0].body).into_owned();
+    assert!(webhook.contains("900101-1******"), "{webhook}");
+
+    // The holder's digits are nowhere: not in the job, the result, the webhook or the logs.
+    for (place, seen) in [
+        ("the job", status.to_string()),
+        ("the result", result.to_string()),
+        ("the webhook", webhook),
+        ("the log", dev.log()),
+    ] {
+        assert!(
+            !seen.contains("1234568"),
+            "{place} holds the number: {seen}"
+        );
+    }
 }

@@ -24,6 +24,7 @@ pub enum ApiCode {
     InvalidSha256,
     InvalidWebhookUrl,
     InvalidDocumentType,
+    InvalidRedact,
     InvalidBatch,
     InvalidStatus,
     InvalidLimit,
@@ -39,13 +40,14 @@ pub enum ApiCode {
 
 impl ApiCode {
     /// The API's own codes (the upload policy's are `ErrorCode`s).
-    pub const ALL: [ApiCode; 15] = [
+    pub const ALL: [ApiCode; 16] = [
         ApiCode::InvalidJson,
         ApiCode::InvalidRequest,
         ApiCode::InvalidFilename,
         ApiCode::InvalidSha256,
         ApiCode::InvalidWebhookUrl,
         ApiCode::InvalidDocumentType,
+        ApiCode::InvalidRedact,
         ApiCode::InvalidBatch,
         ApiCode::InvalidStatus,
         ApiCode::InvalidLimit,
@@ -65,6 +67,7 @@ impl ApiCode {
             ApiCode::InvalidSha256 => "invalid_sha256",
             ApiCode::InvalidWebhookUrl => "invalid_webhook_url",
             ApiCode::InvalidDocumentType => "invalid_document_type",
+            ApiCode::InvalidRedact => "invalid_redact",
             ApiCode::InvalidBatch => "invalid_batch",
             ApiCode::InvalidStatus => "invalid_status",
             ApiCode::InvalidLimit => "invalid_limit",
@@ -88,6 +91,7 @@ impl ApiCode {
             | ApiCode::InvalidSha256
             | ApiCode::InvalidWebhookUrl
             | ApiCode::InvalidDocumentType
+            | ApiCode::InvalidRedact
             | ApiCode::InvalidBatch
             | ApiCode::InvalidStatus
             | ApiCode::InvalidLimit

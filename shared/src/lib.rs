@@ -12,6 +12,8 @@ pub mod engines;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
 pub mod ports;
+#[cfg(any(test, feature = "redact"))]
+pub mod redact;
 pub mod retry;
 pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]

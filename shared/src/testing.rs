@@ -8,7 +8,7 @@ use crate::domain::{
     Completion, DedupKey, DocumentType, FileType, Filename, Job, NewJob, Owner, Sha256Hex,
     Timestamp, Transition,
 };
-use crate::ports::JobStore;
+use crate::ports::{JobStore, OcrPage, OcrResult, OcrWord, Vertex};
 
 /// How long a test job's upload URL lasts.
 pub const UPLOAD_TTL: Duration = Duration::from_secs(900);
@@ -29,6 +29,7 @@ pub fn request(owner_name: &str, filename: &str, content_type: FileType, size: u
         sha256: None,
         webhook_url: None,
         document_type: None,
+        redact: None,
     }
 }
 
@@ -61,6 +62,32 @@ pub fn completion(text: &str) -> Completion {
         model_version: "ocr-2.2.1".into(),
         result_key: "results/x.json".into(),
         document_type: Some(DocumentType::BusinessRegistration),
+        redacted: None,
+    }
+}
+
+/// A one-page result of `text`, read as one word.
+pub fn ocr_result(text: &str) -> OcrResult {
+    OcrResult {
+        job_id: None,
+        engine: "upstage".into(),
+        model_version: "ocr-2.2.1".into(),
+        confidence: 0.91,
+        text: text.into(),
+        num_billed_pages: 1,
+        pages: vec![OcrPage {
+            page: 1,
+            width: 100,
+            height: 50,
+            confidence: 0.91,
+            text: text.into(),
+            words: vec![OcrWord {
+                text: text.into(),
+                confidence: 0.91,
+                vertices: [Vertex { x: 0, y: 0 }; 4],
+            }],
+        }],
+        redacted: None,
     }
 }
 

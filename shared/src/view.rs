@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::domain::{
-    DocumentType, Filename, Job, JobError, JobId, JobStatus, Timestamp, WebhookState,
+    DocumentType, Filename, Job, JobError, JobId, JobStatus, PiiCounts, Timestamp, WebhookState,
     WebhookStatus, WebhookUrl,
 };
 
@@ -55,6 +55,9 @@ pub struct JobView {
     pub result_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<JobError>,
+    /// The kinds of personal data masked in the text, with counts (single reads).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redacted: Option<PiiCounts>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deduplicated_from: Option<JobId>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -115,6 +118,7 @@ impl JobView {
             model_version: job.model_version.clone().filter(|_| completed),
             result_url: None,
             error: job.failure().cloned(),
+            redacted: None,
             deduplicated_from: job.deduplicated_from.clone(),
             webhook_url: job.webhook_url.clone(),
             webhook: job.webhook.as_ref().map(WebhookView::from),
@@ -127,6 +131,7 @@ impl JobView {
         if job.status == JobStatus::Completed {
             view.text = job.text.clone();
             view.text_truncated = Some(job.text_truncated);
+            view.redacted = job.redacted.clone();
             view.result_url = result_url;
         }
         view

@@ -32,6 +32,7 @@ impl OcrEngine for Slow {
         let sample = document.bytes.iter().step_by(4096).fold(0u8, |a, b| a ^ b);
         tokio::time::sleep(Duration::from_millis(300)).await;
         Ok(OcrResult {
+            redacted: None,
             job_id: None,
             engine: "slow".into(),
             model_version: "bench".into(),

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use ocr_shared::api::ApiCode;
-use ocr_shared::domain::{DocumentType, ErrorCode, JobStatus, WebhookStatus};
+use ocr_shared::domain::{DocumentType, ErrorCode, JobStatus, PiiKind, WebhookStatus};
 use serde_yaml_ng::Value;
 
 const SPEC: &str = include_str!("../../openapi.yaml");
@@ -74,7 +74,7 @@ fn the_spec_lists_exactly_the_job_error_codes() {
 }
 
 #[test]
-fn the_spec_lists_exactly_the_statuses_document_types_and_webhook_states() {
+fn the_spec_lists_exactly_the_statuses_document_types_pii_kinds_and_webhook_states() {
     let statuses = names(JobStatus::ALL.map(JobStatus::as_str));
     assert_eq!(
         enum_at(&["components", "schemas", "StoredStatus"]),
@@ -84,6 +84,10 @@ fn the_spec_lists_exactly_the_statuses_document_types_and_webhook_states() {
     assert_eq!(
         enum_at(&["components", "schemas", "DocumentType"]),
         names(DocumentType::ALL.map(DocumentType::as_str))
+    );
+    assert_eq!(
+        enum_at(&["components", "schemas", "PiiKind"]),
+        names(PiiKind::ALL.map(PiiKind::as_str))
     );
     let webhook = [
         "components",

@@ -10,12 +10,14 @@ use std::sync::Arc;
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use ocr_shared::domain::{
-    Completion, DedupKey, ErrorCode, FileType, Job, JobError, JobId, JobStatus, Timestamp,
-    Transition,
+    Completion, DedupKey, DocumentType, ErrorCode, FileType, Job, JobError, JobId, JobStatus,
+    Timestamp, Transition,
 };
 use ocr_shared::ports::{
-    BlobError, BlobStore, EventPublisher, JobMessage, JobQueue, JobStore, StoreError, announce,
+    BlobError, BlobStore, EventPublisher, JobMessage, JobQueue, JobStore, OcrResult, StoreError,
+    announce,
 };
+use ocr_shared::redact;
 use ocr_shared::upload_policy::{PDF_TAIL_BYTES, SNIFF_BYTES, UploadLimits, UploadRejection};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -351,7 +353,7 @@ impl Ingest {
         else {
             return Ok(None);
         };
-        let Some(completion) = self.copy_result(&original, &job.job_id).await? else {
+        let Some(completion) = self.copy_result(&original, job).await? else {
             return Ok(None);
         };
         let transition = Transition::CompleteAsDuplicate {
@@ -383,11 +385,12 @@ impl Ingest {
     }
 
     /// Copies the original's full result to the new job's own key, so that each
-    /// job's result lives and dies with it.
+    /// job's result lives and dies with it. The copy is masked for what the
+    /// new job asks: a result masked for fewer kinds is masked further.
     async fn copy_result(
         &self,
         original: &Job,
-        to: &JobId,
+        to: &Job,
     ) -> Result<Option<Completion>, IngestError> {
         let Some(completion) = original.completion() else {
             return Ok(None);
@@ -397,17 +400,30 @@ impl Ingest {
             Err(BlobError::NotFound(_)) => return Ok(None),
             Err(error) => return Err(error.into()),
         };
-        let Ok(mut result) = serde_json::from_slice::<Value>(&body) else {
-            warn!(of = %original.job_id, "the earlier result is not JSON; not reused");
+        let Ok(mut result) = serde_json::from_slice::<OcrResult>(&body) else {
+            warn!(of = %original.job_id, "the earlier result is not a whole result; not reused");
             return Ok(None);
         };
-        result["job_id"] = Value::String(to.to_string());
-        let body = serde_json::to_vec(&result).expect("a JSON value serialises");
+        result.job_id = Some(to.job_id.clone());
+        let document_type = completion.document_type.unwrap_or(DocumentType::General);
+        let needed = redact::kinds_for(to.redact.as_deref(), document_type);
+        let mut text = completion.text;
+        if !redact::covers(result.redacted.as_ref(), &needed) {
+            let added = redact::mask_result(&mut result, &needed).unwrap_or_default();
+            let counts = result.redacted.get_or_insert_with(Default::default);
+            for (kind, found) in added {
+                *counts.entry(kind).or_insert(0) += found;
+            }
+            text = redact::mask_text(&text, &needed).0;
+        }
+        let body = serde_json::to_vec(&result).expect("an OCR result serialises");
         self.blobs
-            .put(&to.result_key(), body.into(), "application/json")
+            .put(&to.job_id.result_key(), body.into(), "application/json")
             .await?;
         Ok(Some(Completion {
-            result_key: to.result_key(),
+            text,
+            result_key: to.job_id.result_key(),
+            redacted: result.redacted,
             ..completion
         }))
     }
@@ -766,16 +782,15 @@ mod tests {
         assert!(given.queue.sent.lock().unwrap().is_empty());
     }
 
-    #[tokio::test]
-    async fn the_same_owners_earlier_bytes_complete_the_job_without_ocr() {
-        let given = given();
-        let first = uploaded(&given, "alice", FileType::Png, PNG.len() as u64, None, PNG).await;
+    /// A job of alice's for `PNG`, run to completed as the worker would (lease,
+    /// full result of `text`, completion), with nothing masked.
+    async fn completed_original(given: &Given, text: &str) -> Job {
+        let first = uploaded(given, "alice", FileType::Png, PNG.len() as u64, None, PNG).await;
         given
             .ingest
             .upload(&first.job_id, Timestamp::now())
             .await
             .unwrap();
-        // The worker's part, done by hand: lease, result, completion.
         let now = Timestamp::now();
         let taken = given
             .jobs
@@ -788,12 +803,15 @@ mod tests {
             )
             .await
             .unwrap();
-        let result = serde_json::json!({"job_id": first.job_id, "text": "영수증"});
+        let result = OcrResult {
+            job_id: Some(first.job_id.clone()),
+            ..testing::ocr_result(text)
+        };
         given
             .blobs
             .put(
                 &first.job_id.result_key(),
-                result.to_string().into(),
+                serde_json::to_vec(&result).unwrap().into(),
                 "application/json",
             )
             .await
@@ -802,20 +820,60 @@ mod tests {
             pages: 1,
             result_key: first.job_id.result_key(),
             document_type: Some(ocr_shared::domain::DocumentType::Receipt),
-            ..testing::completion("영수증")
+            ..testing::completion(text)
+        };
+        let complete = Transition::Complete {
+            attempt: taken.attempts,
+            completion,
         };
         given
             .jobs
-            .transition(
-                &first.job_id,
-                &Transition::Complete {
-                    attempt: taken.attempts,
-                    completion,
-                },
-                now,
+            .transition(&first.job_id, &complete, now)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_that_asks_for_masking_gets_a_masked_copy_of_an_unmasked_result() {
+        let given = given();
+        let first = completed_original(&given, "영수증 문의 010-1234-5678").await;
+        let request = NewJob {
+            redact: Some(vec![ocr_shared::domain::PiiKind::Phone]),
+            ..testing::request("alice", "doc", FileType::Png, PNG.len() as u64)
+        };
+        let second = testing::open(request, Timestamp::now());
+        given.jobs.create(&second).await.unwrap();
+        given
+            .blobs
+            .put(
+                &second.job_id.upload_key(),
+                Bytes::from_static(PNG),
+                "image/png",
             )
             .await
             .unwrap();
+        let outcome = given.ingest.upload(&second.job_id, Timestamp::now()).await;
+        assert!(
+            matches!(outcome, Ok(Outcome::Deduplicated { .. })),
+            "{outcome:?}"
+        );
+        let done = status(&given, &second).await;
+        assert_eq!(done.text.as_deref(), Some("영수증 문의 010-****-5678"));
+        let phone = ocr_shared::domain::PiiKind::Phone;
+        assert_eq!(done.redacted.as_ref().unwrap()[&phone], 1);
+        let copy = given.blobs.get(&second.job_id.result_key()).await.unwrap();
+        let copy: OcrResult = serde_json::from_slice(&copy).unwrap();
+        assert_eq!(copy.text, "영수증 문의 010-****-5678");
+        assert_eq!(copy.pages[0].words[0].text, "영수증 문의 010-****-5678");
+        // The original keeps its own, unmasked result.
+        let original = given.blobs.get(&first.job_id.result_key()).await.unwrap();
+        assert!(String::from_utf8_lossy(&original).contains("1234-5678"));
+    }
+
+    #[tokio::test]
+    async fn the_same_owners_earlier_bytes_complete_the_job_without_ocr() {
+        let given = given();
+        let first = completed_original(&given, "영수증").await;
 
         let second = uploaded(&given, "alice", FileType::Png, PNG.len() as u64, None, PNG).await;
         let outcome = given

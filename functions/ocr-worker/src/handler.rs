@@ -20,6 +20,7 @@ use ocr_shared::ports::{
     OcrError, OcrResult, QueueError, RateDecision, RateLimiter, StoreError, announce,
     transition_unless_moved,
 };
+use ocr_shared::redact;
 use ocr_shared::retry::retry_delay;
 use tracing::{Instrument, error, info, info_span, warn};
 
@@ -431,6 +432,9 @@ impl Worker {
         }
     }
 
+    /// Masks the personal data the job asks for (every kind on an ID card by
+    /// default), then stores the full result and completes the job: the
+    /// unmasked text lives only in this function's memory.
     async fn complete(
         &self,
         job: &Job,
@@ -438,6 +442,11 @@ impl Worker {
         mut result: OcrResult,
     ) -> Result<(), JobRetry> {
         result.job_id = Some(job.job_id.clone());
+        let document_type = job
+            .document_type
+            .unwrap_or_else(|| DocumentType::classify(&result.text));
+        let kinds = redact::kinds_for(job.redact.as_deref(), document_type);
+        result.redacted = redact::mask_result(&mut result, &kinds);
         let body = serde_json::to_vec(&result).expect("an OCR result serialises");
         self.blobs
             .put(&job.job_id.result_key(), body.into(), "application/json")
@@ -460,6 +469,7 @@ impl Worker {
             .document_type
             .unwrap_or_else(|| DocumentType::classify(&result.text));
         let completion = Completion {
+            redacted: result.redacted.clone(),
             text,
             text_truncated,
             confidence: result.confidence,
@@ -525,38 +535,18 @@ mod tests {
     use aws_lambda_events::event::sqs::SqsEvent;
     use bytes::Bytes;
     use lambda_runtime::{Context, LambdaEvent};
-    use ocr_shared::domain::{FileType, JobId, NewJob, Sha256Hex};
+    use ocr_shared::domain::{FileType, JobId, NewJob, PiiCounts, PiiKind, Sha256Hex};
     use ocr_shared::memory::{
         MemoryBlobStore, MemoryEventPublisher, MemoryJobQueue, MemoryJobStore, MemoryRateLimiter,
         ScriptedOcr,
     };
-    use ocr_shared::ports::{OcrPage, OcrWord, Vertex};
 
     use super::*;
     use ocr_shared::ports::JobEventType;
     use ocr_shared::testing;
 
     fn result(text: &str) -> OcrResult {
-        OcrResult {
-            job_id: None,
-            engine: "upstage".into(),
-            model_version: "ocr-2.2.1".into(),
-            confidence: 0.91,
-            text: text.into(),
-            num_billed_pages: 1,
-            pages: vec![OcrPage {
-                page: 1,
-                width: 100,
-                height: 50,
-                confidence: 0.91,
-                text: text.into(),
-                words: vec![OcrWord {
-                    text: text.into(),
-                    confidence: 0.91,
-                    vertices: [Vertex { x: 0, y: 0 }; 4],
-                }],
-            }],
-        }
+        testing::ocr_result(text)
     }
 
     struct Given {
@@ -615,11 +605,16 @@ mod tests {
         document_type: Option<DocumentType>,
         upload: Bytes,
     ) -> Job {
-        let size = upload.len() as u64;
         let request = NewJob {
             document_type,
             ..testing::request("alice", "r.png", FileType::Png, 3)
         };
+        queued_request(given, request, upload).await
+    }
+
+    /// The job `request` opens, queued with `upload` stored and checked as ingest does.
+    async fn queued_request(given: &Given, request: NewJob, upload: Bytes) -> Job {
+        let size = upload.len() as u64;
         let job = testing::open(request, Timestamp::now());
         given.jobs.create(&job).await.unwrap();
         given
@@ -636,6 +631,15 @@ mod tests {
             .transition(&job.job_id, &enqueue, Timestamp::now())
             .await
             .unwrap()
+    }
+
+    /// A queued job whose client asked `redact`.
+    async fn queued_asking(given: &Given, redact: Option<Vec<PiiKind>>) -> Job {
+        let request = NewJob {
+            redact,
+            ..testing::request("alice", "r.png", FileType::Png, 3)
+        };
+        queued_request(given, request, Bytes::from_static(b"png")).await
     }
 
     async fn run(given: &Given, job: &Job, receive_count: u32) -> Result<(), JobRetry> {
@@ -712,6 +716,49 @@ mod tests {
         run(&given, &job, 3).await.unwrap();
         assert_eq!(published(&given).len(), 1, "announced once");
         assert_eq!(given.engine.calls(), 1, "the document was read once");
+    }
+
+    #[tokio::test]
+    async fn an_id_card_is_stored_with_its_registration_number_masked_and_counted() {
+        let card = "주민등록증\n홍길동\n900101-1234568\n연락처 010-1234-5678";
+        let given = given(ScriptedOcr::new(result(card)), 100);
+        let job = queued(&given, None).await;
+        run(&given, &job, 1).await.unwrap();
+        let done = stored(&given, &job).await;
+        assert_eq!(done.document_type, Some(DocumentType::IdCard));
+        let text = done.text.clone().unwrap();
+        assert_eq!(
+            text,
+            "주민등록증\n홍길동\n900101-1******\n연락처 010-****-5678"
+        );
+        let counts = done.redacted.clone().unwrap();
+        assert_eq!(counts[&PiiKind::Rrn], 1);
+        assert_eq!(counts[&PiiKind::Phone], 1);
+        assert_eq!(counts[&PiiKind::Passport], 0, "every kind is listed");
+        let body = given.blobs.get(&job.job_id.result_key()).await.unwrap();
+        let stored_result: OcrResult = serde_json::from_slice(&body).unwrap();
+        assert_eq!(stored_result.text, text);
+        assert_eq!(stored_result.redacted, done.redacted);
+        assert!(!String::from_utf8_lossy(&body).contains("1234568"));
+    }
+
+    #[tokio::test]
+    async fn a_job_that_asks_for_no_masking_keeps_its_text_and_others_mask_only_what_they_ask() {
+        let card = "주민등록증 900101-1234568 010-1234-5678";
+        let given = given(ScriptedOcr::new(result(card)), 100);
+        let none = queued_asking(&given, Some(Vec::new())).await;
+        let phone = queued_asking(&given, Some(vec![PiiKind::Phone])).await;
+        run(&given, &none, 1).await.unwrap();
+        run(&given, &phone, 1).await.unwrap();
+        let none = stored(&given, &none).await;
+        assert_eq!(none.text.as_deref(), Some(card));
+        assert_eq!(none.redacted, None);
+        let phone = stored(&given, &phone).await;
+        assert_eq!(
+            phone.text.as_deref(),
+            Some("주민등록증 900101-1234568 010-****-5678")
+        );
+        assert_eq!(phone.redacted, Some(PiiCounts::from([(PiiKind::Phone, 1)])));
     }
 
     #[tokio::test]

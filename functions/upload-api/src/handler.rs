@@ -12,7 +12,7 @@ use lambda_http::{Body, Error, Request, Response};
 use ocr_shared::api::{self, ApiCode, ApiError};
 use ocr_shared::config::{ConfigError, Env, UploadSettings, vars};
 use ocr_shared::domain::{
-    DocumentType, Filename, Job, NewJob, Owner, Sha256Hex, Timestamp, WebhookUrl,
+    DocumentType, Filename, Job, NewJob, Owner, PiiKind, Sha256Hex, Timestamp, WebhookUrl, pii,
 };
 use ocr_shared::ports::{BlobStore, JobStore, RateDecision, RateLimiter, UploadSlot};
 use ocr_shared::view::JobView;
@@ -64,6 +64,9 @@ pub struct CreateJob {
     pub webhook_url: Option<String>,
     #[serde(default)]
     pub document_type: Option<String>,
+    /// `"none"`, or the kinds of personal data to mask.
+    #[serde(default)]
+    pub redact: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -123,6 +126,33 @@ async fn route(request: Request, api: &UploadApi) -> Result<Response<Body>, ApiE
     }
 }
 
+/// A request's `redact`: `"none"` masks nothing, a list masks those kinds;
+/// absent, the default applies (every kind on an ID card).
+fn parse_redact(raw: Option<&Value>) -> Result<Option<Vec<PiiKind>>, ApiError> {
+    let refused = || {
+        let known: Vec<&str> = PiiKind::ALL.iter().map(|kind| kind.as_str()).collect();
+        ApiError::new(
+            ApiCode::InvalidRedact,
+            format!("redact must be \"none\" or a list of: {}", known.join(", ")),
+        )
+    };
+    match raw {
+        None => Ok(None),
+        Some(Value::String(none)) if none == "none" => Ok(Some(Vec::new())),
+        Some(Value::Array(items)) => {
+            let mut kinds = Vec::with_capacity(items.len());
+            for item in items {
+                let kind = item.as_str().and_then(PiiKind::parse).ok_or_else(refused)?;
+                if !kinds.contains(&kind) {
+                    kinds.push(kind);
+                }
+            }
+            Ok(Some(kinds))
+        }
+        Some(_) => Err(refused()),
+    }
+}
+
 fn parse_body(request: &Request) -> Result<Value, ApiError> {
     let bytes: &[u8] = request.body().as_ref();
     serde_json::from_slice(bytes).map_err(|e| {
@@ -131,6 +161,16 @@ fn parse_body(request: &Request) -> Result<Value, ApiError> {
             format!("the body is not valid JSON: {e}"),
         )
     })
+}
+
+/// Whether the completed `done` hides every kind of personal data a new job
+/// asking `redact` would: if not, the new job is read (or copied) and masked itself.
+fn masks_enough(done: &Job, redact: Option<&[PiiKind]>) -> bool {
+    let document_type = done.document_type.unwrap_or(DocumentType::General);
+    pii::covers(
+        done.redacted.as_ref(),
+        &pii::kinds_for(redact, document_type),
+    )
 }
 
 impl UploadApi {
@@ -194,6 +234,7 @@ impl UploadApi {
                 })
             })
             .transpose()?;
+        let redact = parse_redact(request.redact.as_ref())?;
         Ok(NewJob {
             owner: owner.clone(),
             filename,
@@ -202,6 +243,7 @@ impl UploadApi {
             sha256,
             webhook_url,
             document_type,
+            redact,
         })
     }
 
@@ -239,6 +281,7 @@ impl UploadApi {
 
         if let Some(sha256) = &request.sha256
             && let Some(done) = self.jobs.find_completed_by_hash(owner, sha256).await?
+            && masks_enough(&done, request.redact.as_deref())
             && self.result_is_stored(&done).await?
         {
             info!(job_id = %done.job_id, "same bytes already read; no upload needed");
@@ -326,6 +369,7 @@ impl UploadApi {
 mod tests {
     use ocr_shared::domain::{Completion, DedupKey, JobStatus, Transition};
     use ocr_shared::memory::{MemoryBlobStore, MemoryJobStore, MemoryRateLimiter};
+    use ocr_shared::testing;
 
     use super::*;
 
@@ -488,6 +532,9 @@ mod tests {
                 400,
                 "invalid_document_type",
             ),
+            (with("redact", json!("all")), 400, "invalid_redact"),
+            (with("redact", json!(["rrn", "ssn"])), 400, "invalid_redact"),
+            (with("redact", json!({"rrn": true})), 400, "invalid_redact"),
             (with("unexpected", json!(1)), 422, "invalid_request"),
         ];
         for (body, expected_status, code) in cases {
@@ -522,6 +569,16 @@ mod tests {
         assert_eq!(body["job_id"], id.as_str());
         assert_eq!(body["text"], "영수증");
         assert!(body.get("upload").is_none());
+
+        // Asking to mask what the earlier job did not is a job of its own.
+        let mut masked = with_sha();
+        masked["redact"] = json!(["phone"]);
+        let (status, body) = create(&given, masked).await;
+        assert_eq!(status, 201, "{body}");
+        assert!(body["upload"].is_object());
+        let mut nothing = with_sha();
+        nothing["redact"] = json!("none");
+        assert_eq!(create(&given, nothing).await.0, 200);
 
         // Another owner with the same hash gets a fresh upload slot.
         let (status, body, _) = send(
@@ -559,14 +616,11 @@ mod tests {
             Transition::Complete {
                 attempt: 1,
                 completion: Completion {
-                    text: "영수증".into(),
-                    text_truncated: false,
                     confidence: 0.9,
                     pages: 1,
-                    engine: "upstage".into(),
-                    model_version: "ocr-2.2.1".into(),
                     result_key: id.result_key(),
                     document_type: None,
+                    ..testing::completion("영수증")
                 },
             },
         ];

@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    DocumentType, ErrorCode, FileType, Filename, JobId, JobStatus, Owner, Sha256Hex, Timestamp,
-    WebhookUrl,
+    DocumentType, ErrorCode, FileType, Filename, JobId, JobStatus, Owner, PiiCounts, PiiKind,
+    Sha256Hex, Timestamp, WebhookUrl,
 };
 
 /// Why a job was rejected or failed: a stable code for programs, a sentence for people.
@@ -79,6 +79,9 @@ pub struct Completion {
     pub result_key: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub document_type: Option<DocumentType>,
+    /// The kinds of personal data masked in the text and the result, with counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redacted: Option<PiiCounts>,
 }
 
 /// The dedup index key: the same bytes only ever match within one owner, so a
@@ -106,6 +109,9 @@ pub struct NewJob {
     pub sha256: Option<Sha256Hex>,
     pub webhook_url: Option<WebhookUrl>,
     pub document_type: Option<DocumentType>,
+    /// The kinds of personal data to mask: `Some(vec![])` for none at all,
+    /// `None` for the default (every kind on an ID card).
+    pub redact: Option<Vec<PiiKind>>,
 }
 
 /// One document's trip through the pipeline: the item of the `Jobs` table.
@@ -131,6 +137,12 @@ pub struct Job {
     pub upload_etag: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub document_type: Option<DocumentType>,
+    /// The client's choice of kinds to mask (see `NewJob::redact`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redact: Option<Vec<PiiKind>>,
+    /// Set on completion: the kinds masked, with counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redacted: Option<PiiCounts>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_url: Option<WebhookUrl>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -227,6 +239,8 @@ impl Job {
                 delivered_at: None,
             }),
             webhook_url: request.webhook_url,
+            redact: request.redact,
+            redacted: None,
             attempts: 0,
             auth_failures: 0,
             lease_until: None,
@@ -288,6 +302,7 @@ impl Job {
             model_version: self.model_version.clone()?,
             result_key: self.result_key.clone()?,
             document_type: self.document_type,
+            redacted: self.redacted.clone(),
         })
     }
 

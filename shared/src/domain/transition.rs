@@ -252,7 +252,7 @@ fn completion_changes(completion: &Completion) -> Vec<FieldChange> {
         .collect()
 }
 
-const COMPLETION_FIELDS: [&str; 8] = [
+const COMPLETION_FIELDS: [&str; 9] = [
     "text",
     "text_truncated",
     "confidence",
@@ -261,6 +261,7 @@ const COMPLETION_FIELDS: [&str; 8] = [
     "model_version",
     "result_key",
     "document_type",
+    "redacted",
 ];
 
 impl Job {
@@ -334,6 +335,7 @@ mod tests {
 
     fn completion() -> Completion {
         Completion {
+            redacted: None,
             text: "합계 12,000원".into(),
             text_truncated: false,
             confidence: 0.97,

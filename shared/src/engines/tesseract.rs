@@ -221,6 +221,7 @@ fn result(mut pages: Vec<OcrPage>, languages: &str) -> OcrResult {
         .unwrap_or(0.0);
     let text = document_text(&pages);
     OcrResult {
+        redacted: None,
         job_id: None,
         engine: ENGINE_NAME.into(),
         model_version: format!("tesseract-5/{languages}"),

@@ -328,6 +328,7 @@ pub fn parse_response(body: &[u8]) -> Result<OcrResult, serde_json::Error> {
         .or_else(|| pages.iter().map(|p| p.confidence).reduce(f64::min))
         .unwrap_or(0.0);
     Ok(OcrResult {
+        redacted: None,
         job_id: None,
         engine: ENGINE_NAME.into(),
         model_version: response.model_version.unwrap_or_else(|| "unknown".into()),

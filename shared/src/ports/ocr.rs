@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{ErrorCode, FileType, JobId};
+use crate::domain::{ErrorCode, FileType, JobId, PiiCounts};
 
 /// A document to read.
 #[derive(Clone, Debug)]
@@ -29,6 +29,9 @@ pub struct OcrResult {
     pub text: String,
     pub num_billed_pages: u32,
     pub pages: Vec<OcrPage>,
+    /// The kinds of personal data masked in this result, with how many of each.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redacted: Option<PiiCounts>,
 }
 
 /// Between two pages' texts in a document's text: a blank line, so that the
