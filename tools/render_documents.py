@@ -6,12 +6,20 @@ A receipt (PNG), a business registration certificate (JPEG), an ID card
 A4-like pages. Each document's text, line by line, goes to <name>.txt beside it.
 
 Usage: render_documents.py OUTPUT_DIR
+       render_documents.py --photo OUTPUT.jpg
+
+--photo writes the receipt as a phone would: about 4000 px on its long side,
+with sensor noise, stored sideways with the EXIF orientation that turns it
+upright (6: rotate 90 degrees clockwise to display); and beside it, as
+OUTPUT-upright.png, the same pixels turned upright and stored losslessly. Tests render them when they
+run, so no multi-megabyte photo is committed.
 """
 
+import random
 import sys
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
 
 FONT_DIR = Path("/usr/share/fonts/truetype/nanum")
 REGULAR = FONT_DIR / "NanumGothic.ttf"
@@ -121,6 +129,25 @@ def truth(lines):
     return "\n".join(text for text, _, _ in lines if text) + "\n"
 
 
+def photo(out: Path) -> None:
+    # The receipt on a table, filling the middle of a 3000 x 4000 portrait frame.
+    receipt = render(RECEIPT, width=1000)
+    receipt = receipt.resize((receipt.width * 8 // 5, receipt.height * 8 // 5), Image.BICUBIC)
+    frame = Image.new("L", (3000, 4000), 170)
+    frame.paste(receipt, ((frame.width - receipt.width) // 2, (frame.height - receipt.height) // 2))
+    large = frame.filter(ImageFilter.GaussianBlur(0.8))
+    # Seeded, so that every run reads the same photo.
+    grain = random.Random(7).randbytes(large.width * large.height)
+    noise = Image.frombytes("L", large.size, grain)
+    noisy = Image.blend(large, noise, 0.06).convert("RGB")
+    sideways = noisy.transpose(Image.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    sideways.save(out, quality=92, exif=exif.tobytes())
+    # Its twin: the photo's own pixels turned upright, stored losslessly.
+    ImageOps.exif_transpose(Image.open(out)).save(out.with_name(out.stem + "-upright.png"))
+
+
 def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     render(RECEIPT, width=1000).save(out / "receipt.png", optimize=True)
@@ -139,6 +166,9 @@ def main(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
+    if len(sys.argv) == 3 and sys.argv[1] == "--photo":
+        photo(Path(sys.argv[2]))
+    elif len(sys.argv) == 2:
+        main(Path(sys.argv[1]))
+    else:
         sys.exit(__doc__)
-    main(Path(sys.argv[1]))

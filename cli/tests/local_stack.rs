@@ -562,3 +562,91 @@ fn an_id_card_has_its_resident_registration_number_masked_everywhere_it_goes() {
         );
     }
 }
+
+#[test]
+fn a_sideways_phone_photo_reads_as_its_upright_twin_with_boxes_on_the_upright_photo() {
+    // Rendered now (Pillow, from `make setup`): about 4000 px, noisy, stored
+    // sideways with EXIF orientation 6, and its own pixels turned upright.
+    let dir = tempfile::tempdir().unwrap();
+    let photo = dir.path().join("receipt-photo.jpg");
+    let rendered = Command::new(repo().join(".venv/bin/python"))
+        .arg(repo().join("tools/render_documents.py"))
+        .arg("--photo")
+        .arg(&photo)
+        .output()
+        .expect("the test venv's python runs (make setup)");
+    assert!(
+        rendered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rendered.stderr)
+    );
+    let upright = dir.path().join("receipt-photo-upright.png");
+
+    let dev = Dev::start();
+    let output = dev.ocr(&[
+        "submit",
+        photo.to_str().unwrap(),
+        upright.to_str().unwrap(),
+        "--wait",
+        "--json",
+        "--timeout",
+        "180",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        dev.log()
+    );
+    let jobs: Vec<Value> = stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let (sideways, straight) = (&jobs[0], &jobs[1]);
+    let text = |job: &Value| job["text"].as_str().unwrap().to_owned();
+    let cer = character_error_rate(&text(sideways), &text(straight));
+    let truth = std::fs::read_to_string(document("receipt.txt")).unwrap();
+    println!(
+        "sideways photo vs upright: CER {:.2}%; against the receipt's truth {:.2}% and {:.2}%",
+        cer * 100.0,
+        character_error_rate(&text(sideways), &truth) * 100.0,
+        character_error_rate(&text(straight), &truth) * 100.0,
+    );
+    assert!(
+        cer <= 0.02,
+        "CER {cer}:\n{}\n---\n{}",
+        text(sideways),
+        text(straight)
+    );
+
+    // The boxes are on the upright photo at full size, as a browser shows it.
+    for job in [sideways, straight] {
+        let id = job["job_id"].as_str().unwrap();
+        let status = json(&dev.ocr(&["status", id, "--json"]));
+        let url = status["result_url"].as_str().unwrap().to_owned();
+        let result: Value = tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(async { reqwest::get(url).await.unwrap().json().await.unwrap() });
+        let page = &result["pages"][0];
+        let (width, height) = (
+            page["width"].as_i64().unwrap(),
+            page["height"].as_i64().unwrap(),
+        );
+        assert!(
+            (width - 3000).abs() <= 2 && (height - 4000).abs() <= 2,
+            "{width}×{height}"
+        );
+        let words = page["words"].as_array().unwrap();
+        assert!(words.len() > 20);
+        for vertex in words
+            .iter()
+            .flat_map(|word| word["vertices"].as_array().unwrap())
+        {
+            let (x, y) = (vertex["x"].as_i64().unwrap(), vertex["y"].as_i64().unwrap());
+            assert!(
+                (0..=width).contains(&x) && (0..=height).contains(&y),
+                "{vertex}"
+            );
+        }
+    }
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use crate::domain::FileType;
-use crate::upload_policy::UploadLimits;
+use crate::upload_policy::{DEFAULT_MAX_PIXELS, UploadLimits};
 
 /// The names of every variable the functions read, in one place.
 pub mod vars {
@@ -24,6 +24,7 @@ pub mod vars {
     pub const OCR_ENGINE: &str = "OCR_ENGINE";
     pub const MAX_UPLOAD_BYTES: &str = "MAX_UPLOAD_BYTES";
     pub const ALLOWED_TYPES: &str = "ALLOWED_TYPES";
+    pub const MAX_IMAGE_PIXELS: &str = "MAX_IMAGE_PIXELS";
     pub const UPLOAD_URL_TTL_SECONDS: &str = "UPLOAD_URL_TTL_SECONDS";
     pub const OCR_MAX_ATTEMPTS: &str = "OCR_MAX_ATTEMPTS";
     pub const OCR_RATE_LIMIT_RPS: &str = "OCR_RATE_LIMIT_RPS";
@@ -208,10 +209,19 @@ impl UploadSettings {
             None => FileType::ALL.to_vec(),
             Some(raw) => parse_types(&raw)?,
         };
+        let max_pixels = env.number(
+            vars::MAX_IMAGE_PIXELS,
+            DEFAULT_MAX_PIXELS,
+            1_000_000..=1_000_000_000,
+        )?;
         let ttl = env.number(vars::UPLOAD_URL_TTL_SECONDS, 900u64, 60..=7 * 86_400)?;
         let days = env.number(vars::RETENTION_DAYS, 30u64, 1..=3650)?;
         Ok(Self {
-            limits: UploadLimits { max_bytes, allowed },
+            limits: UploadLimits {
+                max_bytes,
+                allowed,
+                max_pixels,
+            },
             upload_url_ttl: Duration::from_secs(ttl),
             retention: Duration::from_secs(days * 86_400),
         })

@@ -9,6 +9,8 @@ pub mod batch;
 pub mod config;
 pub mod domain;
 pub mod engines;
+#[cfg(any(test, feature = "images"))]
+pub mod images;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
 pub mod ports;

@@ -66,6 +66,20 @@ pub fn completion(text: &str) -> Completion {
     }
 }
 
+/// A PNG signature and header chunk declaring `width` × `height`, and no
+/// pixels: what a decompression bomb shows a header reader.
+pub fn png_declaring(width: u32, height: u32) -> Vec<u8> {
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend_from_slice(&13u32.to_be_bytes());
+    png.extend_from_slice(b"IHDR");
+    png.extend_from_slice(&width.to_be_bytes());
+    png.extend_from_slice(&height.to_be_bytes());
+    png.extend_from_slice(&[8, 0, 0, 0, 0]);
+    png.extend_from_slice(&[0; 4]); // the chunk's CRC: no header reader checks it
+    png.extend_from_slice(b"\0\0\0\0IEND\xaeB`\x82");
+    png
+}
+
 /// A one-page result of `text`, read as one word.
 pub fn ocr_result(text: &str) -> OcrResult {
     OcrResult {

@@ -5,6 +5,12 @@ use crate::domain::{ErrorCode, FileType};
 
 /// How many leading bytes the sniffer needs to tell every allowed type apart.
 pub const SNIFF_BYTES: u64 = 4096;
+/// How many leading bytes are read to find an image's dimensions: a JPEG's
+/// frame header comes after its EXIF and colour profile blocks.
+pub const HEADER_BYTES: u64 = 64 * 1024;
+/// Pixels an image may declare: below Upstage's documented 100–200 million
+/// per page, far above a 50-megapixel phone photo or an A4 page at 600 dpi.
+pub const DEFAULT_MAX_PIXELS: u64 = 100_000_000;
 /// How many trailing bytes are searched for a complete PDF's end-of-file
 /// marker. The format puts it in the last 1 KiB, but readers accept bytes
 /// appended after it (signature blocks, padding, a mailer's trailer), and so do we.
@@ -15,6 +21,8 @@ pub const PDF_TAIL_BYTES: u64 = 64 * 1024;
 pub struct UploadLimits {
     pub max_bytes: u64,
     pub allowed: Vec<FileType>,
+    /// Width × height an image may declare; more is refused before decoding.
+    pub max_pixels: u64,
 }
 
 /// Why an upload (or the request for one) is refused: each has a stable code and a sentence a user can act on.
@@ -37,6 +45,10 @@ pub enum UploadRejection {
     },
     #[error("the PDF is incomplete: it has no end-of-file marker (was the upload cut short?)")]
     TruncatedPdf,
+    #[error(
+        "the image declares {width} × {height} pixels; the limit is {max} pixels (send a smaller scan or photo)"
+    )]
+    TooManyPixels { width: u64, height: u64, max: u64 },
 }
 
 impl UploadRejection {
@@ -50,6 +62,7 @@ impl UploadRejection {
             | UploadRejection::TypeNotAllowed { .. } => ErrorCode::UnsupportedType,
             UploadRejection::TypeMismatch { .. } => ErrorCode::TypeMismatch,
             UploadRejection::TruncatedPdf => ErrorCode::TruncatedFile,
+            UploadRejection::TooManyPixels { .. } => ErrorCode::ImageTooLarge,
         }
     }
 }
@@ -120,6 +133,28 @@ impl UploadLimits {
         Ok(detected)
     }
 
+    /// An image's declared dimensions, read from its header (`head`: its first
+    /// `HEADER_BYTES`), against `max_pixels`: a decompression bomb is refused
+    /// before anything decodes it. A header that cannot be read here is left to
+    /// the engine, which refuses what it cannot decode.
+    pub fn check_pixels(&self, kind: FileType, head: &[u8]) -> Result<(), UploadRejection> {
+        if kind == FileType::Pdf {
+            return Ok(());
+        }
+        let Ok(size) = imagesize::blob_size(head) else {
+            return Ok(());
+        };
+        let (width, height) = (size.width as u64, size.height as u64);
+        if width.saturating_mul(height) > self.max_pixels {
+            return Err(UploadRejection::TooManyPixels {
+                width,
+                height,
+                max: self.max_pixels,
+            });
+        }
+        Ok(())
+    }
+
     /// The last bytes of a file whose format ends with a marker (PDF's `%%EOF`).
     pub fn check_tail(&self, kind: FileType, tail: &[u8]) -> Result<(), UploadRejection> {
         let complete = kind != FileType::Pdf || tail.windows(5).any(|w| w == b"%%EOF");
@@ -139,6 +174,7 @@ mod tests {
         UploadLimits {
             max_bytes: 50 * 1024 * 1024,
             allowed: FileType::ALL.to_vec(),
+            max_pixels: DEFAULT_MAX_PIXELS,
         }
     }
 
@@ -213,6 +249,7 @@ mod tests {
         let small = UploadLimits {
             max_bytes: 100,
             allowed: vec![FileType::Png],
+            max_pixels: DEFAULT_MAX_PIXELS,
         };
         assert_eq!(
             small.check_upload(FileType::Png, 1000, 1000, png),
@@ -246,6 +283,7 @@ mod tests {
         let png_only = UploadLimits {
             max_bytes: 100,
             allowed: vec![FileType::Png],
+            max_pixels: DEFAULT_MAX_PIXELS,
         };
         let refused = png_only
             .check_declaration("application/pdf", 10)
@@ -270,5 +308,42 @@ mod tests {
             Err(UploadRejection::TruncatedPdf)
         );
         assert_eq!(limits().check_tail(FileType::Png, b"anything"), Ok(()));
+    }
+
+    #[test]
+    fn an_image_declaring_more_pixels_than_the_limit_is_refused_before_decoding() {
+        let bomb = crate::testing::png_declaring(60_000, 60_000);
+        assert_eq!(
+            limits().check_pixels(FileType::Png, &bomb),
+            Err(UploadRejection::TooManyPixels {
+                width: 60_000,
+                height: 60_000,
+                max: DEFAULT_MAX_PIXELS
+            })
+        );
+        assert_eq!(
+            UploadRejection::TooManyPixels {
+                width: 1,
+                height: 1,
+                max: 1
+            }
+            .code(),
+            ErrorCode::ImageTooLarge
+        );
+        // A 4000 × 3000 phone photo, the real samples, and what cannot be read are let through.
+        assert_eq!(
+            limits().check_pixels(FileType::Png, &crate::testing::png_declaring(4000, 3000)),
+            Ok(())
+        );
+        for (kind, bytes) in [
+            (FileType::Png, fixture!("sample.png")),
+            (FileType::Jpeg, fixture!("sample.jpg")),
+            (FileType::Tiff, fixture!("sample.tiff")),
+            (FileType::Webp, fixture!("sample.webp")),
+            (FileType::Pdf, fixture!("sample.pdf")),
+        ] {
+            assert_eq!(limits().check_pixels(kind, bytes), Ok(()), "{kind}");
+        }
+        assert_eq!(limits().check_pixels(FileType::Png, b"\x89PNG"), Ok(()));
     }
 }

@@ -18,7 +18,7 @@ use ocr_shared::ports::{
     announce,
 };
 use ocr_shared::redact;
-use ocr_shared::upload_policy::{PDF_TAIL_BYTES, SNIFF_BYTES, UploadLimits, UploadRejection};
+use ocr_shared::upload_policy::{HEADER_BYTES, PDF_TAIL_BYTES, UploadLimits, UploadRejection};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{error, info, instrument, warn};
@@ -249,29 +249,11 @@ impl Ingest {
                 reason: "object gone".into(),
             });
         };
-        let head = if info.size > 0 {
-            self.blobs.read_range(&key, 0, SNIFF_BYTES).await?
-        } else {
-            bytes::Bytes::new()
+        let (verdict, sniffed) = self.inspect(&job, &key, info.size).await?;
+        let kind = match verdict {
+            Ok(kind) => kind,
+            Err(rejection) => return self.refuse(job, rejection, info.size, sniffed, now).await,
         };
-        let sniffed = FileType::sniff(&head).map(|kind| kind.mime().to_owned());
-        let kind =
-            match self
-                .limits
-                .check_upload(job.content_type, job.declared_size, info.size, &head)
-            {
-                Ok(kind) => kind,
-                Err(rejection) => {
-                    return self.refuse(job, rejection, info.size, sniffed, now).await;
-                }
-            };
-        if kind == FileType::Pdf {
-            let start = info.size.saturating_sub(PDF_TAIL_BYTES);
-            let tail = self.blobs.read_range(&key, start, PDF_TAIL_BYTES).await?;
-            if let Err(rejection) = self.limits.check_tail(kind, &tail) {
-                return self.refuse(job, rejection, info.size, sniffed, now).await;
-            }
-        }
         let sha256 = match info.sha256 {
             Some(verified) => verified,
             None => self.blobs.sha256(&key).await?,
@@ -314,6 +296,38 @@ impl Ingest {
             .await?;
         info!(size = info.size, "upload accepted and queued");
         Ok(Outcome::Queued { job_id: job.job_id })
+    }
+
+    /// The upload's real type, or the rule it breaks (size, declared type, an
+    /// image's declared pixels, a PDF's end marker), read from its first and
+    /// last bytes only; with the type its bytes show, for the record.
+    async fn inspect(
+        &self,
+        job: &Job,
+        key: &str,
+        size: u64,
+    ) -> Result<(Result<FileType, UploadRejection>, Option<String>), IngestError> {
+        let head = if size > 0 {
+            self.blobs.read_range(key, 0, HEADER_BYTES).await?
+        } else {
+            bytes::Bytes::new()
+        };
+        let sniffed = FileType::sniff(&head).map(|kind| kind.mime().to_owned());
+        let limits = &self.limits;
+        let verdict = limits
+            .check_upload(job.content_type, job.declared_size, size, &head)
+            .and_then(|kind| limits.check_pixels(kind, &head).map(|()| kind));
+        let verdict = match verdict {
+            Ok(FileType::Pdf) => {
+                let start = size.saturating_sub(PDF_TAIL_BYTES);
+                let tail = self.blobs.read_range(key, start, PDF_TAIL_BYTES).await?;
+                limits
+                    .check_tail(FileType::Pdf, &tail)
+                    .map(|()| FileType::Pdf)
+            }
+            other => other,
+        };
+        Ok((verdict, sniffed))
     }
 
     /// The job after `transition`, or the duplicate outcome when another
@@ -517,6 +531,7 @@ mod tests {
             limits: UploadLimits {
                 max_bytes: 1024 * 1024,
                 allowed: FileType::ALL.to_vec(),
+                max_pixels: ocr_shared::upload_policy::DEFAULT_MAX_PIXELS,
             },
         };
         Given {
@@ -715,7 +730,12 @@ mod tests {
     async fn each_broken_rule_rejects_with_its_reason_and_deletes_the_upload() {
         let given = given();
         let cut = &PDF[..PDF.len() / 2];
+        let bomb = testing::png_declaring(60_000, 60_000);
         let cases = [
+            (
+                uploaded(&given, "a", FileType::Png, bomb.len() as u64, None, &bomb).await,
+                ErrorCode::ImageTooLarge,
+            ),
             (
                 uploaded(&given, "a", FileType::Png, HTML.len() as u64, None, HTML).await,
                 ErrorCode::UnsupportedType,

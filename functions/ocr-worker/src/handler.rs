@@ -15,6 +15,7 @@ use ocr_shared::domain::{
     Completion, DocumentType, ErrorCode, Job, JobError, JobStatus, MAX_STORED_TEXT_BYTES,
     Timestamp, Transition, truncate_utf8,
 };
+use ocr_shared::images;
 use ocr_shared::ports::{
     BlobError, BlobStore, Document, EventPublisher, JobMessage, JobQueue, JobStore, OcrEngine,
     OcrError, OcrResult, QueueError, RateDecision, RateLimiter, StoreError, announce,
@@ -181,9 +182,25 @@ impl Worker {
             engine = self.engine.name(),
             "OCR started"
         );
+        let (document, scale) = self.upright(document).await;
         match self.engine.recognize(&document).await {
-            Ok(result) => self.complete(&taken, attempt, result).await,
+            Ok(mut result) => {
+                images::restore(&mut result, scale);
+                self.complete(&taken, attempt, result).await
+            }
             Err(error) => self.ocr_failed(&taken, attempt, error, delivery, now).await,
+        }
+    }
+
+    /// The document upright and within the engine's pixel budget, with the
+    /// scale that maps the engine's boxes back onto it (decoded off the runtime).
+    async fn upright(&self, document: Document) -> (Document, f64) {
+        let max_pixels = self.engine.max_pixels();
+        let original = document.clone();
+        let prepared = tokio::task::spawn_blocking(move || images::prepare(&document, max_pixels));
+        match prepared.await {
+            Ok(Some(prepared)) => (prepared.document, prepared.scale),
+            Ok(None) | Err(_) => (original, 1.0),
         }
     }
 

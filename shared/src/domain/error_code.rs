@@ -17,6 +17,8 @@ pub enum ErrorCode {
     FileTooLarge,
     TruncatedFile,
     ChecksumMismatch,
+    /// An image declaring more pixels than `MAX_IMAGE_PIXELS` (a decompression bomb).
+    ImageTooLarge,
     // The OCR engine: the document.
     UnsupportedDocument,
     DocumentTooLarge,
@@ -34,7 +36,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 18] = [
         ErrorCode::UnsupportedType,
         ErrorCode::TypeMismatch,
         ErrorCode::SizeMismatch,
@@ -42,6 +44,7 @@ impl ErrorCode {
         ErrorCode::FileTooLarge,
         ErrorCode::TruncatedFile,
         ErrorCode::ChecksumMismatch,
+        ErrorCode::ImageTooLarge,
         ErrorCode::UnsupportedDocument,
         ErrorCode::DocumentTooLarge,
         ErrorCode::UnreadableDocument,
@@ -63,6 +66,7 @@ impl ErrorCode {
             ErrorCode::FileTooLarge => "file_too_large",
             ErrorCode::TruncatedFile => "truncated_file",
             ErrorCode::ChecksumMismatch => "checksum_mismatch",
+            ErrorCode::ImageTooLarge => "image_too_large",
             ErrorCode::UnsupportedDocument => "unsupported_document",
             ErrorCode::DocumentTooLarge => "document_too_large",
             ErrorCode::UnreadableDocument => "unreadable_document",

@@ -95,5 +95,11 @@ pub trait OcrEngine: Send + Sync {
     /// The engine's name as recorded on the job (`upstage`, `tesseract`).
     fn name(&self) -> &'static str;
 
+    /// Pixels of one image the engine reads well; a larger image is scaled
+    /// down to this before it is sent. Upstage documents 100–200 million.
+    fn max_pixels(&self) -> u64 {
+        100_000_000
+    }
+
     async fn recognize(&self, document: &Document) -> Result<OcrResult, OcrError>;
 }
