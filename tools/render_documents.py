@@ -2,7 +2,7 @@
 """Renders Korean test documents with their ground-truth text.
 
 A receipt (PNG), a business registration certificate (JPEG), an ID card
-(PNG) and a two-page lease contract (PDF), set in Nanum fonts (Debian: fonts-nanum), at 200 dpi on
+(PNG) and a two-page lease contract (PDF, and the same as a multi-page TIFF), set in Nanum fonts (Debian: fonts-nanum), at 200 dpi on
 A4-like pages. Each document's text, line by line, goes to <name>.txt beside it.
 
 Usage: render_documents.py OUTPUT_DIR
@@ -161,6 +161,10 @@ def main(out: Path) -> None:
 
     pages = [render(lines).convert("RGB") for lines in CONTRACT_PAGES]
     pages[0].save(out / "contract.pdf", save_all=True, append_images=pages[1:], resolution=200.0)
+    # The same two pages as one multi-page TIFF, as a scanner writes it.
+    grey = [page.convert("L") for page in pages]
+    grey[0].save(out / "contract.tif", save_all=True, append_images=grey[1:],
+                 compression="tiff_deflate", dpi=(200, 200))
     # Pages apart by a blank line, as the pipeline joins them.
     (out / "contract.txt").write_text("\n".join(truth(lines) for lines in CONTRACT_PAGES), encoding="utf-8")
 

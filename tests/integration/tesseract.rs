@@ -130,6 +130,25 @@ async fn a_jpeg_certificate_and_a_two_page_pdf_contract_are_read() {
 }
 
 #[tokio::test]
+async fn a_multi_page_tiff_is_read_as_its_pages_in_order() {
+    let (result, _) = read("contract.tif", FileType::Tiff).await;
+    assert_eq!(result.pages.len(), 2);
+    let numbers: Vec<u32> = result.pages.iter().map(|page| page.page).collect();
+    assert_eq!(numbers, [1, 2]);
+    assert!(
+        result.pages[0].text.contains("제1조"),
+        "{}",
+        result.pages[0].text
+    );
+    assert!(
+        result.pages[1].text.contains("제4조"),
+        "{}",
+        result.pages[1].text
+    );
+    assert!(result.pages.iter().all(|page| !page.words.is_empty()));
+}
+
+#[tokio::test]
 async fn an_undecodable_file_is_refused_not_retried() {
     let document = Document {
         filename: "broken.png".into(),
