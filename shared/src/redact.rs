@@ -143,8 +143,8 @@ fn digits_of(text: &str) -> Vec<u32> {
     text.chars().filter_map(|c| c.to_digit(10)).collect()
 }
 
-/// `text` with the digits of `range` from the `keep_digits`-th to the
-/// `mask_until`-th (counted over digits only) replaced by `*`.
+/// `text` with the digits of `range` after the first `keep`, up to the
+/// `until`-th (counted over digits only), replaced by `*`.
 fn mask_digits(text: &mut String, range: std::ops::Range<usize>, keep: usize, until: usize) {
     let mut seen = 0;
     let masked: String = text[range.clone()]
@@ -262,6 +262,10 @@ const ORDER: [PiiKind; 7] = [
 pub fn mask_text(text: &str, kinds: &[PiiKind]) -> (String, Counts) {
     let mut masked = text.to_owned();
     let mut counts = Counts::new();
+    // Every kind is digits: a text without any (most words) is left at once.
+    if !text.bytes().any(|byte| byte.is_ascii_digit()) {
+        return (masked, counts);
+    }
     for kind in ORDER.into_iter().filter(|kind| kinds.contains(kind)) {
         let found = mask_kind(&mut masked, kind);
         if found > 0 {

@@ -108,6 +108,12 @@ pub async fn handle(
     Ok(process_batch(&event.payload.records, |message| worker.message(message)).await)
 }
 
+/// The job's document type: the client's, else told from the result's text.
+fn document_type_of(job: &Job, result: &OcrResult) -> DocumentType {
+    job.document_type
+        .unwrap_or_else(|| DocumentType::classify(&result.text))
+}
+
 fn error_of(error: &OcrError) -> JobError {
     match error {
         OcrError::Rejected { code, message } => JobError::new(*code, message.clone()),
@@ -168,7 +174,10 @@ impl Worker {
                 attempt,
                 "finishing from the result an earlier attempt stored"
             );
-            return self.record_completion(&taken, attempt, result).await;
+            let document_type = document_type_of(&taken, &result);
+            return self
+                .record_completion(&taken, attempt, result, document_type)
+                .await;
         }
         if attempt > self.settings.max_attempts {
             return self.give_up(&taken, attempt).await;
@@ -459,16 +468,16 @@ impl Worker {
         mut result: OcrResult,
     ) -> Result<(), JobRetry> {
         result.job_id = Some(job.job_id.clone());
-        let document_type = job
-            .document_type
-            .unwrap_or_else(|| DocumentType::classify(&result.text));
+        // Told from the unmasked text, once: masking must not change the answer.
+        let document_type = document_type_of(job, &result);
         let kinds = redact::kinds_for(job.redact.as_deref(), document_type);
         result.redacted = redact::mask_result(&mut result, &kinds);
         let body = serde_json::to_vec(&result).expect("an OCR result serialises");
         self.blobs
             .put(&job.job_id.result_key(), body.into(), "application/json")
             .await?;
-        self.record_completion(job, attempt, result).await
+        self.record_completion(job, attempt, result, document_type)
+            .await
     }
 
     /// Moves the job to completed from its stored `result`. A store that does
@@ -478,13 +487,11 @@ impl Worker {
         job: &Job,
         attempt: u32,
         result: OcrResult,
+        document_type: DocumentType,
     ) -> Result<(), JobRetry> {
         let now = Timestamp::now();
         let key = job.job_id.result_key();
         let (text, text_truncated) = truncate_utf8(&result.text, MAX_STORED_TEXT_BYTES);
-        let document_type = job
-            .document_type
-            .unwrap_or_else(|| DocumentType::classify(&result.text));
         let completion = Completion {
             redacted: result.redacted.clone(),
             text,
