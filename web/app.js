@@ -35,6 +35,8 @@ const LABELS = {
     size_mismatch: "업로드 크기가 다릅니다 · The upload's size differs from the declared size",
     checksum_mismatch: "파일이 전송 중 바뀌었습니다 · The file changed on the way (checksum)",
     image_too_large: "이미지의 픽셀 수가 너무 많습니다 · The image has too many pixels",
+    too_many_pages: "PDF의 쪽수가 너무 많습니다 · The PDF has too many pages",
+    encrypted_document: "암호로 보호된 PDF입니다 · The PDF is protected by a password",
     rate_limited: "요청이 너무 많습니다 · Too many requests",
     unauthorized: "토큰이 없거나 잘못되었습니다 · Missing or invalid token",
     unsupported_document: "읽을 수 없는 문서 형식입니다 · The OCR engine cannot read this kind of document",

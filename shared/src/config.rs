@@ -9,7 +9,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use crate::domain::FileType;
-use crate::upload_policy::{DEFAULT_MAX_PIXELS, UploadLimits};
+use crate::upload_policy::{DEFAULT_MAX_PAGES, DEFAULT_MAX_PIXELS, UploadLimits};
 
 /// The names of every variable the functions read, in one place.
 pub mod vars {
@@ -25,6 +25,7 @@ pub mod vars {
     pub const MAX_UPLOAD_BYTES: &str = "MAX_UPLOAD_BYTES";
     pub const ALLOWED_TYPES: &str = "ALLOWED_TYPES";
     pub const MAX_IMAGE_PIXELS: &str = "MAX_IMAGE_PIXELS";
+    pub const MAX_PDF_PAGES: &str = "MAX_PDF_PAGES";
     pub const UPLOAD_URL_TTL_SECONDS: &str = "UPLOAD_URL_TTL_SECONDS";
     pub const OCR_MAX_ATTEMPTS: &str = "OCR_MAX_ATTEMPTS";
     pub const OCR_RATE_LIMIT_RPS: &str = "OCR_RATE_LIMIT_RPS";
@@ -41,6 +42,7 @@ pub mod vars {
     pub const SWEEP_STALE_SECONDS: &str = "SWEEP_STALE_SECONDS";
     pub const SWEEP_MAX_JOBS: &str = "SWEEP_MAX_JOBS";
     pub const OCR_MAX_BYTES_IN_FLIGHT: &str = "OCR_MAX_BYTES_IN_FLIGHT";
+    pub const OCR_PAGES_PER_CALL: &str = "OCR_PAGES_PER_CALL";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -214,6 +216,7 @@ impl UploadSettings {
             DEFAULT_MAX_PIXELS,
             1_000_000..=1_000_000_000,
         )?;
+        let max_pages = env.number(vars::MAX_PDF_PAGES, DEFAULT_MAX_PAGES, 1..=100_000)?;
         let ttl = env.number(vars::UPLOAD_URL_TTL_SECONDS, 900u64, 60..=7 * 86_400)?;
         let days = env.number(vars::RETENTION_DAYS, 30u64, 1..=3650)?;
         Ok(Self {
@@ -221,6 +224,7 @@ impl UploadSettings {
                 max_bytes,
                 allowed,
                 max_pixels,
+                max_pages,
             },
             upload_url_ttl: Duration::from_secs(ttl),
             retention: Duration::from_secs(days * 86_400),

@@ -13,6 +13,8 @@ pub mod engines;
 pub mod images;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
+#[cfg(any(test, feature = "pdf"))]
+pub mod pdf;
 pub mod ports;
 #[cfg(any(test, feature = "redact"))]
 pub mod redact;

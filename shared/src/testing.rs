@@ -48,6 +48,7 @@ pub fn enqueue(job: &Job, size: u64, sha256: Sha256Hex, etag: Option<String>) ->
         },
         detected_mime: job.content_type.mime().to_owned(),
         etag,
+        pages: None,
     }
 }
 

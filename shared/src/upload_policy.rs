@@ -11,6 +11,8 @@ pub const HEADER_BYTES: u64 = 64 * 1024;
 /// Pixels an image may declare: below Upstage's documented 100–200 million
 /// per page, far above a 50-megapixel phone photo or an A4 page at 600 dpi.
 pub const DEFAULT_MAX_PIXELS: u64 = 100_000_000;
+/// Pages a PDF may have: ten calls of Upstage's 100 pages each.
+pub const DEFAULT_MAX_PAGES: u32 = 1000;
 /// How many trailing bytes are searched for a complete PDF's end-of-file
 /// marker. The format puts it in the last 1 KiB, but readers accept bytes
 /// appended after it (signature blocks, padding, a mailer's trailer), and so do we.
@@ -23,6 +25,8 @@ pub struct UploadLimits {
     pub allowed: Vec<FileType>,
     /// Width × height an image may declare; more is refused before decoding.
     pub max_pixels: u64,
+    /// Pages a PDF may have; more is refused before any OCR.
+    pub max_pages: u32,
 }
 
 /// Why an upload (or the request for one) is refused: each has a stable code and a sentence a user can act on.
@@ -49,6 +53,12 @@ pub enum UploadRejection {
         "the image declares {width} × {height} pixels; the limit is {max} pixels (send a smaller scan or photo)"
     )]
     TooManyPixels { width: u64, height: u64, max: u64 },
+    #[error("the PDF has {pages} pages; the limit is {max} pages (split it into smaller files)")]
+    TooManyPages { pages: u32, max: u32 },
+    #[error("the PDF is protected by a password; remove the password and upload it again")]
+    EncryptedPdf,
+    #[error("the PDF cannot be read: {reason}")]
+    UnreadablePdf { reason: String },
 }
 
 impl UploadRejection {
@@ -63,6 +73,9 @@ impl UploadRejection {
             UploadRejection::TypeMismatch { .. } => ErrorCode::TypeMismatch,
             UploadRejection::TruncatedPdf => ErrorCode::TruncatedFile,
             UploadRejection::TooManyPixels { .. } => ErrorCode::ImageTooLarge,
+            UploadRejection::TooManyPages { .. } => ErrorCode::TooManyPages,
+            UploadRejection::EncryptedPdf => ErrorCode::EncryptedDocument,
+            UploadRejection::UnreadablePdf { .. } => ErrorCode::UnreadableDocument,
         }
     }
 }
@@ -155,6 +168,17 @@ impl UploadLimits {
         Ok(())
     }
 
+    /// A PDF's page count against `max_pages`.
+    pub fn check_pages(&self, pages: u32) -> Result<(), UploadRejection> {
+        if pages > self.max_pages {
+            return Err(UploadRejection::TooManyPages {
+                pages,
+                max: self.max_pages,
+            });
+        }
+        Ok(())
+    }
+
     /// The last bytes of a file whose format ends with a marker (PDF's `%%EOF`).
     pub fn check_tail(&self, kind: FileType, tail: &[u8]) -> Result<(), UploadRejection> {
         let complete = kind != FileType::Pdf || tail.windows(5).any(|w| w == b"%%EOF");
@@ -175,6 +199,7 @@ mod tests {
             max_bytes: 50 * 1024 * 1024,
             allowed: FileType::ALL.to_vec(),
             max_pixels: DEFAULT_MAX_PIXELS,
+            max_pages: DEFAULT_MAX_PAGES,
         }
     }
 
@@ -250,6 +275,7 @@ mod tests {
             max_bytes: 100,
             allowed: vec![FileType::Png],
             max_pixels: DEFAULT_MAX_PIXELS,
+            max_pages: DEFAULT_MAX_PAGES,
         };
         assert_eq!(
             small.check_upload(FileType::Png, 1000, 1000, png),
@@ -284,6 +310,7 @@ mod tests {
             max_bytes: 100,
             allowed: vec![FileType::Png],
             max_pixels: DEFAULT_MAX_PIXELS,
+            max_pages: DEFAULT_MAX_PAGES,
         };
         let refused = png_only
             .check_declaration("application/pdf", 10)

@@ -45,8 +45,12 @@ pub struct JobView {
     pub text_truncated: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub confidence: Option<f64>,
+    /// The document's pages: a PDF's from ingest on, any document's once completed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pages: Option<u32>,
+    /// While a job with a known page count waits or runs: the pages read so far.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pages_done: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub engine: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -94,6 +98,7 @@ impl JobView {
         // Listings read the owner index, which projects no text: the
         // completion's fields are taken one by one, not as a `Completion`.
         let completed = job.status == JobStatus::Completed;
+        let running = matches!(job.status, JobStatus::Queued | JobStatus::Processing);
         Self {
             job_id: job.job_id.clone(),
             status: job.reported_status(now),
@@ -113,7 +118,11 @@ impl JobView {
             text: None,
             text_truncated: None,
             confidence: job.confidence.filter(|_| completed),
-            pages: job.pages.filter(|_| completed),
+            pages: job.pages.filter(|_| completed || running),
+            pages_done: job
+                .pages
+                .filter(|_| running)
+                .map(|_| job.pages_done.unwrap_or(0)),
             engine: job.engine.clone().filter(|_| completed),
             model_version: job.model_version.clone().filter(|_| completed),
             result_url: None,

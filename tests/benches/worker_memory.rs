@@ -90,6 +90,7 @@ async fn queued_batch(jobs: &MemoryJobStore, blobs: &S3BlobStore) -> SqsEvent {
             },
             detected_mime: "application/pdf".into(),
             etag,
+            pages: None,
         };
         jobs.transition(&job.job_id, &enqueue, Timestamp::now())
             .await
@@ -117,6 +118,7 @@ async fn run(blobs: Arc<S3BlobStore>, budget: u64) -> (u64, f64) {
         engine: Arc::new(Slow),
         limiter: Arc::new(MemoryRateLimiter::default()),
         settings: WorkerSettings {
+            pages_per_call: ocr_worker::DEFAULT_PAGES_PER_CALL,
             max_attempts: 3,
             lease: Duration::from_secs(600),
             retry_base: Duration::from_secs(1),

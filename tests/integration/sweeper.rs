@@ -76,6 +76,7 @@ async fn stuck_jobs_are_sent_again_and_abandoned_uploads_expire_once() {
                 },
                 detected_mime: "application/pdf".into(),
                 etag: None,
+                pages: None,
             },
             hour_ago,
         )

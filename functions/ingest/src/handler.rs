@@ -11,8 +11,9 @@ use std::sync::Arc;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use ocr_shared::domain::{
     Completion, DedupKey, DocumentType, ErrorCode, FileType, Job, JobError, JobId, JobStatus,
-    Timestamp, Transition,
+    Sha256Hex, Timestamp, Transition,
 };
+use ocr_shared::pdf::{self, PdfError};
 use ocr_shared::ports::{
     BlobError, BlobStore, EventPublisher, JobMessage, JobQueue, JobStore, OcrResult, StoreError,
     announce,
@@ -22,6 +23,17 @@ use ocr_shared::upload_policy::{HEADER_BYTES, PDF_TAIL_BYTES, UploadLimits, Uplo
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{error, info, instrument, warn};
+
+/// What `inspect` found in an upload.
+struct Inspection {
+    verdict: Result<FileType, UploadRejection>,
+    /// The type the bytes show, whatever was declared.
+    sniffed: Option<String>,
+    /// A PDF's page count.
+    pages: Option<u32>,
+    /// The whole upload, when it had to be read (a PDF): hashed from memory.
+    body: Option<bytes::Bytes>,
+}
 
 pub struct Ingest {
     pub jobs: Arc<dyn JobStore>,
@@ -249,14 +261,22 @@ impl Ingest {
                 reason: "object gone".into(),
             });
         };
-        let (verdict, sniffed) = self.inspect(&job, &key, info.size).await?;
+        let Inspection {
+            verdict,
+            sniffed,
+            pages,
+            body,
+        } = self
+            .inspect(&job, &key, info.size, info.etag.as_deref())
+            .await?;
         let kind = match verdict {
             Ok(kind) => kind,
             Err(rejection) => return self.refuse(job, rejection, info.size, sniffed, now).await,
         };
-        let sha256 = match info.sha256 {
-            Some(verified) => verified,
-            None => self.blobs.sha256(&key).await?,
+        let sha256 = match (info.sha256, body) {
+            (Some(verified), _) => verified,
+            (None, Some(body)) => Sha256Hex::of(&body),
+            (None, None) => self.blobs.sha256(&key).await?,
         };
         if let Some(declared) = &job.sha256
             && *declared != sha256
@@ -285,6 +305,7 @@ impl Ingest {
             digest,
             detected_mime: kind.mime().to_owned(),
             etag: info.etag.clone(),
+            pages,
         };
         if let Err(duplicate) = self.apply(&job.job_id, &enqueue, now).await? {
             return Ok(duplicate);
@@ -299,14 +320,16 @@ impl Ingest {
     }
 
     /// The upload's real type, or the rule it breaks (size, declared type, an
-    /// image's declared pixels, a PDF's end marker), read from its first and
-    /// last bytes only; with the type its bytes show, for the record.
+    /// image's declared pixels, a PDF's end marker, pages or password), read
+    /// from its first and last bytes, and a PDF whole (its page tree may be
+    /// anywhere in it); with the type its bytes show, for the record.
     async fn inspect(
         &self,
         job: &Job,
         key: &str,
         size: u64,
-    ) -> Result<(Result<FileType, UploadRejection>, Option<String>), IngestError> {
+        etag: Option<&str>,
+    ) -> Result<Inspection, IngestError> {
         let head = if size > 0 {
             self.blobs.read_range(key, 0, HEADER_BYTES).await?
         } else {
@@ -317,17 +340,50 @@ impl Ingest {
         let verdict = limits
             .check_upload(job.content_type, job.declared_size, size, &head)
             .and_then(|kind| limits.check_pixels(kind, &head).map(|()| kind));
-        let verdict = match verdict {
-            Ok(FileType::Pdf) => {
-                let start = size.saturating_sub(PDF_TAIL_BYTES);
-                let tail = self.blobs.read_range(key, start, PDF_TAIL_BYTES).await?;
-                limits
-                    .check_tail(FileType::Pdf, &tail)
-                    .map(|()| FileType::Pdf)
-            }
-            other => other,
+        let mut inspection = Inspection {
+            verdict,
+            sniffed,
+            pages: None,
+            body: None,
         };
-        Ok((verdict, sniffed))
+        if inspection.verdict != Ok(FileType::Pdf) {
+            return Ok(inspection);
+        }
+        let start = size.saturating_sub(PDF_TAIL_BYTES);
+        let tail = self.blobs.read_range(key, start, PDF_TAIL_BYTES).await?;
+        if let Err(rejection) = limits.check_tail(FileType::Pdf, &tail) {
+            inspection.verdict = Err(rejection);
+            return Ok(inspection);
+        }
+        let body = match etag {
+            Some(etag) => self.blobs.get_if_match(key, etag).await?,
+            None => self.blobs.get(key).await?,
+        };
+        let counted = tokio::task::spawn_blocking({
+            let body = body.clone();
+            move || pdf::page_count(&body)
+        })
+        .await
+        .unwrap_or_else(|panic| Err(PdfError::Unreadable(panic.to_string())));
+        match counted {
+            Ok(pages) => match limits.check_pages(pages) {
+                Ok(()) => inspection.pages = Some(pages),
+                Err(rejection) => inspection.verdict = Err(rejection),
+            },
+            Err(PdfError::Encrypted) => inspection.verdict = Err(UploadRejection::EncryptedPdf),
+            Err(error @ PdfError::NoPages) => {
+                inspection.verdict = Err(UploadRejection::UnreadablePdf {
+                    reason: error.to_string(),
+                })
+            }
+            // A structure this parser cannot follow may still be one the
+            // engine reads: the PDF goes on whole, uncounted, and unsplit.
+            Err(PdfError::Unreadable(reason)) => {
+                warn!(%reason, "PDF pages not counted; sent to the engine whole")
+            }
+        }
+        inspection.body = Some(body);
+        Ok(inspection)
     }
 
     /// The job after `transition`, or the duplicate outcome when another
@@ -532,6 +588,7 @@ mod tests {
                 max_bytes: 1024 * 1024,
                 allowed: FileType::ALL.to_vec(),
                 max_pixels: ocr_shared::upload_policy::DEFAULT_MAX_PIXELS,
+                max_pages: 10,
             },
         };
         Given {
@@ -953,6 +1010,116 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(outcome, Outcome::Queued { job_id: job.job_id });
+    }
+
+    #[tokio::test]
+    async fn a_pdf_is_queued_with_its_page_count_and_one_over_the_limit_is_rejected() {
+        let given = given();
+        let within = pdf::sample(10);
+        let job = uploaded(
+            &given,
+            "alice",
+            FileType::Pdf,
+            within.len() as u64,
+            None,
+            &within,
+        )
+        .await;
+        let outcome = given
+            .ingest
+            .upload(&job.job_id, Timestamp::now())
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome,
+            Outcome::Queued {
+                job_id: job.job_id.clone()
+            }
+        );
+        let queued = status(&given, &job).await;
+        assert_eq!(queued.pages, Some(10));
+        assert_eq!(
+            queued.sha256,
+            Some(Sha256Hex::of(&within)),
+            "hashed from the bytes read"
+        );
+
+        let over = pdf::sample(11);
+        let job = uploaded(
+            &given,
+            "alice",
+            FileType::Pdf,
+            over.len() as u64,
+            None,
+            &over,
+        )
+        .await;
+        let outcome = given
+            .ingest
+            .upload(&job.job_id, Timestamp::now())
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome,
+            Outcome::Rejected {
+                job_id: job.job_id.clone(),
+                code: ErrorCode::TooManyPages
+            }
+        );
+        let rejected = status(&given, &job).await;
+        assert_eq!(
+            rejected.error.unwrap().message,
+            "the PDF has 11 pages; the limit is 10 pages (split it into smaller files)"
+        );
+        assert!(
+            !given.blobs.keys().contains(&job.job_id.upload_key()),
+            "rejected uploads are deleted"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_pdf_without_pages_is_rejected_and_one_the_parser_cannot_follow_goes_on_whole() {
+        let given = given();
+        let empty = pdf::sample(0);
+        let job = uploaded(
+            &given,
+            "alice",
+            FileType::Pdf,
+            empty.len() as u64,
+            None,
+            &empty,
+        )
+        .await;
+        let outcome = given
+            .ingest
+            .upload(&job.job_id, Timestamp::now())
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome,
+            Outcome::Rejected {
+                job_id: job.job_id.clone(),
+                code: ErrorCode::UnreadableDocument
+            }
+        );
+        assert_eq!(
+            status(&given, &job).await.error.unwrap().message,
+            "the PDF cannot be read: the PDF has no pages"
+        );
+        let odd = b"%PDF-1.7\n1 0 obj <</Type/Catalog>> endobj\n%%EOF\n";
+        let job = uploaded(&given, "alice", FileType::Pdf, odd.len() as u64, None, odd).await;
+        let outcome = given
+            .ingest
+            .upload(&job.job_id, Timestamp::now())
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome,
+            Outcome::Queued {
+                job_id: job.job_id.clone()
+            }
+        );
+        assert_eq!(status(&given, &job).await.pages, None);
     }
 
     #[tokio::test]

@@ -30,6 +30,9 @@ use crate::budget::ByteBudget;
 /// 200 MiB: four 50 MiB documents at once fit a 512 MB function beside the runtime.
 pub const DEFAULT_BYTES_IN_FLIGHT: u64 = 200 * 1024 * 1024;
 
+/// Upstage reads at most 100 pages in one synchronous call.
+pub const DEFAULT_PAGES_PER_CALL: u32 = 100;
+
 /// Pauses before asking the store again to record a finished read.
 const COMPLETION_RETRIES: [Duration; 3] = [
     Duration::from_millis(100),
@@ -49,6 +52,8 @@ pub struct WorkerSettings {
     pub rate_limit_rps: u32,
     /// Document bytes one instance holds at once (read, and being sent to OCR).
     pub max_bytes_in_flight: u64,
+    /// Pages of a PDF sent in one OCR call; a longer PDF is read in chunks.
+    pub pages_per_call: u32,
 }
 
 impl WorkerSettings {
@@ -66,6 +71,11 @@ impl WorkerSettings {
                 vars::OCR_MAX_BYTES_IN_FLIGHT,
                 DEFAULT_BYTES_IN_FLIGHT,
                 1024 * 1024..=16 * 1024 * 1024 * 1024,
+            )?,
+            pages_per_call: env.number(
+                vars::OCR_PAGES_PER_CALL,
+                DEFAULT_PAGES_PER_CALL,
+                1..=1000,
             )?,
         })
     }
@@ -191,6 +201,11 @@ impl Worker {
             engine = self.engine.name(),
             "OCR started"
         );
+        if let Some(pdf) = self.splittable(&taken, &document).await {
+            return self
+                .read_in_chunks(&taken, attempt, pdf, delivery, now)
+                .await;
+        }
         let (document, scale) = self.upright(document).await;
         match self.engine.recognize(&document).await {
             Ok(mut result) => {
@@ -240,15 +255,7 @@ impl Worker {
     /// Whether the OCR quota has room now; if not, a fresh copy of the message
     /// comes back later (waiting for capacity must not use up receives).
     async fn within_quota(&self, message: &JobMessage, now: Timestamp) -> Result<bool, JobRetry> {
-        let decision = self
-            .limiter
-            .acquire(
-                "ocr",
-                self.settings.rate_limit_rps,
-                Duration::from_secs(1),
-                now,
-            )
-            .await?;
+        let decision = self.ocr_quota(now).await?;
         let RateDecision::Limited { retry_after } = decision else {
             return Ok(true);
         };
@@ -259,6 +266,18 @@ impl Worker {
             "OCR capacity in use; job deferred"
         );
         Ok(false)
+    }
+
+    /// One call's worth of the OCR quota shared by every instance, if it has room at `now`.
+    pub(crate) async fn ocr_quota(&self, now: Timestamp) -> Result<RateDecision, StoreError> {
+        self.limiter
+            .acquire(
+                "ocr",
+                self.settings.rate_limit_rps,
+                Duration::from_secs(1),
+                now,
+            )
+            .await
     }
 
     /// The job under this worker's lease, or `None` when another delivery took it first.
@@ -329,7 +348,7 @@ impl Worker {
         Ok(None)
     }
 
-    async fn ocr_failed(
+    pub(crate) async fn ocr_failed(
         &self,
         job: &Job,
         attempt: u32,
@@ -472,6 +491,17 @@ impl Worker {
         let document_type = document_type_of(job, &result);
         let kinds = redact::kinds_for(job.redact.as_deref(), document_type);
         result.redacted = redact::mask_result(&mut result, &kinds);
+        self.finish(job, attempt, result, document_type).await
+    }
+
+    /// Stores the (masked) full result and completes the job from it.
+    pub(crate) async fn finish(
+        &self,
+        job: &Job,
+        attempt: u32,
+        result: OcrResult,
+        document_type: DocumentType,
+    ) -> Result<(), JobRetry> {
         let body = serde_json::to_vec(&result).expect("an OCR result serialises");
         self.blobs
             .put(&job.job_id.result_key(), body.into(), "application/json")
@@ -601,6 +631,7 @@ mod tests {
                 retry_base: Duration::from_secs(10),
                 rate_limit_rps,
                 max_bytes_in_flight: DEFAULT_BYTES_IN_FLIGHT,
+                pages_per_call: DEFAULT_PAGES_PER_CALL,
             },
             in_flight: ByteBudget::new(DEFAULT_BYTES_IN_FLIGHT),
         };
@@ -1199,5 +1230,250 @@ mod tests {
             .map(|failure| failure.item_identifier.as_str())
             .collect();
         assert_eq!(ids, vec!["059f36b4-87a3-44ab-83d2-661975830a7d"]);
+    }
+
+    /// An engine that reads a PDF's text layer, one page each, as Upstage
+    /// would read its pixels; it refuses more pages than one call takes, notes
+    /// the pages of each call and the job's progress when the call came, and
+    /// fails the calls it is told to.
+    struct Pages {
+        per_call: u32,
+        watch: Option<(Arc<MemoryJobStore>, JobId)>,
+        fail_calls: Vec<usize>,
+        calls: std::sync::Mutex<Vec<(Vec<String>, Option<u32>)>>,
+    }
+
+    impl Pages {
+        fn new(per_call: u32) -> Self {
+            Self {
+                per_call,
+                watch: None,
+                fail_calls: vec![],
+                calls: Default::default(),
+            }
+        }
+
+        fn calls(&self) -> Vec<(Vec<String>, Option<u32>)> {
+            self.calls.lock().unwrap().clone()
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl OcrEngine for Pages {
+        fn name(&self) -> &'static str {
+            "pages"
+        }
+
+        async fn recognize(&self, document: &Document) -> Result<OcrResult, OcrError> {
+            let texts = ocr_shared::pdf::page_texts(&document.bytes);
+            assert!(
+                texts.len() as u32 <= self.per_call,
+                "{} pages in one call",
+                texts.len()
+            );
+            let progress = match &self.watch {
+                Some((jobs, id)) => jobs.get(id).await.unwrap().unwrap().pages_done,
+                None => None,
+            };
+            let call = {
+                let mut calls = self.calls.lock().unwrap();
+                calls.push((texts.clone(), progress));
+                calls.len()
+            };
+            if self.fail_calls.contains(&call) {
+                return Err(OcrError::Retryable {
+                    message: "busy".into(),
+                    retry_after: None,
+                });
+            }
+            let pages: Vec<_> = texts
+                .iter()
+                .enumerate()
+                .map(|(index, text)| ocr_shared::ports::OcrPage {
+                    page: index as u32 + 1,
+                    width: 595,
+                    height: 842,
+                    confidence: 0.9,
+                    text: text.clone(),
+                    words: vec![],
+                })
+                .collect();
+            Ok(OcrResult {
+                num_billed_pages: pages.len() as u32,
+                text: texts.concat(),
+                pages,
+                ..result("")
+            })
+        }
+    }
+
+    /// A queued PDF job of `texts`, one page each, counted by ingest.
+    async fn queued_pdf(given: &Given, texts: &[String], redact: Option<Vec<PiiKind>>) -> Job {
+        let bytes = ocr_shared::pdf::sample_of(texts);
+        let request = NewJob {
+            redact,
+            ..testing::request("alice", "long.pdf", FileType::Pdf, bytes.len() as u64)
+        };
+        let job = testing::open(request, Timestamp::now());
+        given.jobs.create(&job).await.unwrap();
+        let key = job.job_id.upload_key();
+        given
+            .blobs
+            .put(&key, bytes.clone().into(), "application/pdf")
+            .await
+            .unwrap();
+        let etag = given
+            .blobs
+            .head(&key)
+            .await
+            .unwrap()
+            .and_then(|info| info.etag);
+        let mut enqueue = testing::enqueue(&job, bytes.len() as u64, Sha256Hex::of(&bytes), etag);
+        if let Transition::Enqueue { pages, .. } = &mut enqueue {
+            *pages = Some(texts.len() as u32);
+        }
+        given
+            .jobs
+            .transition(&job.job_id, &enqueue, Timestamp::now())
+            .await
+            .unwrap()
+    }
+
+    fn numbered(pages: u32) -> Vec<String> {
+        (1..=pages).map(|n| format!("PAGE {n}")).collect()
+    }
+
+    fn chunks_kept(given: &Given) -> Vec<String> {
+        given
+            .blobs
+            .keys()
+            .into_iter()
+            .filter(|key| key.starts_with("chunks/"))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_long_pdf_is_read_in_chunks_with_progress_and_merged_in_page_order() {
+        // One OCR call a second: the chunks are read one after another.
+        let mut given = given(scripted(), 1);
+        given.worker.settings.pages_per_call = 3;
+        let job = queued_pdf(&given, &numbered(7), None).await;
+        let engine = Arc::new(Pages {
+            watch: Some((given.jobs.clone(), job.job_id.clone())),
+            ..Pages::new(3)
+        });
+        given.worker.engine = engine.clone();
+        assert_eq!(job.pages, Some(7));
+        run(&given, &job, 1).await.unwrap();
+
+        let calls = engine.calls();
+        let read: Vec<Vec<String>> = calls.iter().map(|(texts, _)| texts.clone()).collect();
+        assert_eq!(
+            read,
+            [
+                vec!["PAGE 1", "PAGE 2", "PAGE 3"],
+                vec!["PAGE 4", "PAGE 5", "PAGE 6"],
+                vec!["PAGE 7"]
+            ]
+        );
+        let progress: Vec<Option<u32>> = calls.iter().map(|(_, progress)| *progress).collect();
+        assert_eq!(
+            progress,
+            [None, Some(3), Some(6)],
+            "progress rises chunk by chunk"
+        );
+
+        let done = stored(&given, &job).await;
+        assert_eq!(done.status, JobStatus::Completed);
+        assert_eq!((done.pages, done.pages_done), (Some(7), None));
+        let body = given.blobs.get(&job.job_id.result_key()).await.unwrap();
+        let result: OcrResult = serde_json::from_slice(&body).unwrap();
+        let pages: Vec<(u32, &str)> = result
+            .pages
+            .iter()
+            .map(|p| (p.page, p.text.as_str()))
+            .collect();
+        assert_eq!(
+            pages,
+            (1..=7)
+                .map(|n| (
+                    n,
+                    [
+                        "PAGE 1", "PAGE 2", "PAGE 3", "PAGE 4", "PAGE 5", "PAGE 6", "PAGE 7"
+                    ][n as usize - 1]
+                ))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(result.text, numbered(7).join("\n\n"));
+        assert_eq!(result.num_billed_pages, 7);
+        assert!(chunks_kept(&given).is_empty(), "merged chunks are deleted");
+        assert_eq!(published(&given), [JobEventType::Completed]);
+    }
+
+    #[tokio::test]
+    async fn a_retry_reads_only_the_chunks_no_attempt_finished_and_none_is_kept_unmasked() {
+        let mut given = given(scripted(), 1);
+        given.worker.settings.pages_per_call = 3;
+        let mut texts = numbered(7);
+        texts[1] = "RRN 900101-1234567".into();
+        texts[6] = "RRN 850505-2345678".into();
+        let job = queued_pdf(&given, &texts, Some(vec![PiiKind::Rrn])).await;
+        let engine = Arc::new(Pages {
+            fail_calls: vec![2],
+            ..Pages::new(3)
+        });
+        given.worker.engine = engine.clone();
+
+        let retry = run(&given, &job, 1).await;
+        assert!(matches!(retry, Err(JobRetry::Ocr { .. })), "{retry:?}");
+        let released = stored(&given, &job).await;
+        assert_eq!(
+            (released.status, released.pages_done),
+            (JobStatus::Queued, Some(3))
+        );
+        let kept = chunks_kept(&given);
+        assert_eq!(kept, [job.job_id.chunk_key(1, 3)]);
+        let chunk = given.blobs.get(&kept[0]).await.unwrap();
+        let chunk = String::from_utf8(chunk.to_vec()).unwrap();
+        assert!(!chunk.contains("1234567"), "kept masked: {chunk}");
+        assert!(chunk.contains("900101-1******"));
+
+        // The next delivery comes after its delay, in a later window of the quota.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        run(&given, &job, 2).await.unwrap();
+        let firsts: Vec<String> = engine
+            .calls()
+            .iter()
+            .map(|(texts, _)| texts[0].clone())
+            .collect();
+        assert_eq!(
+            firsts,
+            ["PAGE 1", "PAGE 4", "PAGE 4", "RRN 850505-2345678"],
+            "pages 1-3 were not read again"
+        );
+        let done = stored(&given, &job).await;
+        assert_eq!(
+            (done.status, done.attempts, done.pages),
+            (JobStatus::Completed, 2, Some(7))
+        );
+        assert_eq!(done.redacted, Some(PiiCounts::from([(PiiKind::Rrn, 2)])));
+        let text = done.text.unwrap();
+        assert!(
+            text.contains("900101-1******") && text.contains("850505-2******"),
+            "{text}"
+        );
+        assert!(chunks_kept(&given).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_pdf_within_one_call_is_read_whole() {
+        let mut given = given(scripted(), 100);
+        given.worker.settings.pages_per_call = 3;
+        let job = queued_pdf(&given, &numbered(3), None).await;
+        let engine = Arc::new(Pages::new(3));
+        given.worker.engine = engine.clone();
+        run(&given, &job, 1).await.unwrap();
+        assert_eq!(engine.calls().len(), 1);
+        assert_eq!(stored(&given, &job).await.status, JobStatus::Completed);
     }
 }

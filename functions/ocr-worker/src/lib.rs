@@ -1,8 +1,9 @@
 //! The OCR worker: takes queued jobs under a lease and reads them.
 
 pub mod budget;
+mod chunks;
 pub mod config;
 pub mod handler;
 
 pub use config::{Config, IAM_ACTIONS};
-pub use handler::{Worker, WorkerSettings, handle};
+pub use handler::{DEFAULT_PAGES_PER_CALL, Worker, WorkerSettings, handle};

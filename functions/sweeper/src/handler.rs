@@ -245,6 +245,7 @@ mod tests {
             },
             detected_mime: "application/pdf".into(),
             etag: None,
+            pages: None,
         }
     }
 

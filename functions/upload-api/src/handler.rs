@@ -609,6 +609,7 @@ mod tests {
                 digest,
                 detected_mime: "image/png".into(),
                 etag: None,
+                pages: None,
             },
             Transition::StartProcessing {
                 lease_until: now.plus(Duration::from_secs(60)),

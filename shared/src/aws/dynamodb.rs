@@ -46,6 +46,7 @@ pub const BY_OWNER_ATTRIBUTES: &[&str] = &[
     "completed_at",
     "confidence",
     "pages",
+    "pages_done",
     "engine",
     "model_version",
     "error",

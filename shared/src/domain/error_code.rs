@@ -19,6 +19,10 @@ pub enum ErrorCode {
     ChecksumMismatch,
     /// An image declaring more pixels than `MAX_IMAGE_PIXELS` (a decompression bomb).
     ImageTooLarge,
+    /// A PDF of more pages than `MAX_PDF_PAGES`.
+    TooManyPages,
+    /// A PDF that opens only with a password.
+    EncryptedDocument,
     // The OCR engine: the document.
     UnsupportedDocument,
     DocumentTooLarge,
@@ -36,7 +40,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 18] = [
+    pub const ALL: [ErrorCode; 20] = [
         ErrorCode::UnsupportedType,
         ErrorCode::TypeMismatch,
         ErrorCode::SizeMismatch,
@@ -45,6 +49,8 @@ impl ErrorCode {
         ErrorCode::TruncatedFile,
         ErrorCode::ChecksumMismatch,
         ErrorCode::ImageTooLarge,
+        ErrorCode::TooManyPages,
+        ErrorCode::EncryptedDocument,
         ErrorCode::UnsupportedDocument,
         ErrorCode::DocumentTooLarge,
         ErrorCode::UnreadableDocument,
@@ -67,6 +73,8 @@ impl ErrorCode {
             ErrorCode::TruncatedFile => "truncated_file",
             ErrorCode::ChecksumMismatch => "checksum_mismatch",
             ErrorCode::ImageTooLarge => "image_too_large",
+            ErrorCode::TooManyPages => "too_many_pages",
+            ErrorCode::EncryptedDocument => "encrypted_document",
             ErrorCode::UnsupportedDocument => "unsupported_document",
             ErrorCode::DocumentTooLarge => "document_too_large",
             ErrorCode::UnreadableDocument => "unreadable_document",

@@ -109,6 +109,17 @@ impl JobId {
         format!("results/{}.json", self.0)
     }
 
+    /// Where the partial results of a document read in chunks are kept until
+    /// they are merged: `chunks/{job_id}/`.
+    pub fn chunks_prefix(&self) -> String {
+        format!("chunks/{}/", self.0)
+    }
+
+    /// The partial result of pages `first`–`last` (zero-padded, so that keys sort by page).
+    pub fn chunk_key(&self, first: u32, last: u32) -> String {
+        format!("{}{first:05}-{last:05}.json", self.chunks_prefix())
+    }
+
     /// The job id of an `uploads/{job_id}` key, or `None` for any other key.
     pub fn from_upload_key(key: &str) -> Option<Self> {
         key.strip_prefix("uploads/")
@@ -211,6 +222,12 @@ impl Sha256Hex {
 
     pub fn from_digest(digest: [u8; 32]) -> Self {
         Self(hex::encode(digest))
+    }
+
+    /// The digest of `bytes` held in memory.
+    pub fn of(bytes: &[u8]) -> Self {
+        use sha2::Digest as _;
+        Self::from_digest(sha2::Sha256::digest(bytes).into())
     }
 
     /// S3's `x-amz-checksum-sha256` form: base64 of the 32 raw bytes.

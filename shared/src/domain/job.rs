@@ -163,8 +163,12 @@ pub struct Job {
     pub text_truncated: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confidence: Option<f64>,
+    /// A PDF's page count from ingest, then the result's on completion.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pages: Option<u32>,
+    /// Pages read so far by a run that reads the document in chunks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pages_done: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engine: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -249,6 +253,7 @@ impl Job {
             text_truncated: false,
             confidence: None,
             pages: None,
+            pages_done: None,
             engine: None,
             model_version: None,
             result_key: None,

@@ -16,6 +16,8 @@ pub enum Transition {
         detected_mime: String,
         /// The version of the upload that was checked: the worker reads exactly it.
         etag: Option<String>,
+        /// A PDF's page count.
+        pages: Option<u32>,
     },
     /// The upload broke a rule: awaiting_upload → rejected.
     Reject {
@@ -33,6 +35,13 @@ pub enum Transition {
     /// A worker takes the job: queued → processing, or takes over a
     /// processing job whose lease ran out. Counts one more attempt.
     StartProcessing { lease_until: Timestamp },
+    /// The lease holder finished a chunk of a long document: processing →
+    /// processing, with the pages read so far and the lease renewed.
+    Progress {
+        attempt: u32,
+        pages_done: u32,
+        lease_until: Timestamp,
+    },
     /// The lease holder (`attempt`) finished the OCR: processing → completed.
     Complete {
         attempt: u32,
@@ -109,7 +118,9 @@ impl Transition {
             Transition::CompleteAsDuplicate { .. } | Transition::Complete { .. } => {
                 JobStatus::Completed
             }
-            Transition::StartProcessing { .. } => JobStatus::Processing,
+            Transition::StartProcessing { .. } | Transition::Progress { .. } => {
+                JobStatus::Processing
+            }
             Transition::Fail { .. } => JobStatus::Failed,
             Transition::Release { .. } | Transition::Postpone { .. } => JobStatus::Queued,
             Transition::Expire => JobStatus::Expired,
@@ -130,6 +141,7 @@ impl Transition {
                 Guard::LeaseExpired { now },
             ],
             Transition::Complete { attempt, .. }
+            | Transition::Progress { attempt, .. }
             | Transition::Fail { attempt, .. }
             | Transition::Release { attempt, .. }
             | Transition::Postpone { attempt, .. } => {
@@ -151,6 +163,7 @@ impl Transition {
                 digest,
                 detected_mime,
                 etag,
+                pages,
             } => {
                 changes.extend([
                     Set("size", json!(size)),
@@ -161,6 +174,9 @@ impl Transition {
                 ]);
                 if let Some(etag) = etag {
                     changes.push(Set("upload_etag", json!(etag)));
+                }
+                if let Some(pages) = pages {
+                    changes.push(Set("pages", json!(pages)));
                 }
             }
             Transition::Reject {
@@ -196,12 +212,21 @@ impl Transition {
                 Set("started_at", json!(now)),
                 Increment("attempts", 1),
             ]),
+            Transition::Progress {
+                pages_done,
+                lease_until,
+                ..
+            } => changes.extend([
+                Set("pages_done", json!(pages_done)),
+                Set("lease_until", json!(lease_until)),
+            ]),
             Transition::Complete { completion, .. } => {
                 changes.extend([
                     Set("completed_at", json!(now)),
                     Remove("lease_until"),
                     Remove("error"),
                     Remove("auth_failures"),
+                    Remove("pages_done"),
                 ]);
                 changes.extend(completion_changes(completion));
             }
@@ -386,6 +411,7 @@ mod tests {
                     digest: digest(),
                     detected_mime: "image/png".into(),
                     etag: None,
+                    pages: None,
                 },
                 T0,
             )
@@ -429,6 +455,7 @@ mod tests {
                     digest: digest(),
                     detected_mime: "image/png".into(),
                     etag: None,
+                    pages: None,
                 },
                 T0,
             )
@@ -502,6 +529,7 @@ mod tests {
                 digest: digest(),
                 detected_mime: "image/png".into(),
                 etag: None,
+                pages: None,
             },
             Move::Reject => Transition::Reject {
                 error,
