@@ -7,12 +7,24 @@ A4-like pages. Each document's text, line by line, goes to <name>.txt beside it.
 
 Usage: render_documents.py OUTPUT_DIR
        render_documents.py --photo OUTPUT.jpg
+       render_documents.py --long-pdf OUTPUT.pdf PAGES
+       render_documents.py --pdf-variants OUTPUT_DIR
 
 --photo writes the receipt as a phone would: about 4000 px on its long side,
 with sensor noise, stored sideways with the EXIF orientation that turns it
 upright (6: rotate 90 degrees clockwise to display); and beside it, as
 OUTPUT-upright.png, the same pixels turned upright and stored losslessly. Tests render them when they
 run, so no multi-megabyte photo is committed.
+
+--long-pdf writes a PDF of PAGES scanned pages, as a scanner with OCR writes
+it: each page a greyscale JPEG at 100 dpi showing "PAGEMARK nnn" and clause
+lines, under an invisible text layer with the same mark (which a test's fake
+OCR service reads back, so that page order can be checked end to end).
+
+--pdf-variants writes the same five-page PDF as the structures readers meet:
+plain.pdf (classic cross-reference table), linearized.pdf, owner-password.pdf
+(AES-256, opens without a password), user-password.pdf (needs "open-sesame"),
+and incremental.pdf (plain.pdf with an appended update that revises page 2).
 """
 
 import random
@@ -148,6 +160,83 @@ def photo(out: Path) -> None:
     ImageOps.exif_transpose(Image.open(out)).save(out.with_name(out.stem + "-upright.png"))
 
 
+def page_mark(number: int) -> str:
+    return f"PAGEMARK {number:03d}"
+
+
+def scan_of(number: int) -> bytes:
+    """One A4 page at 100 dpi, greyscale JPEG: the mark large, clause lines below."""
+    import io
+
+    page = Image.new("L", (827, 1169), 255)
+    draw = ImageDraw.Draw(page)
+    draw.text((80, 80), page_mark(number), fill=0, font=ImageFont.truetype(str(BOLD), 44))
+    body = ImageFont.truetype(str(REGULAR), 22)
+    for line in range(12):
+        draw.text((80, 200 + line * 60), f"Clause {number}.{line + 1}: the parties agree to the terms.", fill=40, font=body)
+    buffer = io.BytesIO()
+    page.save(buffer, format="JPEG", quality=70)
+    return buffer.getvalue()
+
+
+def text_pdf(marks, scans=False):
+    """A pikepdf document of one page per mark: Helvetica text, or a scan under invisible text."""
+    import pikepdf
+    from pikepdf import Dictionary, Name
+
+    pdf = pikepdf.new()
+    font = pdf.make_indirect(Dictionary(Type=Name.Font, Subtype=Name.Type1, BaseFont=Name.Helvetica))
+    for number, mark in marks:
+        resources = Dictionary(Font=Dictionary(F1=font))
+        if scans:
+            image = pikepdf.Stream(pdf, scan_of(number), Type=Name.XObject, Subtype=Name.Image,
+                                   Width=827, Height=1169, ColorSpace=Name.DeviceGray,
+                                   BitsPerComponent=8, Filter=Name.DCTDecode)
+            resources.XObject = Dictionary(Scan=image)
+            content = f"q 595 0 0 842 0 0 cm /Scan Do Q BT 3 Tr /F1 24 Tf 58 780 Td ({mark}) Tj ET"
+        else:
+            content = f"BT /F1 36 Tf 72 700 Td ({mark}) Tj ET"
+        page = Dictionary(Type=Name.Page, MediaBox=[0, 0, 595, 842], Resources=resources,
+                          Contents=pdf.make_stream(content.encode()))
+        pdf.pages.append(pikepdf.Page(page))
+    return pdf
+
+
+def long_pdf(out: Path, pages: int) -> None:
+    text_pdf([(n, page_mark(n)) for n in range(1, pages + 1)], scans=True).save(out, static_id=True)
+
+
+def pdf_variants(out: Path) -> None:
+    import pikepdf
+
+    out.mkdir(parents=True, exist_ok=True)
+    plain = out / "plain.pdf"
+    text_pdf([(n, f"PAGE {n}") for n in range(1, 6)]).save(
+        plain, static_id=True, object_stream_mode=pikepdf.ObjectStreamMode.disable, compress_streams=False)
+    with pikepdf.open(plain) as pdf:
+        pdf.save(out / "linearized.pdf", static_id=True, linearize=True)
+        pdf.save(out / "owner-password.pdf", static_id=True,
+                 encryption=pikepdf.Encryption(owner="owner-secret", user="", R=6))
+        pdf.save(out / "user-password.pdf", static_id=True,
+                 encryption=pikepdf.Encryption(owner="owner-secret", user="open-sesame", R=6))
+        contents = pdf.pages[1].obj.Contents.objgen[0]
+        size = int(pdf.trailer.Size)
+        root = pdf.trailer.Root.objgen[0]
+    # An incremental update, as an editor appends it: page 2's content stream
+    # again under its own number, a cross-reference section for it alone, and
+    # a trailer that points back at the original one.
+    original = plain.read_bytes()
+    previous = int(original[original.rindex(b"startxref") + 9:].split()[0])
+    stream = b"BT /F1 36 Tf 72 700 Td (PAGE 2 REVISED) Tj ET"
+    update = bytearray(b"\n")
+    offset = len(original) + len(update)
+    update += b"%d 0 obj\n<< /Length %d >>\nstream\n%s\nendstream\nendobj\n" % (contents, len(stream), stream)
+    xref = len(original) + len(update)
+    update += b"xref\n0 1\n0000000000 65535 f \n%d 1\n%010d 00000 n \n" % (contents, offset)
+    update += b"trailer\n<< /Size %d /Root %d 0 R /Prev %d >>\nstartxref\n%d\n%%%%EOF\n" % (size, root, previous, xref)
+    (out / "incremental.pdf").write_bytes(original + bytes(update))
+
+
 def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     render(RECEIPT, width=1000).save(out / "receipt.png", optimize=True)
@@ -172,6 +261,10 @@ def main(out: Path) -> None:
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--photo":
         photo(Path(sys.argv[2]))
+    elif len(sys.argv) == 4 and sys.argv[1] == "--long-pdf":
+        long_pdf(Path(sys.argv[2]), int(sys.argv[3]))
+    elif len(sys.argv) == 3 and sys.argv[1] == "--pdf-variants":
+        pdf_variants(Path(sys.argv[2]))
     elif len(sys.argv) == 2:
         main(Path(sys.argv[1]))
     else:

@@ -138,7 +138,7 @@ async function poll(jobId, onStatus) {
   let delay = 500;
   for (;;) {
     const job = await api("GET", `jobs/${jobId}`);
-    onStatus(job.status);
+    onStatus(job);
     if (FINAL.includes(job.status)) return job;
     await sleep(delay);
     delay = Math.min(delay * 1.5, 4000);
@@ -155,6 +155,14 @@ function setProgress(fraction) {
 function setStatus(status) {
   $("status").textContent = LABELS.status[status] ?? status;
   $("status").dataset.status = status;
+}
+
+// A job's status, with the pages read so far while a long PDF is read in chunks.
+function setJobStatus(job) {
+  setStatus(job.status);
+  if (job.pages != null && job.pages_done != null) {
+    $("status").textContent += ` · ${job.pages_done}/${job.pages} 쪽 · pages`;
+  }
 }
 
 function showError(error) {
@@ -262,7 +270,7 @@ async function process(file) {
     } else {
       setStatus(created.status);
       await upload(created.upload, file, setProgress);
-      job = await poll(created.job_id, setStatus);
+      job = await poll(created.job_id, setJobStatus);
     }
     setStatus(job.status);
     if (job.status === "completed") {

@@ -183,7 +183,7 @@ impl Api {
         loop {
             let job = self.job(id).await?;
             let status = job["status"].as_str().unwrap_or("?").to_owned();
-            spinner.set_message(format!("{id}: {status}"));
+            show_progress(&job, spinner);
             if JobStatus::parse(&status).is_some_and(JobStatus::is_final) {
                 return Ok(job);
             }
@@ -245,6 +245,26 @@ fn bar(len: u64, quiet: bool) -> ProgressBar {
             .progress_chars("=> "),
     );
     bar
+}
+
+/// The job's status on `progress`; once its page count is known (a PDF), the
+/// spinner becomes a bar of the pages read so far.
+pub fn show_progress(job: &Value, progress: &ProgressBar) {
+    let id = job["job_id"].as_str().unwrap_or("?");
+    let status = job["status"].as_str().unwrap_or("?");
+    progress.set_message(format!("{id}: {status}"));
+    let (Some(pages), Some(done)) = (job["pages"].as_u64(), job["pages_done"].as_u64()) else {
+        return;
+    };
+    if progress.length() != Some(pages) {
+        progress.set_style(
+            ProgressStyle::with_template("{msg:24!} [{bar:30}] {pos}/{len} pages")
+                .expect("a valid template")
+                .progress_chars("=> "),
+        );
+        progress.set_length(pages);
+    }
+    progress.set_position(done);
 }
 
 fn spinner(quiet: bool) -> ProgressBar {
@@ -379,5 +399,34 @@ pub fn print_list(listing: &Value) {
     }
     if let Some(cursor) = listing["next_cursor"].as_str() {
         println!("more: ocr list --cursor {cursor}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_long_pdfs_pages_read_so_far_fill_the_bar() {
+        let progress = ProgressBar::hidden();
+        let id = "0b7a6f0e-2c55-4a7e-9d1a-3f0c0d1e2f3a";
+        show_progress(&json!({"job_id": id, "status": "queued"}), &progress);
+        assert_eq!(
+            progress.length(),
+            None,
+            "a spinner while the pages are unknown"
+        );
+        assert_eq!(progress.message(), format!("{id}: queued"));
+        let running =
+            json!({"job_id": id, "status": "processing", "pages": 250, "pages_done": 100});
+        show_progress(&running, &progress);
+        assert_eq!((progress.position(), progress.length()), (100, Some(250)));
+        let further =
+            json!({"job_id": id, "status": "processing", "pages": 250, "pages_done": 200});
+        show_progress(&further, &progress);
+        assert_eq!(progress.position(), 200);
+        assert_eq!(progress.message(), format!("{id}: processing"));
     }
 }

@@ -39,8 +39,12 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
         .any(|window| window == needle)
 }
 
-/// The number of pages `bytes` holds, from the page tree alone.
+/// The number of pages `bytes` holds, from the page tree alone. An encrypted
+/// file is opened whole, to know whether it opens without a password.
 pub fn page_count(bytes: &[u8]) -> Result<u32, PdfError> {
+    if contains(bytes, b"/Encrypt") {
+        return Pdf::open(bytes).map(|pdf| pdf.pages());
+    }
     let metadata =
         lopdf::Document::load_metadata_mem(bytes).map_err(|error| read_error(bytes, error))?;
     match u32::try_from(metadata.page_count) {
@@ -99,6 +103,10 @@ impl Pdf {
         let document =
             lopdf::Document::load_mem(bytes).map_err(|error| read_error(bytes, error))?;
         let pages = document.get_pages().len() as u32;
+        // Still encrypted after loading: the empty user password did not open it.
+        if document.trailer.has(b"Encrypt") || (pages == 0 && contains(bytes, b"/Encrypt")) {
+            return Err(PdfError::Encrypted);
+        }
         if pages == 0 {
             return Err(PdfError::NoPages);
         }

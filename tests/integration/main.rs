@@ -5,6 +5,7 @@ mod harness;
 mod helpers;
 mod job_store;
 mod notifications;
+mod pdf;
 mod pipeline;
 mod queue_and_events;
 mod rate_limiter;

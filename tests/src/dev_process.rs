@@ -20,6 +20,21 @@ pub fn document(name: &str) -> PathBuf {
     repo().join("tests/fixtures/documents").join(name)
 }
 
+/// Runs `tools/render_documents.py` with `args` in the test venv (`make
+/// setup`), for documents too large to commit; fails loudly if it cannot.
+pub fn render(args: &[&std::ffi::OsStr]) {
+    let rendered = Command::new(repo().join(".venv/bin/python"))
+        .arg(repo().join("tools/render_documents.py"))
+        .args(args)
+        .output()
+        .expect("the test venv's python runs (make setup)");
+    assert!(
+        rendered.status.success(),
+        "render_documents.py {args:?}: {}",
+        String::from_utf8_lossy(&rendered.stderr)
+    );
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()

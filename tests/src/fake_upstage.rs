@@ -42,13 +42,20 @@ pub struct Call {
     pub filename: String,
     pub content_type: String,
     pub size: usize,
+    /// A PDF's page count.
+    pub pages: Option<u32>,
 }
+
+/// Upstage reads at most this many pages in one synchronous call; more is a 413.
+pub const MAX_PAGES: u32 = 100;
 
 #[derive(Default)]
 struct Script {
     replies: VecDeque<Reply>,
     calls: Vec<Call>,
     refused: Vec<String>,
+    /// Answer a PDF from its text layer, one page per page, after this long.
+    read_pdfs: Option<Duration>,
 }
 
 #[derive(Clone)]
@@ -75,6 +82,12 @@ impl FakeUpstage {
     /// Replies for the next requests, in order; after them every request gets the receipt.
     pub fn script(&self, replies: impl IntoIterator<Item = Reply>) {
         self.script.lock().unwrap().replies.extend(replies);
+    }
+
+    /// From now on a PDF without a scripted reply is answered from its text
+    /// layer, page by page, as Upstage reads a scan's pixels, after `latency`.
+    pub fn read_pdfs(&self, latency: Duration) {
+        self.script.lock().unwrap().read_pdfs = Some(latency);
     }
 
     /// Requests that passed the contract checks and were answered.
@@ -108,18 +121,29 @@ async fn digitize(
     if bearer != Some(&format!("Bearer {API_KEY}")) {
         return refuse(StatusCode::UNAUTHORIZED, "invalid API key");
     }
-    let call = match read_form(multipart).await {
-        Ok(call) => call,
+    let (call, pdf) = match read_form(multipart).await {
+        Ok(read) => read,
         Err(reason) => return refuse(StatusCode::BAD_REQUEST, &reason),
     };
     if call.model != "ocr" && !call.model.starts_with("ocr-") {
         return refuse(StatusCode::BAD_REQUEST, "invalid model name");
     }
-    let reply = {
+    if call.pages.is_some_and(|pages| pages > MAX_PAGES) {
+        return refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too many pages in the document",
+        );
+    }
+    let (reply, read_pdfs) = {
         let mut script = script.lock().unwrap();
         script.calls.push(call);
-        script.replies.pop_front()
+        (script.replies.pop_front(), script.read_pdfs)
     };
+    if let (None, Some(latency), Some(pdf)) = (&reply, read_pdfs, pdf) {
+        tokio::time::sleep(latency).await;
+        let texts = ocr_shared::pdf::page_texts(&pdf);
+        return (StatusCode::OK, axum::Json(pdf_response(&texts))).into_response();
+    }
     match reply.unwrap_or_else(|| Reply::Ok(serde_json::from_str(RECEIPT_RESPONSE).unwrap())) {
         Reply::Ok(body) => (StatusCode::OK, axum::Json(body)).into_response(),
         Reply::Error {
@@ -145,7 +169,8 @@ async fn digitize(
     }
 }
 
-async fn read_form(mut multipart: Multipart) -> Result<Call, String> {
+/// The call, and the document's bytes when it is a PDF.
+async fn read_form(mut multipart: Multipart) -> Result<(Call, Option<axum::body::Bytes>), String> {
     let mut model = None;
     let mut document = None;
     while let Some(field) = multipart
@@ -162,21 +187,51 @@ async fn read_form(mut multipart: Multipart) -> Result<Call, String> {
                     .ok_or("the document part has no filename")?;
                 let content_type = field.content_type().map(str::to_owned).unwrap_or_default();
                 let bytes = field.bytes().await.map_err(|e| e.to_string())?;
-                document = Some((filename, content_type, bytes.len()));
+                document = Some((filename, content_type, bytes));
             }
             other => return Err(format!("unexpected field {other:?}")),
         }
     }
-    let (filename, content_type, size) = document.ok_or("no document in the request")?;
+    let (filename, content_type, bytes) = document.ok_or("no document in the request")?;
     let model = model.ok_or("no model in the request")?;
-    if size == 0 {
+    if bytes.is_empty() {
         return Err("the document is empty".into());
     }
-    Ok(Call {
+    let pdf = bytes.starts_with(b"%PDF-").then_some(bytes.clone());
+    let pages = match &pdf {
+        Some(pdf) => {
+            Some(ocr_shared::pdf::page_count(pdf).map_err(|e| format!("unreadable PDF: {e}"))?)
+        }
+        None => None,
+    };
+    let call = Call {
         model,
         filename,
         content_type,
-        size,
+        size: bytes.len(),
+        pages,
+    };
+    Ok((call, pdf))
+}
+
+/// A 200 body of one page per text, as Upstage shapes it: word ids running
+/// on across pages, and the top-level text the page texts with no separator.
+pub fn pdf_response(texts: &[String]) -> Value {
+    let pages: Vec<Value> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            json!({
+                "confidence": 0.97, "height": 1169, "id": i, "width": 827, "text": text,
+                "words": [{"boundingBox": {"vertices": [{"x":80,"y":80},{"x":500,"y":80},{"x":500,"y":130},{"x":80,"y":130}]},
+                           "confidence": 0.97, "id": i, "text": text}]
+            })
+        })
+        .collect();
+    json!({
+        "apiVersion": "1.1", "confidence": 0.97, "mimeType": "multipart/form-data", "modelVersion": "ocr-2.2.1",
+        "numBilledPages": texts.len(), "pages": pages, "stored": false, "text": texts.concat(),
+        "metadata": {"pages": (0..texts.len()).map(|i| json!({"height": 1169, "page": i + 1, "width": 827})).collect::<Vec<_>>()}
     })
 }
 

@@ -304,18 +304,19 @@ impl Worker {
 }
 
 /// One result of the chunks, in page order: pages numbered through, the text
-/// joined page by page, confidence weighted by pages, counts summed.
+/// joined page by page, counts summed, and the confidence the lowest chunk's
+/// (as Upstage's document confidence is its lowest page's).
 fn merge(job: &Job, chunks: Vec<ChunkResult>) -> OcrResult {
     let first = &chunks[0].result;
     let (engine, model_version) = (first.engine.clone(), first.model_version.clone());
     let mut pages = Vec::new();
     let mut redacted: Option<PiiCounts> = None;
     let mut billed = 0;
-    let mut weighted = 0.0;
+    let mut confidence = f64::INFINITY;
     for chunk in chunks {
         let result = chunk.result;
         billed += result.num_billed_pages;
-        weighted += result.confidence * result.pages.len() as f64;
+        confidence = confidence.min(result.confidence);
         if let Some(counts) = result.redacted {
             let total = redacted.get_or_insert_with(PiiCounts::new);
             for (kind, count) in counts {
@@ -324,10 +325,10 @@ fn merge(job: &Job, chunks: Vec<ChunkResult>) -> OcrResult {
         }
         pages.extend(result.pages);
     }
-    let confidence = if pages.is_empty() {
-        0.0
+    let confidence = if confidence.is_finite() {
+        confidence
     } else {
-        weighted / pages.len() as f64
+        0.0
     };
     OcrResult {
         job_id: Some(job.job_id.clone()),
