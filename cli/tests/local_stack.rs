@@ -650,3 +650,156 @@ fn a_sideways_phone_photo_reads_as_its_upright_twin_with_boxes_on_the_upright_ph
         }
     }
 }
+
+/// The numbers after each "PAGEMARK" in `text`, in order.
+fn page_marks(text: &str) -> Vec<u32> {
+    text.split("PAGEMARK")
+        .skip(1)
+        .filter_map(|rest| {
+            let digits: String = rest
+                .trim_start()
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse().ok()
+        })
+        .collect()
+}
+
+/// Peak resident memory of a process so far (`VmHWM`), in MiB.
+fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    let kib: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib / 1024.0
+}
+
+#[test]
+fn a_250_page_pdf_is_one_job_read_in_chunks_with_progress_rising_and_pages_in_order() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let upstage = runtime.block_on(ocr_tests::fake_upstage::FakeUpstage::start());
+    // Slow enough that the progress between chunks can be seen by polling.
+    upstage.read_pdfs(Duration::from_millis(1500));
+    let dev = Dev::start_with(
+        free_port(),
+        tempfile::tempdir().unwrap(),
+        &[
+            ("UPSTAGE_API_KEY", ocr_tests::fake_upstage::API_KEY),
+            ("UPSTAGE_BASE_URL", &upstage.url),
+            ("OCR_RETRY_BASE_SECONDS", "0"),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("contract-250.pdf");
+    ocr_tests::dev_process::render(&["--long-pdf".as_ref(), path.as_os_str(), "250".as_ref()]);
+    let size = std::fs::metadata(&path).unwrap().len();
+    let started = Instant::now();
+    let created = json(&dev.ocr(&["submit", path.to_str().unwrap(), "--json"]));
+    let id = created["job_id"].as_str().unwrap().to_owned();
+    let mut seen = Vec::new();
+    let job = loop {
+        let job = json(&dev.ocr(&["status", &id, "--json"]));
+        if let Some(done) = job["pages_done"].as_u64() {
+            assert_eq!(job["pages"], 250, "counted at ingest: {job}");
+            seen.push(done);
+        }
+        let status = job["status"].as_str().unwrap();
+        if !["awaiting_upload", "queued", "processing"].contains(&status) {
+            break job;
+        }
+        assert!(started.elapsed() < Duration::from_secs(240), "{job}");
+        std::thread::sleep(Duration::from_millis(150));
+    };
+    let elapsed = started.elapsed();
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(job["pages"], 250, "{job}");
+    assert!(job.get("pages_done").is_none(), "{job}");
+    assert!(
+        seen.windows(2).all(|pair| pair[0] <= pair[1]),
+        "progress never falls: {seen:?}"
+    );
+    assert!(
+        seen.iter().any(|done| (1..250).contains(done)),
+        "progress seen between the chunks: {seen:?}"
+    );
+    // Three calls within Upstage's 100 pages each, none refused.
+    let mut chunk_pages: Vec<u32> = upstage.calls().iter().filter_map(|c| c.pages).collect();
+    chunk_pages.sort();
+    assert_eq!(chunk_pages, [50, 100, 100]);
+    assert!(upstage.refused().is_empty(), "{:?}", upstage.refused());
+    // One result, its pages numbered through and in the document's order.
+    assert_eq!(
+        page_marks(job["text"].as_str().unwrap()),
+        (1..=250).collect::<Vec<_>>()
+    );
+    let url = job["result_url"].as_str().unwrap().to_owned();
+    let result: Value =
+        runtime.block_on(async { reqwest::get(url).await.unwrap().json().await.unwrap() });
+    let pages = result["pages"].as_array().unwrap();
+    for (index, page) in pages.iter().enumerate() {
+        assert_eq!(page["page"], index + 1);
+        assert_eq!(
+            page_marks(page["text"].as_str().unwrap()),
+            [index as u32 + 1]
+        );
+    }
+    assert_eq!(pages.len(), 250);
+    println!(
+        "250-page PDF ({:.1} MiB): {:.1} s from submit to completed through the fake Upstage (1.5 s per call, 3 calls/s), progress seen {:?}, peak RSS of ocr dev {:.0} MiB",
+        size as f64 / 1048576.0,
+        elapsed.as_secs_f64(),
+        {
+            let mut distinct = seen.clone();
+            distinct.dedup();
+            distinct
+        },
+        peak_rss_mib(dev.child.id()),
+    );
+}
+
+#[test]
+fn tesseract_reads_a_long_pdf_through_the_same_chunks_and_bad_pdfs_are_refused_with_reasons() {
+    let dev = Dev::start_with(
+        free_port(),
+        tempfile::tempdir().unwrap(),
+        &[("OCR_PAGES_PER_CALL", "2"), ("MAX_PDF_PAGES", "4")],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("three-pages.pdf");
+    ocr_tests::dev_process::render(&["--long-pdf".as_ref(), path.as_os_str(), "3".as_ref()]);
+    let job = json(&dev.ocr(&["submit", path.to_str().unwrap(), "--wait", "--json"]));
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(
+        (&job["engine"], &job["pages"]),
+        (&"tesseract".into(), &3.into())
+    );
+    assert_eq!(
+        page_marks(job["text"].as_str().unwrap()),
+        [1, 2, 3],
+        "{job}"
+    );
+    let log = dev.log();
+    assert_eq!(log.matches("chunk read").count(), 2, "pages 1-2, then 3");
+
+    ocr_tests::dev_process::render(&["--pdf-variants".as_ref(), dir.path().as_os_str()]);
+    let refused = |name: &str| {
+        let path = dir.path().join(name);
+        let output = dev.ocr(&["submit", path.to_str().unwrap(), "--wait", "--json"]);
+        assert_eq!(output.status.code(), Some(1), "{name}");
+        let job = json(&output);
+        assert_eq!(job["status"], "rejected", "{job}");
+        job["error"].clone()
+    };
+    let error = refused("user-password.pdf");
+    assert_eq!(error["code"], "encrypted_document");
+    assert_eq!(
+        error["message"],
+        "the PDF is protected by a password; remove the password and upload it again"
+    );
+    let error = refused("plain.pdf");
+    assert_eq!(error["code"], "too_many_pages");
+    assert_eq!(
+        error["message"],
+        "the PDF has 5 pages; the limit is 4 pages (split it into smaller files)"
+    );
+}

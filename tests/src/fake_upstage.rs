@@ -70,6 +70,8 @@ impl FakeUpstage {
         let script = Arc::new(Mutex::new(Script::default()));
         let app = Router::new()
             .route("/v1/document-digitization", post(digitize))
+            // Upstage takes documents up to 50 MB; axum's default is 2 MB.
+            .layer(axum::extract::DefaultBodyLimit::max(60 * 1024 * 1024))
             .with_state(Arc::clone(&script));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
