@@ -6,7 +6,7 @@
 //! renews the job's lease and records the pages read so far.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
 use ocr_shared::batch::Delivery;
@@ -15,13 +15,18 @@ use ocr_shared::domain::{
 };
 use ocr_shared::pdf::{self, PageRange, Pdf};
 use ocr_shared::ports::{
-    BlobError, Document, OcrError, OcrResult, RateDecision, StoreError, document_text,
+    BlobError, Document, JobMessage, OcrError, OcrResult, RateDecision, StoreError, document_text,
+    transition_unless_moved,
 };
 use ocr_shared::redact;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use crate::handler::{JobRetry, Worker};
+
+/// No chunk is started with less of the invocation left than this: a
+/// 100-page call takes Upstage well under a minute.
+const CHUNK_TIME: Duration = Duration::from_secs(90);
 
 /// Most chunks read at once by one job, whatever the quota: each holds its
 /// chunk's bytes and its request body.
@@ -68,6 +73,7 @@ impl Worker {
         pdf: Arc<Pdf>,
         delivery: Delivery<'_>,
         now: Timestamp,
+        deadline: Option<Instant>,
     ) -> Result<(), JobRetry> {
         let ranges = pdf::chunks(pdf.pages(), self.settings.pages_per_call);
         let mut done = Vec::with_capacity(ranges.len());
@@ -114,15 +120,18 @@ impl Worker {
             .map(|(index, _)| (index, ranges[index]))
             .collect();
         let in_flight = (self.settings.rate_limit_rps as usize).clamp(1, MAX_CHUNKS_IN_FLIGHT);
-        let mut reads = futures::stream::iter(missing.into_iter().map(|(index, range)| {
-            let token = token.take();
-            let (pdf, kinds) = (&pdf, &kinds);
-            async move {
-                let chunk = self.read_chunk(job, pdf, range, Some(kinds), token).await;
-                (index, chunk)
-            }
-        }))
-        .buffer_unordered(in_flight);
+        let out_of_time = || deadline.is_some_and(|end| Instant::now() + CHUNK_TIME > end);
+        let mut reads = futures::stream::iter(missing.into_iter())
+            .take_while(|_| std::future::ready(!out_of_time()))
+            .map(|(index, range)| {
+                let token = token.take();
+                let (pdf, kinds) = (&pdf, &kinds);
+                async move {
+                    let chunk = self.read_chunk(job, pdf, range, Some(kinds), token).await;
+                    (index, chunk)
+                }
+            })
+            .buffer_unordered(in_flight);
         // Progress is recorded here, one chunk after another, so that it only rises.
         while let Some((index, read)) = reads.next().await {
             match read {
@@ -141,12 +150,37 @@ impl Worker {
             }
         }
         drop(reads);
+        if done.iter().skip(1).any(Option::is_none) {
+            return self.resume_later(job, attempt, pages_done).await;
+        }
         done[0] = Some(first);
         let chunks: Vec<ChunkResult> = done.into_iter().flatten().collect();
         let document_type = job.document_type.unwrap_or(chunks[0].document_type);
         let result = merge(job, chunks);
         self.finish(job, attempt, result, document_type).await?;
         self.forget_chunks(job, &ranges).await;
+        Ok(())
+    }
+
+    /// Out of invocation time: the job goes back to the queue with its attempt
+    /// handed back, and a fresh message resumes it from the kept chunks.
+    async fn resume_later(&self, job: &Job, attempt: u32, pages_done: u32) -> Result<(), JobRetry> {
+        let now = Timestamp::now();
+        let step = Transition::Yield { attempt };
+        if transition_unless_moved(self.jobs.as_ref(), &job.job_id, &step, now)
+            .await?
+            .is_none()
+        {
+            return Ok(());
+        }
+        let message = JobMessage {
+            job_id: job.job_id.clone(),
+        };
+        self.queue.send_later(&message, Duration::ZERO).await?;
+        info!(
+            pages_done,
+            "out of invocation time; the rest resumes from a fresh message"
+        );
         Ok(())
     }
 

@@ -5,7 +5,7 @@
 //! engine call, and what each engine error does (fail, retry later, postpone).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{Error, LambdaEvent};
@@ -115,7 +115,23 @@ pub async fn handle(
     event: LambdaEvent<SqsEvent>,
     worker: &Worker,
 ) -> Result<SqsBatchResponse, Error> {
-    Ok(process_batch(&event.payload.records, |message| worker.message(message)).await)
+    let deadline = deadline_of(&event.context);
+    Ok(process_batch(&event.payload.records, |message| {
+        worker.message(message, deadline)
+    })
+    .await)
+}
+
+/// When the invocation is stopped, from the runtime's epoch milliseconds (0: none).
+fn deadline_of(context: &lambda_runtime::Context) -> Option<Instant> {
+    if context.deadline == 0 {
+        return None;
+    }
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|since| since.as_millis() as u64)
+        .unwrap_or(0);
+    Some(Instant::now() + Duration::from_millis(context.deadline.saturating_sub(now_ms)))
 }
 
 /// The job's document type: the client's, else told from the result's text.
@@ -138,13 +154,17 @@ fn error_of(error: &OcrError) -> JobError {
 
 impl Worker {
     /// One message: `Ok` acknowledges it, `Err` sends it back.
-    pub async fn message(&self, message: &SqsMessage) -> Result<(), JobRetry> {
+    pub async fn message(
+        &self,
+        message: &SqsMessage,
+        deadline: Option<Instant>,
+    ) -> Result<(), JobRetry> {
         let Some((job, delivery)) = batch::read(message, |body| {
             serde_json::from_str::<JobMessage>(body).ok()
         }) else {
             return Ok(());
         };
-        self.job(&job, delivery, Timestamp::now())
+        self.job_until(&job, delivery, Timestamp::now(), deadline)
             .instrument(info_span!("job", job_id = %job.job_id))
             .await
     }
@@ -155,6 +175,18 @@ impl Worker {
         message: &JobMessage,
         delivery: Delivery<'_>,
         now: Timestamp,
+    ) -> Result<(), JobRetry> {
+        self.job_until(message, delivery, now, None).await
+    }
+
+    /// `job`, within an invocation that is stopped at `deadline`: a long PDF
+    /// starts no chunk it may not finish, and hands the rest to a fresh message.
+    pub async fn job_until(
+        &self,
+        message: &JobMessage,
+        delivery: Delivery<'_>,
+        now: Timestamp,
+        deadline: Option<Instant>,
     ) -> Result<(), JobRetry> {
         let Some(job) = self.admit(message, now).await? else {
             return Ok(());
@@ -203,7 +235,7 @@ impl Worker {
         );
         if let Some(pdf) = self.splittable(&taken, &document).await {
             return self
-                .read_in_chunks(&taken, attempt, pdf, delivery, now)
+                .read_in_chunks(&taken, attempt, pdf, delivery, now, deadline)
                 .await;
         }
         let (document, scale) = self.upright(document).await;
@@ -1475,5 +1507,64 @@ mod tests {
         run(&given, &job, 1).await.unwrap();
         assert_eq!(engine.calls().len(), 1);
         assert_eq!(stored(&given, &job).await.status, JobStatus::Completed);
+    }
+
+    #[tokio::test]
+    async fn out_of_invocation_time_a_long_pdf_hands_the_rest_to_a_fresh_message() {
+        let mut given = given(scripted(), 100);
+        given.worker.settings.pages_per_call = 3;
+        let job = queued_pdf(&given, &numbered(7), None).await;
+        let engine = Arc::new(Pages::new(3));
+        given.worker.engine = engine.clone();
+        let message = JobMessage {
+            job_id: job.job_id.clone(),
+        };
+        let delivery = Delivery {
+            receive_count: 1,
+            receipt: "r",
+        };
+        // Less time left than one more chunk takes: the first chunk is read,
+        // then the invocation stops starting chunks.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        given
+            .worker
+            .job_until(&message, delivery, Timestamp::now(), Some(deadline))
+            .await
+            .unwrap();
+        assert_eq!(engine.calls().len(), 1);
+        let waiting = stored(&given, &job).await;
+        assert_eq!(
+            (
+                waiting.status,
+                waiting.attempts,
+                waiting.pages_done,
+                waiting.lease_until
+            ),
+            (JobStatus::Queued, 0, Some(3), None),
+            "the attempt is handed back: it made progress"
+        );
+        let sent = given.queue.sent.lock().unwrap().clone();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(
+            (&sent[0].0.job_id, sent[0].1),
+            (&job.job_id, Duration::ZERO)
+        );
+
+        given
+            .worker
+            .job(&message, delivery, Timestamp::now())
+            .await
+            .unwrap();
+        let firsts: Vec<String> = engine
+            .calls()
+            .iter()
+            .map(|(texts, _)| texts[0].clone())
+            .collect();
+        assert_eq!(firsts, ["PAGE 1", "PAGE 4", "PAGE 7"]);
+        let done = stored(&given, &job).await;
+        assert_eq!(
+            (done.status, done.attempts, done.pages),
+            (JobStatus::Completed, 1, Some(7))
+        );
     }
 }

@@ -55,6 +55,10 @@ pub enum Transition {
     /// released, and the attempt handed back (a rotated key is not the
     /// document's fault); counts one more credential failure for the backoff.
     Postpone { attempt: u32, error: JobError },
+    /// The lease holder ran out of invocation time with chunks of a long
+    /// document still to read: processing → queued, lease released and the
+    /// attempt handed back (it made progress, and the next one resumes).
+    Yield { attempt: u32 },
     /// No file arrived before the upload URL ran out: awaiting_upload → expired.
     Expire,
 }
@@ -122,7 +126,9 @@ impl Transition {
                 JobStatus::Processing
             }
             Transition::Fail { .. } => JobStatus::Failed,
-            Transition::Release { .. } | Transition::Postpone { .. } => JobStatus::Queued,
+            Transition::Release { .. } | Transition::Postpone { .. } | Transition::Yield { .. } => {
+                JobStatus::Queued
+            }
             Transition::Expire => JobStatus::Expired,
         }
     }
@@ -144,7 +150,8 @@ impl Transition {
             | Transition::Progress { attempt, .. }
             | Transition::Fail { attempt, .. }
             | Transition::Release { attempt, .. }
-            | Transition::Postpone { attempt, .. } => {
+            | Transition::Postpone { attempt, .. }
+            | Transition::Yield { attempt } => {
                 vec![Guard::LeaseHeld { attempt: *attempt }]
             }
         }
@@ -248,6 +255,9 @@ impl Transition {
                 ),
                 Set("completed_at", json!(now)),
             ]),
+            Transition::Yield { .. } => {
+                changes.extend([Remove("lease_until"), Increment("attempts", -1)])
+            }
             Transition::Postpone { error, .. } => changes.extend([
                 Set("error", json!(error)),
                 Remove("lease_until"),
