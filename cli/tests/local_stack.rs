@@ -468,6 +468,10 @@ fn the_demo_page_uploads_shows_text_and_boxes_and_explains_a_rejection() {
     assert!(cer <= 0.03, "the page shows text with CER {cer}");
     assert!(seen["boxes"].as_u64().unwrap() >= 1, "{seen}");
     assert!(seen["progress_events"].as_u64().unwrap() >= 1, "{seen}");
+    assert_eq!(
+        seen["chunked_status"], "읽는 중 · reading · 100/250 쪽 · pages",
+        "{seen}"
+    );
     let screenshot = PathBuf::from(seen["screenshot"].as_str().unwrap());
     assert!(
         std::fs::metadata(&screenshot).unwrap().len() > 10_000,

@@ -70,6 +70,12 @@ try {
   await page.waitForFunction(() => document.getElementById("error").dataset.code === "unsupported_type", null, { timeout: 30_000 });
   seen.unsupported = { code: await page.getAttribute("#error", "data-code"), text: await page.textContent("#error") };
 
+  // A long PDF's progress, as the page renders each poll of a job read in chunks.
+  seen.chunked_status = await page.evaluate(() => {
+    setJobStatus({ status: "processing", pages: 250, pages_done: 100 });
+    return document.getElementById("status").textContent;
+  });
+
   // A file over the size limit: refused at creation, nothing uploaded.
   await page.setInputFiles("#file", { name: "big.pdf", mimeType: "application/pdf", buffer: pdf });
   await page.waitForFunction(() => document.getElementById("error").dataset.code === "file_too_large", null, { timeout: 30_000 });
