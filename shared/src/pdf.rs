@@ -47,10 +47,9 @@ pub fn page_count(bytes: &[u8]) -> Result<u32, PdfError> {
     }
     let metadata =
         lopdf::Document::load_metadata_mem(bytes).map_err(|error| read_error(bytes, error))?;
-    match u32::try_from(metadata.page_count) {
-        Ok(0) => Err(PdfError::NoPages),
-        Ok(pages) => Ok(pages),
-        Err(_) => Err(PdfError::Unreadable("page count out of range".into())),
+    match metadata.page_count {
+        0 => Err(PdfError::NoPages),
+        pages => Ok(pages),
     }
 }
 

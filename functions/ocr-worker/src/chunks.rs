@@ -121,7 +121,7 @@ impl Worker {
             .collect();
         let in_flight = (self.settings.rate_limit_rps as usize).clamp(1, MAX_CHUNKS_IN_FLIGHT);
         let out_of_time = || deadline.is_some_and(|end| Instant::now() + CHUNK_TIME > end);
-        let mut reads = futures::stream::iter(missing.into_iter())
+        let mut reads = futures::stream::iter(missing)
             .take_while(|_| std::future::ready(!out_of_time()))
             .map(|(index, range)| {
                 let token = token.take();
