@@ -13,13 +13,17 @@ VENV_STAMP := $(VENV)/.installed
 DEPLOY_VENV := .venv-sam
 DEPLOY_REQUIREMENTS := tools/deploy-requirements.txt
 DEPLOY_STAMP := $(DEPLOY_VENV)/.installed
+# schemathesis, which the tests run against openapi.yaml on `ocr dev`: its pins clash with moto's too.
+SCHEMA_VENV := .venv-schemathesis
+SCHEMA_REQUIREMENTS := tests/requirements-schemathesis.txt
+SCHEMA_STAMP := $(SCHEMA_VENV)/.installed
 FUNCTIONS := upload-api status-api ingest ocr-worker notifier sweeper
 export SAM_CLI_TELEMETRY := 0
 
 PORT ?= 3000
 WEB_STAMP := web/node_modules/.installed
 
-.PHONY: help setup setup-deploy setup-ocr setup-browser documents bench test fmt lint unit openapi template package build deploy dev clean
+.PHONY: help setup setup-deploy setup-schemathesis setup-ocr setup-browser documents bench test fmt lint unit openapi template package build deploy dev clean
 
 help:
 	@echo "make setup  install the test tools (Python venv with moto's server)"
@@ -36,6 +40,15 @@ $(VENV_STAMP): $(PY_REQUIREMENTS)
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r $(PY_REQUIREMENTS)
 	$(VENV)/bin/python cli/src/moto_launcher.py --help > /dev/null
+	touch $@
+
+## API fuzzing: schemathesis in a venv of its own.
+setup-schemathesis: $(SCHEMA_STAMP)
+
+$(SCHEMA_STAMP): $(SCHEMA_REQUIREMENTS)
+	$(PYTHON) -m venv $(SCHEMA_VENV)
+	$(SCHEMA_VENV)/bin/pip install --quiet --disable-pip-version-check -r $(SCHEMA_REQUIREMENTS)
+	$(SCHEMA_VENV)/bin/schemathesis --version
 	touch $@
 
 ## The offline OCR engine: Debian's tesseract (Korean + English) and poppler; Nanum fonts for the documents.
@@ -116,7 +129,7 @@ build: setup-deploy
 deploy: build
 	PATH="$(CURDIR)/$(DEPLOY_VENV)/bin:$$PATH" $(DEPLOY_VENV)/bin/sam deploy
 
-test: setup setup-ocr setup-browser fmt lint openapi template unit build
+test: setup setup-ocr setup-browser setup-schemathesis fmt lint openapi template unit build
 
 ## Figures, not assertions: the local pipeline timed end to end, and the worker's peak memory on a batch of large documents (release build).
 bench: setup setup-ocr
@@ -128,4 +141,4 @@ dev: setup setup-ocr
 	cargo run --quiet -p ocr-cli --bin ocr -- dev --port $(PORT)
 
 clean:
-	rm -rf $(VENV) $(DEPLOY_VENV) target .aws-sam web/node_modules
+	rm -rf $(VENV) $(DEPLOY_VENV) $(SCHEMA_VENV) target .aws-sam web/node_modules

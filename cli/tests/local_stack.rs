@@ -807,3 +807,49 @@ fn tesseract_reads_a_long_pdf_through_the_same_chunks_and_bad_pdfs_are_refused_w
         "the PDF has 5 pages; the limit is 4 pages (split it into smaller files)"
     );
 }
+
+/// Every check of schemathesis (status codes, content types, response
+/// schemas, server errors, schema-valid requests accepted and schema-violating
+/// ones refused), with a bounded number of examples per operation, against
+/// openapi.yaml on `ocr dev` with a valid token.
+#[test]
+fn schemathesis_finds_the_api_true_to_its_spec() {
+    let schemathesis = repo().join(".venv-schemathesis/bin/schemathesis");
+    assert!(
+        schemathesis.is_file(),
+        "schemathesis is not installed: run `make setup-schemathesis`"
+    );
+    let dev = Dev::start_with(
+        free_port(),
+        tempfile::tempdir().unwrap(),
+        &[("JOB_CREATE_RATE_PER_MINUTE", "100000")],
+    );
+    let output = Command::new(schemathesis)
+        // The exceptions, each with its reason, are in schemathesis.toml.
+        .args(["--config-file", "schemathesis.toml"])
+        .args(["run", "openapi.yaml", "--checks", "all", "--workers", "1"])
+        .args(["--exclude-checks", "unsupported_method"])
+        .args(["--max-examples", "25", "--seed", "20261127"])
+        .arg("--url")
+        .arg(format!("http://127.0.0.1:{}", dev.port))
+        .arg("--header")
+        .arg(format!("Authorization: Bearer {}", dev.token))
+        .current_dir(repo())
+        .env("SCHEMATHESIS_TELEMETRY", "false")
+        .output()
+        .expect("schemathesis runs");
+    let report = stdout(&output);
+    let summary: Vec<&str> = report
+        .lines()
+        .filter(|line| {
+            line.contains("generated") || line.contains("passed") || line.contains("failures")
+        })
+        .collect();
+    println!("schemathesis: {}", summary.join(" | "));
+    assert!(
+        output.status.success(),
+        "schemathesis found failures:\n{report}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!report.contains("Server error"), "{report}");
+}

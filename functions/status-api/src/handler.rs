@@ -171,7 +171,11 @@ impl StatusApi {
         let query = ListQuery {
             status,
             limit,
-            cursor: params.first("cursor").map(str::to_owned),
+            // `cursor=` (empty) is the first page, as no cursor is.
+            cursor: params
+                .first("cursor")
+                .filter(|cursor| !cursor.is_empty())
+                .map(str::to_owned),
         };
         let page = self.jobs.list_by_owner(owner, &query).await?;
         let now = Timestamp::now();
@@ -512,6 +516,9 @@ mod tests {
 
         let (_, _, body) = get(&api, request("/v1/jobs", "user-alice", None)).await;
         assert_eq!(body["jobs"].as_array().unwrap().len(), 5);
+        // An empty cursor is the first page, as the spec's optional string allows.
+        let (status, _, body) = get(&api, request("/v1/jobs?cursor=", "user-alice", None)).await;
+        assert_eq!((status, body["jobs"].as_array().unwrap().len()), (200, 5));
 
         for (query, code) in [
             ("/v1/jobs?status=done", "invalid_status"),

@@ -12,11 +12,13 @@ use lambda_http::{Body, Error, Request, Response};
 use ocr_shared::api::{self, ApiCode, ApiError};
 use ocr_shared::config::{ConfigError, Env, UploadSettings, vars};
 use ocr_shared::domain::{
-    DocumentType, Filename, Job, NewJob, Owner, PiiKind, Sha256Hex, Timestamp, WebhookUrl, pii,
+    DocumentType, ErrorCode, FileType, Filename, Job, NewJob, Owner, PiiKind, Sha256Hex, Timestamp,
+    WebhookUrl, pii,
 };
 use ocr_shared::ports::{BlobStore, JobStore, RateDecision, RateLimiter, UploadSlot};
+use ocr_shared::upload_policy::UploadRejection;
 use ocr_shared::view::JobView;
-use ocr_shared::webhook::{AddressPolicy, check_url};
+use ocr_shared::webhook::{AddressPolicy, MAX_WEBHOOK_URL_CHARS, check_url};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tracing::{info, instrument, warn};
@@ -57,6 +59,7 @@ pub struct UploadApi {
 pub struct CreateJob {
     pub filename: String,
     pub content_type: String,
+    #[serde(deserialize_with = "whole_number")]
     pub size: u64,
     #[serde(default)]
     pub sha256: Option<String>,
@@ -153,6 +156,106 @@ fn parse_redact(raw: Option<&Value>) -> Result<Option<Vec<PiiKind>>, ApiError> {
     }
 }
 
+/// A job request that passed what the request schema (openapi.yaml's
+/// `CreateJob`) states: shape, types, patterns, enums and minimums.
+struct ParsedRequest {
+    filename: Filename,
+    content_type: String,
+    size: u64,
+    sha256: Option<Sha256Hex>,
+    /// A URL by its syntax, as written; its address is checked against the rules after.
+    webhook_url: Option<String>,
+    document_type: Option<DocumentType>,
+    redact: Option<Vec<PiiKind>>,
+}
+
+/// The request as the schema allows it, or the first thing the schema forbids.
+fn parse_request(body: Value) -> Result<ParsedRequest, ApiError> {
+    let request: CreateJob = serde_json::from_value(body)
+        .map_err(|e| ApiError::new(ApiCode::InvalidRequest, e.to_string()))?;
+    let filename = Filename::parse(&request.filename)
+        .map_err(|error| ApiError::new(ApiCode::InvalidFilename, error.to_string()))?;
+    if FileType::from_mime(&request.content_type).is_none() {
+        let known: Vec<&str> = FileType::ALL.iter().map(|kind| kind.mime()).collect();
+        return Err(ApiError::new(
+            ApiCode::Upload(ErrorCode::UnsupportedType),
+            format!(
+                "{} is not an accepted type; send one of: {}",
+                request.content_type,
+                known.join(", ")
+            ),
+        ));
+    }
+    if request.size == 0 {
+        return Err(ApiError::from(UploadRejection::Empty));
+    }
+    let sha256 = request
+        .sha256
+        .as_deref()
+        .map(Sha256Hex::parse)
+        .transpose()
+        .map_err(|_| {
+            ApiError::new(
+                ApiCode::InvalidSha256,
+                "sha256 must be 64 hexadecimal characters",
+            )
+        })?;
+    let webhook_url = request
+        .webhook_url
+        .as_deref()
+        .map(|raw| match url::Url::parse(raw) {
+            Ok(_) if raw.chars().count() <= MAX_WEBHOOK_URL_CHARS => Ok(raw.to_owned()),
+            _ => Err(ApiError::new(
+                ApiCode::InvalidWebhookUrl,
+                format!(
+                    "webhook_url must be an absolute URL of at most {MAX_WEBHOOK_URL_CHARS} characters"
+                ),
+            )),
+        })
+        .transpose()?;
+    let document_type = request
+        .document_type
+        .as_deref()
+        .map(|raw| {
+            DocumentType::parse(raw).ok_or_else(|| {
+                let known: Vec<&str> = DocumentType::ALL.iter().map(|kind| kind.as_str()).collect();
+                ApiError::new(
+                    ApiCode::InvalidDocumentType,
+                    format!("document_type must be one of: {}", known.join(", ")),
+                )
+            })
+        })
+        .transpose()?;
+    let redact = parse_redact(request.redact.as_ref())?;
+    Ok(ParsedRequest {
+        filename,
+        content_type: request.content_type,
+        size: request.size,
+        sha256,
+        webhook_url,
+        document_type,
+        redact,
+    })
+}
+
+/// A JSON number that is a whole number of bytes: `638739` or `638739.0`
+/// (JSON does not tell the two apart, and some encoders write the second).
+/// One too large for any file is kept as the largest number, which the size
+/// limit then refuses with its reason.
+fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    let number = serde_json::Number::deserialize(deserializer)?;
+    if let Some(whole) = number.as_u64() {
+        return Ok(whole);
+    }
+    match number.as_f64() {
+        // `as` saturates: past u64, the largest u64.
+        Some(float) if float.fract() == 0.0 && float >= 0.0 => Ok(float as u64),
+        _ => Err(serde::de::Error::custom(format!(
+            "size must be a whole number of bytes, not {number}"
+        ))),
+    }
+}
+
 fn parse_body(request: &Request) -> Result<Value, ApiError> {
     let bytes: &[u8] = request.body().as_ref();
     serde_json::from_slice(bytes).map_err(|e| {
@@ -188,62 +291,35 @@ impl UploadApi {
         Ok(found.is_some())
     }
 
-    /// Checks a request for a job; the job it describes, or why not.
+    /// Checks a request for a job against the schema, then this deployment's
+    /// rules (size limit, accepted types, webhook addresses); the job it
+    /// describes, or why not.
     fn validate(&self, owner: &Owner, body: Value) -> Result<NewJob, ApiError> {
-        let request: CreateJob = serde_json::from_value(body)
-            .map_err(|e| ApiError::new(ApiCode::InvalidRequest, e.to_string()))?;
-        let filename = Filename::parse(&request.filename)
-            .map_err(|error| ApiError::new(ApiCode::InvalidFilename, error.to_string()))?;
+        let request = parse_request(body)?;
         let content_type = self
             .settings
             .upload
             .limits
             .check_declaration(&request.content_type, request.size)
             .map_err(ApiError::from)?;
-        let sha256 = request
-            .sha256
-            .as_deref()
-            .map(Sha256Hex::parse)
-            .transpose()
-            .map_err(|_| {
-                ApiError::new(
-                    ApiCode::InvalidSha256,
-                    "sha256 must be 64 hexadecimal characters",
-                )
-            })?;
         let webhook_url = request
             .webhook_url
-            .as_deref()
-            .map(|raw| {
-                check_url(raw, self.settings.webhooks)
+            .as_ref()
+            .map(|url| {
+                check_url(url, self.settings.webhooks)
                     .map(|url| WebhookUrl::checked(&url))
                     .map_err(|error| ApiError::new(ApiCode::InvalidWebhookUrl, error.to_string()))
             })
             .transpose()?;
-        let document_type = request
-            .document_type
-            .as_deref()
-            .map(|raw| {
-                DocumentType::parse(raw).ok_or_else(|| {
-                    let known: Vec<&str> =
-                        DocumentType::ALL.iter().map(|kind| kind.as_str()).collect();
-                    ApiError::new(
-                        ApiCode::InvalidDocumentType,
-                        format!("document_type must be one of: {}", known.join(", ")),
-                    )
-                })
-            })
-            .transpose()?;
-        let redact = parse_redact(request.redact.as_ref())?;
         Ok(NewJob {
             owner: owner.clone(),
-            filename,
+            filename: request.filename,
             content_type,
             declared_size: request.size,
-            sha256,
+            sha256: request.sha256,
             webhook_url,
-            document_type,
-            redact,
+            document_type: request.document_type,
+            redact: request.redact,
         })
     }
 
@@ -331,6 +407,16 @@ impl UploadApi {
                 ApiCode::InvalidBatch,
                 format!("a batch holds 1 to {MAX_BATCH} documents"),
             ));
+        }
+        // A document the request schema itself forbids makes the batch
+        // malformed: refused whole, before any job is opened.
+        for (index, document) in documents.iter().enumerate() {
+            if let Err(error) = parse_request(document.clone()) {
+                return Err(ApiError::new(
+                    ApiCode::InvalidBatch,
+                    format!("documents[{index}]: {}", error.message),
+                ));
+            }
         }
         let mut results = Vec::with_capacity(documents.len());
         for document in documents {
@@ -511,6 +597,7 @@ mod tests {
             (with("size", json!(2_000_000)), 413, "file_too_large"),
             (with("size", json!(0)), 400, "empty_file"),
             (with("size", json!(-1)), 422, "invalid_request"),
+            (with("size", json!(2.5)), 422, "invalid_request"),
             (with("sha256", json!("abc")), 400, "invalid_sha256"),
             (
                 with("webhook_url", json!("http://example.com/hook")),
@@ -668,9 +755,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_size_written_as_a_whole_float_is_that_many_bytes() {
+        let given = given(100);
+        let (status, body) = create(
+            &given,
+            json!({"filename": "scan.png", "content_type": "image/png", "size": 498.0}),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(given.jobs.all()[0].declared_size, 498);
+    }
+
+    #[tokio::test]
     async fn a_batch_answers_in_order_and_refuses_more_than_twenty() {
         let given = given(100);
-        let body = json!({"documents": [document(), {"filename": "x", "content_type": "image/gif", "size": 1}]});
+        // Over this deployment's size limit: a rule the schema cannot state,
+        // so that document alone is refused.
+        let body = json!({"documents": [document(), {"filename": "x", "content_type": "image/png", "size": 2_000_000}]});
         let (status, body, _) = send(
             &given,
             request("POST", "/v1/jobs/batch", Some(body), Some("user-alice")),
@@ -678,8 +779,55 @@ mod tests {
         .await;
         assert_eq!(status, 200);
         assert_eq!(body["results"][0]["status"], 201);
-        assert_eq!(body["results"][1]["status"], 415);
-        assert_eq!(body["results"][1]["error"]["code"], "unsupported_type");
+        assert_eq!(body["results"][1]["status"], 413);
+        assert_eq!(body["results"][1]["error"]["code"], "file_too_large");
+
+        // What the schema forbids makes the whole batch malformed, and opens nothing.
+        let opened = given.jobs.all().len();
+        for (bad, says) in [
+            (
+                json!({"filename": "x", "content_type": "image/gif", "size": 1}),
+                "image/gif is not an accepted type",
+            ),
+            (
+                json!({"filename": "x", "content_type": "image/png", "size": 0}),
+                "the file is empty",
+            ),
+            (
+                json!({"content_type": "image/png", "size": 3}),
+                "missing field `filename`",
+            ),
+            (
+                json!({"filename": "a\u{0085}b", "content_type": "image/png", "size": 3}),
+                "filename must be",
+            ),
+            (
+                json!({"filename": "x", "content_type": "image/png", "size": 3, "webhook_url": "not a url"}),
+                "webhook",
+            ),
+        ] {
+            let batch = json!({"documents": [document(), bad]});
+            let (status, body, _) = send(
+                &given,
+                request("POST", "/v1/jobs/batch", Some(batch), Some("user-alice")),
+            )
+            .await;
+            assert_eq!(
+                (status, body["error"]["code"].as_str()),
+                (400, Some("invalid_batch")),
+                "{body}"
+            );
+            let message = body["error"]["message"].as_str().unwrap();
+            assert!(
+                message.starts_with("documents[1]: ") && message.contains(says),
+                "{message}"
+            );
+        }
+        assert_eq!(
+            given.jobs.all().len(),
+            opened,
+            "a malformed batch opens no job"
+        );
 
         let many = json!({"documents": vec![document(); MAX_BATCH + 1]});
         let (status, body, _) = send(

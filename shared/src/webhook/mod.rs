@@ -5,7 +5,7 @@ mod address;
 mod signature;
 
 pub use address::{
-    AddressPolicy, Destination, Resolver, SystemResolver, WebhookUrlError, blocked_reason,
-    check_url,
+    AddressPolicy, Destination, MAX_WEBHOOK_URL_CHARS, Resolver, SystemResolver, WebhookUrlError,
+    blocked_reason, check_url,
 };
 pub use signature::{EVENT_ID_HEADER, SIGNATURE_HEADER, owner_key, sign, verify};
