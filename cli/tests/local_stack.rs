@@ -189,6 +189,31 @@ fn a_finished_job_is_announced_to_its_webhook_signed() {
 
     let status = json(&dev.ocr(&["status", job["job_id"].as_str().unwrap(), "--json"]));
     assert_eq!(status["webhook"]["status"], "delivered", "{status}");
+
+    // What the functions logged over the whole run (stderr; the banner on
+    // stdout shows the dev user their own token and key on purpose) holds no
+    // document text, no webhook URL, no presigned signature and no secret.
+    let functions_log = dev.log();
+    let mut words: Vec<&str> = job["text"].as_str().unwrap().split_whitespace().collect();
+    words.sort_by_key(|word| std::cmp::Reverse(word.chars().count()));
+    let secrets = [
+        ("the webhook URL", receiver.url.as_str()),
+        ("the webhook signing key", dev.webhook_key.as_str()),
+        ("the bearer token", dev.token.as_str()),
+        ("a presigned URL's signature", "X-Amz-Signature"),
+        ("the document's longest word", words[0]),
+        ("its second longest word", words[1]),
+    ];
+    for (what, secret) in secrets {
+        assert!(
+            !functions_log.contains(secret),
+            "the logs hold {what}: {secret}"
+        );
+    }
+    assert!(
+        functions_log.contains("job completed"),
+        "the run was logged"
+    );
 }
 
 #[test]
@@ -265,8 +290,45 @@ fn bad_uploads_and_bad_tokens_get_readable_refusals() {
     let forged = format!("{}x", dev.token);
     let http = raw_http::get_status(&format!("{}/v1/jobs", dev.url()), Some(&forged));
     assert_eq!(http, 401);
-    let http = raw_http::get_status(&format!("{}/v1/jobs", dev.url()), Some(&dev.token));
-    assert_eq!(http, 200);
+    // Expired, signed by another key, and unsigned (`alg: none`): each 401.
+    let key = hex::decode(
+        std::fs::read_to_string(dev.state.path().join("signing-key"))
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let claims = |exp: i64| serde_json::json!({"iss": ocr_cli::token::ISSUER, "sub": "dev", "iat": now - 7200, "exp": exp, "token_use": "access"});
+    let signed = |key: &[u8], exp: i64| {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims(exp),
+            &jsonwebtoken::EncodingKey::from_secret(key),
+        )
+        .unwrap()
+    };
+    let b64 = |bytes: &[u8]| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    };
+    let unsigned = format!(
+        "{}.{}.",
+        b64(br#"{"alg":"none","typ":"JWT"}"#),
+        b64(claims(now + 3600).to_string().as_bytes())
+    );
+    for (what, token) in [
+        ("expired an hour ago", signed(&key, now - 3600)),
+        (
+            "signed by another key",
+            signed(b"another key entirely", now + 3600),
+        ),
+        ("unsigned", unsigned),
+        ("valid", signed(&key, now + 3600)),
+    ] {
+        let http = raw_http::get_status(&format!("{}/v1/jobs", dev.url()), Some(&token));
+        let expected = if what == "valid" { 200 } else { 401 };
+        assert_eq!(http, expected, "a token {what}");
+    }
 }
 
 /// A plain HTTP/1.1 GET, for status codes without a client library's opinions.
