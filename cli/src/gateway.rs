@@ -32,8 +32,13 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/health", get(|| async { "ok" }))
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .fallback(api)
+        // API Gateway's payload quota: a larger request never reaches a function.
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_PAYLOAD_BYTES))
         .with_state(gateway)
 }
+
+/// The largest request body API Gateway passes on (its 10 MB payload quota).
+pub const MAX_PAYLOAD_BYTES: usize = 10 * 1024 * 1024;
 
 fn message(status: StatusCode, text: &str) -> Response {
     (status, axum::Json(json!({ "message": text }))).into_response()
@@ -141,10 +146,13 @@ async fn api(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     let Some(route) = route_key(&method, uri.path()) else {
         return message(StatusCode::NOT_FOUND, "Not Found");
+    };
+    let Ok(body) = body else {
+        return message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
     };
     let claims = match bearer(&headers).map(|token| token::verify(&gateway.signing_key, token)) {
         Some(Ok(claims)) => claims,

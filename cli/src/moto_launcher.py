@@ -10,10 +10,18 @@ presigned upload's `If-None-Match: *` must let exactly one writer win), while
 every other request, SQS's long-polling receives among them, keeps running
 concurrently on its own thread.
 
+S3 refuses a PUT whose body does not match the `x-amz-checksum-sha256` it
+declares (400 BadDigest); moto stores it. A presigned upload signs the
+declared SHA-256 into that header, and the pipeline relies on S3 refusing
+other bytes, so a second middleware checks it as S3 does.
+
 Usage: python moto_launcher.py [-H HOST] [-p PORT]
 """
 
 import argparse
+import base64
+import hashlib
+import io
 import os
 import signal
 import sys
@@ -58,6 +66,35 @@ class SerialisedWrites:
                     close()
 
 
+BAD_DIGEST = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>BadDigest</Code>'
+    b"<Message>The SHA256 you specified did not match the calculated checksum.</Message></Error>"
+)
+
+
+class CheckedDigests:
+    """WSGI middleware: a PUT with a plain body and an `x-amz-checksum-sha256`
+    header is refused with S3's 400 BadDigest when the body does not match."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        declared = environ.get("HTTP_X_AMZ_CHECKSUM_SHA256")
+        chunked = "aws-chunked" in environ.get("HTTP_CONTENT_ENCODING", "") or environ.get(
+            "HTTP_X_AMZ_CONTENT_SHA256", ""
+        ).startswith("STREAMING")
+        if environ.get("REQUEST_METHOD") != "PUT" or not declared or chunked:
+            return self.app(environ, start_response)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        if base64.b64encode(hashlib.sha256(body).digest()).decode() != declared:
+            start_response("400 Bad Request", [("Content-Type", "application/xml")])
+            return [BAD_DIGEST]
+        environ["wsgi.input"] = io.BytesIO(body)
+        return self.app(environ, start_response)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-H", "--host", default="127.0.0.1", help="address to bind")
@@ -74,7 +111,7 @@ def main(argv=None):
     run_simple(
         args.host,
         args.port,
-        SerialisedWrites(app),
+        CheckedDigests(SerialisedWrites(app)),
         threaded=True,
         request_handler=MotoRequestHandler,
     )

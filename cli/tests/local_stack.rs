@@ -915,3 +915,581 @@ fn schemathesis_finds_the_api_true_to_its_spec() {
     );
     assert!(!report.contains("Server error"), "{report}");
 }
+
+/// How much a corpus case declares of itself when it opens its job.
+#[derive(Clone, Copy)]
+enum Declared {
+    /// Its real size (and, with `true`, its real SHA-256).
+    Truly(bool),
+    /// One byte more than it has.
+    OneMore,
+    /// Another file's SHA-256.
+    WrongHash,
+    Size(u64),
+}
+
+/// Where a corpus case must end.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Ends {
+    /// Refused when the job is opened: this status and code.
+    Refused(u16, &'static str),
+    /// Rejected by ingest with this code.
+    Rejected(&'static str),
+    /// Refused by storage at the upload, or else rejected by ingest with this code.
+    NotStored(&'static str),
+    /// Read: completed with this many pages.
+    Read(u64),
+}
+
+struct Corpus {
+    runtime: tokio::runtime::Runtime,
+    http: reqwest::Client,
+    api: String,
+    token: String,
+    /// Every status the API answered.
+    statuses: Vec<u16>,
+}
+
+impl Corpus {
+    fn call(&mut self, method: reqwest::Method, path: &str, body: Option<Vec<u8>>) -> (u16, Value) {
+        let request = self
+            .http
+            .request(method, format!("{}{path}", self.api))
+            .bearer_auth(&self.token)
+            .header("content-type", "application/json")
+            .body(body.unwrap_or_default());
+        let (status, text) = self.runtime.block_on(async {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        });
+        self.statuses.push(status);
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// Opens a job for `bytes` as declared, uploads them as the API said, and
+    /// follows the job to where it ends.
+    fn submit(
+        &mut self,
+        filename: &str,
+        content_type: &str,
+        bytes: &[u8],
+        declared: Declared,
+    ) -> Ends {
+        use sha2::Digest as _;
+        let mut request = serde_json::json!({"filename": filename, "content_type": content_type, "size": bytes.len()});
+        match declared {
+            Declared::Truly(true) => {
+                request["sha256"] = hex::encode(sha2::Sha256::digest(bytes)).into()
+            }
+            Declared::Truly(false) => {}
+            Declared::OneMore => request["size"] = (bytes.len() + 1).into(),
+            Declared::WrongHash => {
+                request["sha256"] = hex::encode(sha2::Sha256::digest(b"other")).into()
+            }
+            Declared::Size(size) => request["size"] = size.into(),
+        }
+        let (status, created) = self.call(
+            reqwest::Method::POST,
+            "/v1/jobs",
+            Some(request.to_string().into_bytes()),
+        );
+        if status == 200 && created["deduplicated"] == true {
+            // The owner's same bytes were read before: answered at once.
+            return Ends::Read(created["pages"].as_u64().unwrap());
+        }
+        if status != 201 {
+            let code = created["error"]["code"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{filename}: {status} {created}"));
+            assert!(!created["error"]["message"].as_str().unwrap().is_empty());
+            return Ends::Refused(status, Box::leak(code.to_owned().into_boxed_str()));
+        }
+        let upload = &created["upload"];
+        let mut put = self
+            .http
+            .put(upload["url"].as_str().unwrap())
+            .body(bytes.to_vec());
+        for (name, value) in upload["headers"].as_object().unwrap() {
+            if name != "content-length" {
+                put = put.header(name, value.as_str().unwrap());
+            }
+        }
+        let stored = self
+            .runtime
+            .block_on(async { put.send().await.unwrap().status().as_u16() });
+        let id = created["job_id"].as_str().unwrap().to_owned();
+        if stored >= 400 {
+            return Ends::NotStored("refused by storage");
+        }
+        let started = Instant::now();
+        loop {
+            let (status, job) = self.call(reqwest::Method::GET, &format!("/v1/jobs/{id}"), None);
+            assert_eq!(status, 200, "{job}");
+            match job["status"].as_str().unwrap() {
+                "completed" => return Ends::Read(job["pages"].as_u64().unwrap()),
+                "rejected" | "failed" => {
+                    assert!(
+                        !job["error"]["message"].as_str().unwrap().is_empty(),
+                        "{job}"
+                    );
+                    let code = job["error"]["code"].as_str().unwrap().to_owned();
+                    return Ends::Rejected(Box::leak(code.into_boxed_str()));
+                }
+                _ => assert!(
+                    started.elapsed() < Duration::from_secs(90),
+                    "{filename} stuck: {job}"
+                ),
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// A corpus upload: what it is, its filename, declared type and bytes, what
+/// it declares of itself, and where it must end.
+type Upload<'a> = (&'a str, &'a str, &'a str, Vec<u8>, Declared, Ends);
+
+/// A corpus request: what it is, method, path, body, and the status and code it must get.
+type Call<'a> = (
+    &'a str,
+    reqwest::Method,
+    String,
+    Option<Vec<u8>>,
+    u16,
+    &'a str,
+);
+
+#[test]
+fn bad_input_corpus_every_input_gets_a_clear_status_and_reason_and_nothing_rejected_reaches_upstage()
+ {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let upstage = runtime.block_on(ocr_tests::fake_upstage::FakeUpstage::start());
+    upstage.read_pdfs(Duration::ZERO);
+    let dev = Dev::start_with(
+        free_port(),
+        tempfile::tempdir().unwrap(),
+        &[
+            ("UPSTAGE_API_KEY", ocr_tests::fake_upstage::API_KEY),
+            ("UPSTAGE_BASE_URL", &upstage.url),
+            ("JOB_CREATE_RATE_PER_MINUTE", "100000"),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    ocr_tests::dev_process::run_tool("bad_inputs.py", &[dir.path().as_os_str()]);
+    let file = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
+    let receipt = std::fs::read(document("receipt.png")).unwrap();
+    let mut corpus = Corpus {
+        runtime: tokio::runtime::Runtime::new().unwrap(),
+        http: reqwest::Client::new(),
+        api: dev.url(),
+        token: dev.token.clone(),
+        statuses: Vec::new(),
+    };
+    let png = "image/png";
+    let pdf = "application/pdf";
+    let four_kb = "가".repeat(1400);
+    let cases: Vec<Upload> = vec![
+        (
+            "empty",
+            "empty.png",
+            png,
+            file("empty.png"),
+            Declared::Truly(false),
+            Ends::Refused(400, "empty_file"),
+        ),
+        (
+            "1 byte",
+            "one.png",
+            png,
+            file("one-byte.png"),
+            Declared::Truly(false),
+            Ends::Rejected("unsupported_type"),
+        ),
+        (
+            "truncated PNG",
+            "cut.png",
+            png,
+            file("truncated.png"),
+            Declared::Truly(false),
+            Ends::Rejected("truncated_file"),
+        ),
+        (
+            "truncated JPEG",
+            "cut.jpg",
+            "image/jpeg",
+            file("truncated.jpg"),
+            Declared::Truly(false),
+            Ends::Rejected("truncated_file"),
+        ),
+        (
+            "truncated PDF",
+            "cut.pdf",
+            pdf,
+            file("truncated.pdf"),
+            Declared::Truly(false),
+            Ends::Rejected("truncated_file"),
+        ),
+        (
+            "a JPEG with a PDF header inside, as a PDF",
+            "x.pdf",
+            pdf,
+            file("jpeg-with-pdf-header.jpg"),
+            Declared::Truly(false),
+            Ends::Rejected("type_mismatch"),
+        ),
+        (
+            "HTML as .png",
+            "page.png",
+            png,
+            file("page.html.png"),
+            Declared::Truly(false),
+            Ends::Rejected("unsupported_type"),
+        ),
+        (
+            "SVG as .png",
+            "drawing.png",
+            png,
+            file("drawing.svg.png"),
+            Declared::Truly(false),
+            Ends::Rejected("unsupported_type"),
+        ),
+        (
+            "ZIP as .pdf",
+            "archive.pdf",
+            pdf,
+            file("archive.zip.pdf"),
+            Declared::Truly(false),
+            Ends::Rejected("unsupported_type"),
+        ),
+        (
+            "EXE as .png",
+            "program.png",
+            png,
+            file("program.exe.png"),
+            Declared::Truly(false),
+            Ends::Rejected("unsupported_type"),
+        ),
+        (
+            "a PNG declaring 60000 x 60000",
+            "bomb.png",
+            png,
+            file("bomb-60000x60000.png"),
+            Declared::Truly(false),
+            Ends::Rejected("image_too_large"),
+        ),
+        (
+            "a PDF that needs a password",
+            "locked.pdf",
+            pdf,
+            file("password.pdf"),
+            Declared::Truly(false),
+            Ends::Rejected("encrypted_document"),
+        ),
+        (
+            "a PDF with no pages",
+            "none.pdf",
+            pdf,
+            file("no-pages.pdf"),
+            Declared::Truly(false),
+            Ends::Rejected("unreadable_document"),
+        ),
+        (
+            "1,001 pages",
+            "long.pdf",
+            pdf,
+            file("pages-1001.pdf"),
+            Declared::Truly(false),
+            Ends::Rejected("too_many_pages"),
+        ),
+        (
+            "1,000 pages",
+            "long.pdf",
+            pdf,
+            file("pages-1000.pdf"),
+            Declared::Truly(true),
+            Ends::Read(1000),
+        ),
+        (
+            "one byte over the limit",
+            "big.png",
+            png,
+            receipt.clone(),
+            Declared::Size(50 * 1024 * 1024 + 1),
+            Ends::Refused(413, "file_too_large"),
+        ),
+        (
+            "a size other than declared",
+            "r.png",
+            png,
+            receipt.clone(),
+            Declared::OneMore,
+            Ends::NotStored("size_mismatch"),
+        ),
+        (
+            "a SHA-256 other than declared",
+            "r.png",
+            png,
+            receipt.clone(),
+            Declared::WrongHash,
+            Ends::NotStored("checksum_mismatch"),
+        ),
+        (
+            "a filename with ../",
+            "../../etc/passwd.png",
+            png,
+            receipt.clone(),
+            Declared::Truly(true),
+            Ends::Read(1),
+        ),
+        (
+            "a filename with NUL",
+            "a\u{0}.png",
+            png,
+            receipt.clone(),
+            Declared::Truly(false),
+            Ends::Refused(400, "invalid_filename"),
+        ),
+        (
+            "a filename with a right-to-left override",
+            "receipt\u{202E}gnp.exe",
+            png,
+            receipt.clone(),
+            Declared::Truly(false),
+            Ends::Refused(400, "invalid_filename"),
+        ),
+        (
+            "a filename of 4 KB",
+            &four_kb,
+            png,
+            receipt.clone(),
+            Declared::Truly(false),
+            Ends::Refused(400, "invalid_filename"),
+        ),
+        (
+            "a Korean filename with an emoji",
+            "영수증 🧾.png",
+            png,
+            receipt.clone(),
+            Declared::Truly(true),
+            Ends::Read(1),
+        ),
+        (
+            "a content type in odd case with a parameter",
+            "r.png",
+            "IMAGE/PNG; charset=binary",
+            receipt.clone(),
+            Declared::Truly(true),
+            Ends::Read(1),
+        ),
+        (
+            "a content type of no accepted kind",
+            "r.png",
+            "image/gif",
+            receipt.clone(),
+            Declared::Truly(false),
+            Ends::Refused(415, "unsupported_type"),
+        ),
+    ];
+    let mut report = Vec::new();
+    let mut refused_names = Vec::new();
+    for (what, filename, content_type, bytes, declared, expected) in cases {
+        let ended = corpus.submit(filename, content_type, &bytes, declared);
+        let fits = match (expected, ended) {
+            (Ends::NotStored(code), Ends::Rejected(got)) => code == got,
+            (Ends::NotStored(_), Ends::NotStored(_)) => true,
+            (expected, ended) => expected == ended,
+        };
+        assert!(fits, "{what}: expected {expected:?}, ended {ended:?}");
+        if !matches!(ended, Ends::Read(_)) {
+            refused_names.push(filename.to_owned());
+        }
+        report.push(format!("{what}: {ended:?}"));
+    }
+    // JSON bodies, ids and listing parameters: each a 4xx with its code.
+    let nested = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let big = serde_json::json!({"filename": "x".repeat(10 * 1024 * 1024), "content_type": png, "size": 1}).to_string();
+    let requests: Vec<Call> = vec![
+        (
+            "malformed JSON",
+            reqwest::Method::POST,
+            "/v1/jobs".into(),
+            Some(b"{\"filename\":".to_vec()),
+            400,
+            "invalid_json",
+        ),
+        (
+            "non-UTF-8",
+            reqwest::Method::POST,
+            "/v1/jobs".into(),
+            Some(b"{\"filename\": \"\xff\xfe\"}".to_vec()),
+            400,
+            "invalid_json",
+        ),
+        (
+            "deeply nested",
+            reqwest::Method::POST,
+            "/v1/jobs".into(),
+            Some(nested.into_bytes()),
+            400,
+            "invalid_json",
+        ),
+        (
+            "duplicate keys",
+            reqwest::Method::POST,
+            "/v1/jobs".into(),
+            Some(br#"{"filename":"a.png","content_type":"image/png","size":3,"size":9}"#.to_vec()),
+            400,
+            "invalid_json",
+        ),
+        (
+            "10 MB of JSON",
+            reqwest::Method::POST,
+            "/v1/jobs".into(),
+            Some(big.into_bytes()),
+            413,
+            "Request Entity Too Large",
+        ),
+        (
+            "an uppercase job id",
+            reqwest::Method::GET,
+            "/v1/jobs/0B7A6F0E-2C55-4A7E-9D1A-3F0C0D1E2F3A".into(),
+            None,
+            404,
+            "not_found",
+        ),
+        (
+            "a job id that is not v4",
+            reqwest::Method::GET,
+            "/v1/jobs/0b7a6f0e-2c55-1a7e-9d1a-3f0c0d1e2f3a".into(),
+            None,
+            404,
+            "not_found",
+        ),
+        (
+            "an SQL-looking job id",
+            reqwest::Method::GET,
+            "/v1/jobs/1'%20OR%20'1'%3D'1".into(),
+            None,
+            404,
+            "not_found",
+        ),
+        (
+            "a NoSQL-looking job id",
+            reqwest::Method::DELETE,
+            "/v1/jobs/%7B%22%24ne%22%3Anull%7D".into(),
+            None,
+            404,
+            "not_found",
+        ),
+        (
+            "limit 0",
+            reqwest::Method::GET,
+            "/v1/jobs?limit=0".into(),
+            None,
+            400,
+            "invalid_limit",
+        ),
+        (
+            "limit 1000000",
+            reqwest::Method::GET,
+            "/v1/jobs?limit=1000000".into(),
+            None,
+            400,
+            "invalid_limit",
+        ),
+        (
+            "limit -1",
+            reqwest::Method::GET,
+            "/v1/jobs?limit=-1".into(),
+            None,
+            400,
+            "invalid_limit",
+        ),
+        (
+            "an unknown status",
+            reqwest::Method::GET,
+            "/v1/jobs?status=done".into(),
+            None,
+            400,
+            "invalid_status",
+        ),
+        (
+            "a forged cursor",
+            reqwest::Method::GET,
+            "/v1/jobs?cursor=eyJqb2JfaWQiOiJ4In0".into(),
+            None,
+            400,
+            "invalid_cursor",
+        ),
+    ];
+    for (what, method, path, body, status, code) in requests {
+        let (got, answer) = corpus.call(method, &path, body);
+        // API Gateway's own refusals carry a message, the API's a code.
+        let said = answer["error"]["code"]
+            .as_str()
+            .or(answer["message"].as_str());
+        assert_eq!((got, said), (status, Some(code)), "{what}: {answer:.300}");
+        report.push(format!("{what}: {got} {code}"));
+    }
+    // Another owner's cursor: a page of bob's is no page of alice's.
+    let bob = stdout(&dev.ocr(&["token", "--sub", "bob"]))
+        .trim()
+        .to_owned();
+    let mut as_bob = Corpus {
+        token: bob,
+        runtime: tokio::runtime::Runtime::new().unwrap(),
+        http: reqwest::Client::new(),
+        api: dev.url(),
+        statuses: Vec::new(),
+    };
+    for _ in 0..2 {
+        as_bob.call(
+            reqwest::Method::POST,
+            "/v1/jobs",
+            Some(br#"{"filename":"b.png","content_type":"image/png","size":3}"#.to_vec()),
+        );
+    }
+    let (_, page) = as_bob.call(reqwest::Method::GET, "/v1/jobs?limit=1", None);
+    let cursor = page["next_cursor"]
+        .as_str()
+        .expect("bob has a second page")
+        .to_owned();
+    let (got, answer) = corpus.call(
+        reqwest::Method::GET,
+        &format!("/v1/jobs?limit=1&cursor={cursor}"),
+        None,
+    );
+    assert_eq!(
+        (got, answer["error"]["code"].as_str()),
+        (400, Some("invalid_cursor")),
+        "{answer}"
+    );
+
+    let server_errors = corpus
+        .statuses
+        .iter()
+        .filter(|status| **status >= 500)
+        .count();
+    assert_eq!(server_errors, 0, "{:?}", corpus.statuses);
+    // Upstage read the 1,000 pages in ten calls and the receipt once (its
+    // later uploads were the same bytes, answered from the first read), and
+    // never saw anything refused.
+    let calls = upstage.calls();
+    let chunks: Vec<u32> = calls.iter().filter_map(|call| call.pages).collect();
+    assert_eq!(chunks, [100; 10], "{calls:?}");
+    assert_eq!(calls.len(), 11, "{calls:?}");
+    for call in &calls {
+        assert!(!refused_names.contains(&call.filename), "{call:?}");
+    }
+    assert!(upstage.refused().is_empty(), "{:?}", upstage.refused());
+    println!(
+        "bad-input corpus: {} inputs, {} API answers, 0 server errors, {} Upstage calls (all for documents read)\n{}",
+        report.len() + 1,
+        corpus.statuses.len(),
+        calls.len(),
+        report.join("\n")
+    );
+}

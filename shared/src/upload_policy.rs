@@ -13,10 +13,10 @@ pub const HEADER_BYTES: u64 = 64 * 1024;
 pub const DEFAULT_MAX_PIXELS: u64 = 100_000_000;
 /// Pages a PDF may have: ten calls of Upstage's 100 pages each.
 pub const DEFAULT_MAX_PAGES: u32 = 1000;
-/// How many trailing bytes are searched for a complete PDF's end-of-file
-/// marker. The format puts it in the last 1 KiB, but readers accept bytes
+/// How many trailing bytes are searched for a complete file's end marker
+/// (PDF, PNG, JPEG). The formats put it at the end, but readers accept bytes
 /// appended after it (signature blocks, padding, a mailer's trailer), and so do we.
-pub const PDF_TAIL_BYTES: u64 = 64 * 1024;
+pub const TAIL_BYTES: u64 = 64 * 1024;
 
 /// The limits an upload is held to, from configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,8 +47,8 @@ pub enum UploadRejection {
         declared: FileType,
         detected: FileType,
     },
-    #[error("the PDF is incomplete: it has no end-of-file marker (was the upload cut short?)")]
-    TruncatedPdf,
+    #[error("the {kind} is incomplete: it has no end marker (was the upload cut short?)")]
+    Truncated { kind: &'static str },
     #[error(
         "the image declares {width} × {height} pixels; the limit is {max} pixels (send a smaller scan or photo)"
     )]
@@ -71,7 +71,7 @@ impl UploadRejection {
             UploadRejection::DeclaredTypeNotAllowed { .. }
             | UploadRejection::TypeNotAllowed { .. } => ErrorCode::UnsupportedType,
             UploadRejection::TypeMismatch { .. } => ErrorCode::TypeMismatch,
-            UploadRejection::TruncatedPdf => ErrorCode::TruncatedFile,
+            UploadRejection::Truncated { .. } => ErrorCode::TruncatedFile,
             UploadRejection::TooManyPixels { .. } => ErrorCode::ImageTooLarge,
             UploadRejection::TooManyPages { .. } => ErrorCode::TooManyPages,
             UploadRejection::EncryptedPdf => ErrorCode::EncryptedDocument,
@@ -179,14 +179,28 @@ impl UploadLimits {
         Ok(())
     }
 
-    /// The last bytes of a file whose format ends with a marker (PDF's `%%EOF`).
+    /// The last bytes (`TAIL_BYTES`) of a file whose format ends with a
+    /// marker: PDF's `%%EOF`, PNG's `IEND` chunk, JPEG's end-of-image. Bytes
+    /// after the marker are allowed (signatures, padding, a camera's extras),
+    /// as readers allow them. Other formats are not checked here.
     pub fn check_tail(&self, kind: FileType, tail: &[u8]) -> Result<(), UploadRejection> {
-        let complete = kind != FileType::Pdf || tail.windows(5).any(|w| w == b"%%EOF");
-        if complete {
+        let (marker, name): (&[u8], _) = match kind {
+            FileType::Pdf => (b"%%EOF", "PDF"),
+            // The IEND chunk's type and its fixed CRC.
+            FileType::Png => (b"IEND\xaeB`\x82", "PNG"),
+            FileType::Jpeg => (b"\xff\xd9", "JPEG"),
+            _ => return Ok(()),
+        };
+        if tail.windows(marker.len()).any(|window| window == marker) {
             Ok(())
         } else {
-            Err(UploadRejection::TruncatedPdf)
+            Err(UploadRejection::Truncated { kind: name })
         }
+    }
+
+    /// Whether `check_tail` reads anything of this type.
+    pub fn has_end_marker(kind: FileType) -> bool {
+        matches!(kind, FileType::Pdf | FileType::Png | FileType::Jpeg)
     }
 }
 
@@ -325,16 +339,38 @@ mod tests {
     }
 
     #[test]
+    fn a_png_or_jpeg_cut_short_is_refused_and_a_whole_one_passes() {
+        for (kind, whole) in [
+            (FileType::Png, fixture!("sample.png").to_vec()),
+            (FileType::Jpeg, fixture!("sample.jpg").to_vec()),
+        ] {
+            assert_eq!(limits().check_tail(kind, &whole), Ok(()), "{kind:?}");
+            let mut padded = whole.clone();
+            padded.extend_from_slice(&[0; 100]);
+            assert_eq!(
+                limits().check_tail(kind, &padded),
+                Ok(()),
+                "{kind:?} padded"
+            );
+            let cut = &whole[..whole.len() - 3];
+            let refused = limits().check_tail(kind, cut).unwrap_err();
+            assert_eq!(refused.code(), ErrorCode::TruncatedFile);
+            assert!(refused.to_string().contains("is incomplete"), "{refused}");
+        }
+    }
+
+    #[test]
     fn a_pdf_cut_short_is_refused_and_a_complete_one_passes() {
         let pdf = fixture!("sample.pdf");
-        let tail = &pdf[pdf.len().saturating_sub(PDF_TAIL_BYTES as usize)..];
+        let tail = &pdf[pdf.len().saturating_sub(TAIL_BYTES as usize)..];
         assert_eq!(limits().check_tail(FileType::Pdf, tail), Ok(()));
         let cut = &pdf[..pdf.len() / 2];
         assert_eq!(
             limits().check_tail(FileType::Pdf, &cut[cut.len() - 200..]),
-            Err(UploadRejection::TruncatedPdf)
+            Err(UploadRejection::Truncated { kind: "PDF" })
         );
-        assert_eq!(limits().check_tail(FileType::Png, b"anything"), Ok(()));
+        // Formats without an end marker are not judged by their tail.
+        assert_eq!(limits().check_tail(FileType::Tiff, b"anything"), Ok(()));
     }
 
     #[test]

@@ -73,6 +73,18 @@ async fn a_presigned_put_stores_the_object_with_its_content_type() {
     );
 
     let client = reqwest::Client::new();
+    // Other bytes than the declared SHA-256: refused, as S3 does (400 BadDigest), and not stored.
+    let mut other = client
+        .put(&presigned.url)
+        .body(body.iter().rev().copied().collect::<Vec<u8>>());
+    for (name, value) in &presigned.headers {
+        other = other.header(name, value);
+    }
+    let refused = other.send().await.unwrap();
+    assert_eq!(refused.status().as_u16(), 400);
+    assert!(refused.text().await.unwrap().contains("BadDigest"));
+    assert!(store.head("uploads/job-1").await.unwrap().is_none());
+
     let mut request = client.put(&presigned.url).body(body.clone());
     for (name, value) in &presigned.headers {
         request = request.header(name, value);

@@ -23,15 +23,20 @@ pub fn document(name: &str) -> PathBuf {
 /// Runs `tools/render_documents.py` with `args` in the test venv (`make
 /// setup`), for documents too large to commit; fails loudly if it cannot.
 pub fn render(args: &[&std::ffi::OsStr]) {
-    let rendered = Command::new(repo().join(".venv/bin/python"))
-        .arg(repo().join("tools/render_documents.py"))
+    run_tool("render_documents.py", args);
+}
+
+/// Runs `tools/{script}` with `args` in the test venv (`make setup`); fails loudly if it cannot.
+pub fn run_tool(script: &str, args: &[&std::ffi::OsStr]) {
+    let ran = Command::new(repo().join(".venv/bin/python"))
+        .arg(repo().join("tools").join(script))
         .args(args)
         .output()
         .expect("the test venv's python runs (make setup)");
     assert!(
-        rendered.status.success(),
-        "render_documents.py {args:?}: {}",
-        String::from_utf8_lossy(&rendered.stderr)
+        ran.status.success(),
+        "{script} {args:?}: {}",
+        String::from_utf8_lossy(&ran.stderr)
     );
 }
 

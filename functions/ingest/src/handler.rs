@@ -19,7 +19,7 @@ use ocr_shared::ports::{
     announce,
 };
 use ocr_shared::redact;
-use ocr_shared::upload_policy::{HEADER_BYTES, PDF_TAIL_BYTES, UploadLimits, UploadRejection};
+use ocr_shared::upload_policy::{HEADER_BYTES, TAIL_BYTES, UploadLimits, UploadRejection};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{error, info, instrument, warn};
@@ -320,7 +320,7 @@ impl Ingest {
     }
 
     /// The upload's real type, or the rule it breaks (size, declared type, an
-    /// image's declared pixels, a PDF's end marker, pages or password), read
+    /// image's declared pixels, a PDF's, PNG's or JPEG's end marker, a PDF's pages or password), read
     /// from its first and last bytes, and a PDF whole (its page tree may be
     /// anywhere in it); with the type its bytes show, for the record.
     async fn inspect(
@@ -346,13 +346,17 @@ impl Ingest {
             pages: None,
             body: None,
         };
-        if inspection.verdict != Ok(FileType::Pdf) {
+        let kind = match inspection.verdict {
+            Ok(kind) if UploadLimits::has_end_marker(kind) => kind,
+            _ => return Ok(inspection),
+        };
+        let start = size.saturating_sub(TAIL_BYTES);
+        let tail = self.blobs.read_range(key, start, TAIL_BYTES).await?;
+        if let Err(rejection) = limits.check_tail(kind, &tail) {
+            inspection.verdict = Err(rejection);
             return Ok(inspection);
         }
-        let start = size.saturating_sub(PDF_TAIL_BYTES);
-        let tail = self.blobs.read_range(key, start, PDF_TAIL_BYTES).await?;
-        if let Err(rejection) = limits.check_tail(FileType::Pdf, &tail) {
-            inspection.verdict = Err(rejection);
+        if kind != FileType::Pdf {
             return Ok(inspection);
         }
         let body = match etag {

@@ -258,12 +258,81 @@ fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64
 
 fn parse_body(request: &Request) -> Result<Value, ApiError> {
     let bytes: &[u8] = request.body().as_ref();
-    serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::new(
-            ApiCode::InvalidJson,
-            format!("the body is not valid JSON: {e}"),
-        )
-    })
+    serde_json::from_slice::<Unique>(bytes)
+        .map(|unique| unique.0)
+        .map_err(|e| {
+            ApiError::new(
+                ApiCode::InvalidJson,
+                format!("the body is not valid JSON: {e}"),
+            )
+        })
+}
+
+/// A JSON value whose objects name each key once. A repeated key is refused:
+/// readers disagree on which one wins (the first, the last), and a request
+/// must mean one thing to every proxy and logger that reads it.
+struct Unique(Value);
+
+impl<'de> Deserialize<'de> for Unique {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(UniqueVisitor).map(Unique)
+    }
+}
+
+struct UniqueVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, value: bool) -> Result<Value, E> {
+        Ok(Value::Bool(value))
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+
+    fn visit_f64<E>(self, value: f64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+
+    fn visit_str<E>(self, value: &str) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Unique(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!(
+                    "the key `{key}` appears twice"
+                )));
+            }
+            let Unique(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
 }
 
 /// Whether the completed `done` hides every kind of personal data a new job
@@ -752,6 +821,46 @@ mod tests {
         assert_eq!(body["error"]["code"], "rate_limited");
         let seconds: u64 = retry_after.expect("Retry-After is set").parse().unwrap();
         assert!((1..=60).contains(&seconds));
+    }
+
+    /// A POST of `raw` as the body, byte for byte.
+    fn raw_request(path: &str, raw: &str) -> Request {
+        let mut event: Value = serde_json::from_str(CREATE).unwrap();
+        event["rawPath"] = json!(path);
+        event["requestContext"]["http"]["path"] = json!(path);
+        event["body"] = json!(raw);
+        event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!("user-alice");
+        lambda_http::request::from_str(&event.to_string()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn malformed_nested_and_repeated_key_bodies_are_invalid_json_with_a_reason() {
+        let given = given(100);
+        let nested = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        for (raw, says) in [
+            (r#"{"filename": "a.png", "size": 3"#, "EOF"),
+            (nested.as_str(), "recursion limit"),
+            (
+                r#"{"filename": "a.png", "content_type": "image/png", "size": 3, "size": 99999999}"#,
+                "the key `size` appears twice",
+            ),
+            (
+                r#"{"documents": [{"filename": "a", "filename": "b"}]}"#,
+                "the key `filename` appears twice",
+            ),
+        ] {
+            for path in ["/v1/jobs", "/v1/jobs/batch"] {
+                let (status, body, _) = send(&given, raw_request(path, raw)).await;
+                assert_eq!(
+                    (status, body["error"]["code"].as_str()),
+                    (400, Some("invalid_json")),
+                    "{raw:.60}"
+                );
+                let message = body["error"]["message"].as_str().unwrap();
+                assert!(message.contains(says), "{message}");
+            }
+        }
+        assert!(given.jobs.all().is_empty());
     }
 
     #[tokio::test]

@@ -15,7 +15,9 @@ pub enum IdError {
     Owner,
     #[error("sha256 must be 64 hexadecimal characters")]
     Sha256,
-    #[error("filename must be 1 to {MAX_FILENAME_CHARS} characters with no control characters")]
+    #[error(
+        "filename must be 1 to {MAX_FILENAME_CHARS} characters with no control characters or direction overrides"
+    )]
     Filename,
 }
 
@@ -29,12 +31,19 @@ pub const MAX_FILENAME_CHARS: usize = 255;
 #[serde(transparent)]
 pub struct Filename(String);
 
+/// The bidirectional embeddings, overrides and isolates (U+202A–U+202E,
+/// U+2066–U+2069): in a name they make `receipt\u{202E}gnp.exe` show as
+/// `receiptexe.png`.
+fn is_bidi_override(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 impl Filename {
     pub fn parse(raw: &str) -> Result<Self, IdError> {
         let name = raw.trim();
         if name.is_empty()
             || name.chars().count() > MAX_FILENAME_CHARS
-            || name.chars().any(char::is_control)
+            || name.chars().any(|c| c.is_control() || is_bidi_override(c))
         {
             return Err(IdError::Filename);
         }
@@ -295,6 +304,8 @@ mod tests {
             "   ",
             "a\u{0}b.png",
             "a\nb.png",
+            "receipt\u{202E}gnp.exe",
+            "a\u{2066}b.png",
             &format!("{longest}가"),
         ] {
             assert_eq!(Filename::parse(bad), Err(IdError::Filename), "{bad:?}");

@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Writes the bad-input corpus: files a careless or hostile client uploads.
+
+Usage: bad_inputs.py OUTPUT_DIR
+
+Written at test time (nothing large is committed), from the rendered
+documents in tests/fixtures/documents and a few bytes of each format. What
+each file must come to (refused at creation, rejected by ingest, failed with
+a reason, or read) is asserted by the test that uploads them
+(cli/tests/local_stack.rs, bad_input_corpus_*), not here.
+"""
+
+import io
+import struct
+import sys
+import zipfile
+import zlib
+from pathlib import Path
+
+FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "documents"
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A PNG whose header declares width x height, with one tiny deflated row: a decompression bomb's shape."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+
+
+def jpeg_with_pdf_inside() -> bytes:
+    """A real JPEG carrying a PDF header in a comment segment right after SOI."""
+    jpeg = (FIXTURES / "business-registration.jpg").read_bytes()
+    comment = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n"
+    segment = b"\xff\xfe" + struct.pack(">H", len(comment) + 2) + comment
+    return jpeg[:2] + segment + jpeg[2:]
+
+
+def zip_archive() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("scan.png", (FIXTURES / "receipt.png").read_bytes())
+    return buffer.getvalue()
+
+
+def windows_program() -> bytes:
+    """The start of a PE executable: the MZ stub and the PE signature it points to."""
+    stub = bytearray(128)
+    stub[0:2] = b"MZ"
+    stub[0x3C:0x40] = struct.pack("<I", 0x80)
+    return bytes(stub) + b"PE\x00\x00" + bytes(60)
+
+
+def pdfs(out: Path) -> None:
+    import pikepdf
+    from pikepdf import Dictionary, Name
+
+    def text_pdf(pages: int) -> pikepdf.Pdf:
+        pdf = pikepdf.new()
+        font = pdf.make_indirect(Dictionary(Type=Name.Font, Subtype=Name.Type1, BaseFont=Name.Helvetica))
+        for number in range(1, pages + 1):
+            content = f"BT /F1 36 Tf 72 700 Td (PAGE {number}) Tj ET".encode()
+            page = Dictionary(Type=Name.Page, MediaBox=[0, 0, 595, 842],
+                              Resources=Dictionary(Font=Dictionary(F1=font)), Contents=pdf.make_stream(content))
+            pdf.pages.append(pikepdf.Page(page))
+        return pdf
+
+    text_pdf(0).save(out / "no-pages.pdf", static_id=True)
+    text_pdf(1000).save(out / "pages-1000.pdf", static_id=True)
+    text_pdf(1001).save(out / "pages-1001.pdf", static_id=True)
+    text_pdf(2).save(out / "password.pdf", static_id=True,
+                     encryption=pikepdf.Encryption(owner="owner-secret", user="open-sesame", R=6))
+
+
+def main(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    receipt = (FIXTURES / "receipt.png").read_bytes()
+    jpeg = (FIXTURES / "business-registration.jpg").read_bytes()
+    contract = (FIXTURES / "contract.pdf").read_bytes()
+    files = {
+        "empty.png": b"",
+        "one-byte.png": b"x",
+        "truncated.png": receipt[: len(receipt) // 2],
+        "truncated.jpg": jpeg[: len(jpeg) // 2],
+        "truncated.pdf": contract[: len(contract) // 2],
+        "jpeg-with-pdf-header.jpg": jpeg_with_pdf_inside(),
+        "page.html.png": b"<!DOCTYPE html><html><body><img src=x onerror=alert(1)></body></html>",
+        "drawing.svg.png": b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"></svg>',
+        "archive.zip.pdf": zip_archive(),
+        "program.exe.png": windows_program(),
+        "bomb-60000x60000.png": png_declaring(60000, 60000),
+    }
+    for name, data in files.items():
+        (out / name).write_bytes(data)
+    pdfs(out)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    main(Path(sys.argv[1]))
