@@ -42,6 +42,14 @@ fn receiver_verifies(secret: &str, header: &str, body: &[u8]) -> bool {
 
 /// Opens a job with `webhook_url`, uploads, reads it, and delivers its event.
 async fn completed_with_webhook(stack: &Stack, webhook_url: &str) -> JobId {
+    let id = uploaded_with_webhook(stack, webhook_url).await;
+    assert_eq!(stack.settle(&id, SETTLE).await.status, JobStatus::Completed);
+    stack.drain_notifications(SETTLE).await;
+    id
+}
+
+/// Opens a job with `webhook_url` and uploads its document.
+async fn uploaded_with_webhook(stack: &Stack, webhook_url: &str) -> JobId {
     use sha2::Digest as _;
     let body = json!({
         "filename": "영수증.png", "content_type": "image/png", "size": PNG.len(),
@@ -52,10 +60,7 @@ async fn completed_with_webhook(stack: &Stack, webhook_url: &str) -> JobId {
         .await;
     assert_eq!(created.status, 201, "{:?}", created.body);
     assert_eq!(stack.upload(&created.body, PNG.to_vec()).await, 200);
-    let id = JobId::parse(created.body["job_id"].as_str().unwrap()).unwrap();
-    assert_eq!(stack.settle(&id, SETTLE).await.status, JobStatus::Completed);
-    stack.drain_notifications(SETTLE).await;
-    id
+    JobId::parse(created.body["job_id"].as_str().unwrap()).unwrap()
 }
 
 #[tokio::test]
@@ -123,6 +128,40 @@ async fn a_webhook_gets_one_signed_post_per_event() {
     assert_eq!(status.body["webhook"]["status"], "delivered");
     assert_eq!(status.body["webhook"]["attempts"], 1);
     assert!(status.body["webhook"]["delivered_at"].is_string());
+}
+
+#[tokio::test]
+async fn the_same_job_message_five_times_reads_once_and_posts_one_webhook() {
+    use ocr_shared::ports::{JobMessage, JobQueue};
+    let stack = Stack::start(StackOptions::default()).await;
+    let receiver = Receiver::start().await;
+    let id = uploaded_with_webhook(&stack, &receiver.url).await;
+    // Ingest sends the job's message; four more copies join it, as SQS's
+    // at-least-once delivery and a repeated S3 event may make them.
+    stack.pump_uploads().await;
+    let queue =
+        ocr_shared::aws::SqsJobQueue::connect(&stack.config, stack.resources.jobs_queue.clone());
+    for _ in 0..4 {
+        queue
+            .send(&JobMessage { job_id: id.clone() })
+            .await
+            .unwrap();
+    }
+    let job = stack.settle(&id, SETTLE).await;
+    while stack.pump_jobs().await > 0 {}
+    stack.drain_notifications(SETTLE).await;
+
+    assert_eq!(job.status, JobStatus::Completed);
+    assert_eq!(stack.upstage.calls().len(), 1, "one OCR call");
+    assert_eq!(stack.jobs.get(&id).await.unwrap().unwrap().attempts, 1);
+    assert_eq!(receiver.received().len(), 1, "one webhook");
+    let completed = stack
+        .events()
+        .await
+        .into_iter()
+        .filter(|event| event["job_id"] == id.as_str())
+        .count();
+    assert_eq!(completed, 1, "one job event");
 }
 
 #[tokio::test]

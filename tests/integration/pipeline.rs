@@ -377,7 +377,7 @@ async fn bad_uploads_are_rejected_with_a_reason_and_never_read() {
 
     for (created, code, words) in [
         (&html, "unsupported_type", "text/html"),
-        (&pdf, "truncated_file", "end-of-file"),
+        (&pdf, "truncated_file", "no end marker"),
         (&sized, "size_mismatch", "were declared"),
     ] {
         let id = job_id(&created.body);
@@ -550,7 +550,7 @@ async fn a_batch_answers_each_document_in_order() {
     let stack = Stack::start(StackOptions::default()).await;
     let body = json!({"documents": [
         {"filename": "a.png", "content_type": "image/png", "size": 10},
-        {"filename": "b.gif", "content_type": "image/gif", "size": 10},
+        {"filename": "b.png", "content_type": "image/png", "size": 10, "webhook_url": "https://169.254.169.254/hook"},
         {"filename": "c.pdf", "content_type": "application/pdf", "size": 1_000_000_000u64},
     ]});
     let response = stack
@@ -566,7 +566,7 @@ async fn a_batch_answers_each_document_in_order() {
             results[1]["status"].as_u64(),
             results[1]["error"]["code"].as_str()
         ),
-        (Some(415), Some("unsupported_type"))
+        (Some(400), Some("invalid_webhook_url"))
     );
     assert_eq!(
         (
@@ -575,4 +575,83 @@ async fn a_batch_answers_each_document_in_order() {
         ),
         (Some(413), Some("file_too_large"))
     );
+
+    // A document the request schema forbids (a type of no accepted kind)
+    // makes the whole batch malformed: 400, and no job opened.
+    let malformed = json!({"documents": [
+        {"filename": "a.png", "content_type": "image/png", "size": 10},
+        {"filename": "b.gif", "content_type": "image/gif", "size": 10},
+    ]});
+    let response = stack
+        .call(
+            "POST",
+            "/v1/jobs/batch",
+            Some("alice"),
+            Some(malformed),
+            &[],
+        )
+        .await;
+    assert_eq!(response.status, 400, "{:?}", response.body);
+    assert_eq!(response.body["error"]["code"], "invalid_batch");
+    assert!(
+        response.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("documents[1]: image/gif is not an accepted type")
+    );
+}
+
+#[tokio::test]
+async fn a_job_deleted_while_the_worker_reads_it_leaves_nothing_behind() {
+    let stack = Stack::start(StackOptions::default()).await;
+    // The read takes a second: long enough to delete the job meanwhile.
+    stack.upstage.script([Reply::Hang(Duration::from_secs(1))]);
+    let created = stack.create("alice", "영수증.png", "image/png", PNG).await;
+    assert_eq!(stack.upload(&created.body, PNG.to_vec()).await, 200);
+    let id = job_id(&created.body);
+    stack.pump_uploads().await;
+
+    let reading = async { while stack.pump_jobs().await > 0 {} };
+    let deleting = async {
+        // Wait until the worker holds the job, then delete it through the API.
+        loop {
+            let job = stack.jobs.get(&id).await.unwrap().unwrap();
+            if job.status == JobStatus::Processing {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        stack
+            .call(
+                "DELETE",
+                &format!("/v1/jobs/{id}"),
+                Some("alice"),
+                None,
+                &[],
+            )
+            .await
+            .status
+    };
+    let ((), deleted) = tokio::join!(reading, deleting);
+    assert_eq!(deleted, 204);
+
+    assert_eq!(
+        stack.upstage.calls().len(),
+        1,
+        "the read in flight finished"
+    );
+    assert!(
+        stack.jobs.get(&id).await.unwrap().is_none(),
+        "the job stays deleted"
+    );
+    for key in [id.upload_key(), id.result_key()] {
+        assert!(
+            stack.blobs.head(&key).await.unwrap().is_none(),
+            "{key} is gone"
+        );
+    }
+    let status = stack
+        .call("GET", &format!("/v1/jobs/{id}"), Some("alice"), None, &[])
+        .await;
+    assert_eq!(status.status, 404);
 }
