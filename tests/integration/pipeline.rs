@@ -655,3 +655,46 @@ async fn a_job_deleted_while_the_worker_reads_it_leaves_nothing_behind() {
         .await;
     assert_eq!(status.status, 404);
 }
+
+#[tokio::test]
+async fn the_same_bytes_after_the_earlier_result_was_deleted_are_read_again() {
+    let stack = Stack::start(StackOptions::default()).await;
+    let first = submit(&stack, "alice", PNG).await;
+    // The earlier result is gone (the lifecycle rule, or a hand in the bucket)
+    // while its job record is still there.
+    stack.blobs.delete(&first.result_key()).await.unwrap();
+
+    // Hash declared: not answered from a result that is gone, but given an upload slot.
+    let created = stack.create("alice", "again.png", "image/png", PNG).await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    assert_eq!(stack.upload(&created.body, PNG.to_vec()).await, 200);
+    let again = stack.settle(&job_id(&created.body), SETTLE).await;
+    // Read again, into a result of its own.
+    assert_eq!(again.status, JobStatus::Completed);
+    assert_eq!(again.deduplicated_from, None);
+    assert_eq!(stack.upstage.calls().len(), 2);
+    assert!(
+        stack
+            .blobs
+            .head(&again.job_id.result_key())
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // Hash not declared: ingest finds the same job with its result gone and reads it too.
+    let body = json!({"filename": "third.png", "content_type": "image/png", "size": PNG.len()});
+    let created = stack
+        .call("POST", "/v1/jobs", Some("alice"), Some(body), &[])
+        .await;
+    stack
+        .blobs
+        .delete(&again.job_id.result_key())
+        .await
+        .unwrap();
+    assert_eq!(stack.upload(&created.body, PNG.to_vec()).await, 200);
+    let third = stack.settle(&job_id(&created.body), SETTLE).await;
+    assert_eq!(third.status, JobStatus::Completed);
+    assert_eq!(third.deduplicated_from, None);
+    assert_eq!(stack.upstage.calls().len(), 3);
+}

@@ -1555,11 +1555,13 @@ mod tests {
             .job(&message, delivery, Timestamp::now())
             .await
             .unwrap();
-        let firsts: Vec<String> = engine
+        // The resumed run reads the two chunks left, at once (in either order).
+        let mut firsts: Vec<String> = engine
             .calls()
             .iter()
             .map(|(texts, _)| texts[0].clone())
             .collect();
+        firsts[1..].sort();
         assert_eq!(firsts, ["PAGE 1", "PAGE 4", "PAGE 7"]);
         let done = stored(&given, &job).await;
         assert_eq!(
