@@ -140,12 +140,7 @@ async fn the_same_s3_event_three_times_calls_upstage_once() {
         outcomes.contains(&ingest::Outcome::Queued { job_id: id.clone() }),
         "{outcomes:?}"
     );
-    let record = json!({"Records": [{
-        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
-        "eventTime": "2026-11-25T06:06:40.123Z", "eventName": "ObjectCreated:Put",
-        "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": "documents", "arn": "arn:aws:s3:::documents"},
-               "object": {"key": format!("uploads%2F{id}"), "size": PNG.len()}}
-    }]});
+    let record = upload_event(&id);
     for _ in 0..2 {
         let outcomes = stack.invoke_ingest(record.clone()).await.unwrap();
         assert!(matches!(
@@ -697,4 +692,55 @@ async fn the_same_bytes_after_the_earlier_result_was_deleted_are_read_again() {
     assert_eq!(third.status, JobStatus::Completed);
     assert_eq!(third.deduplicated_from, None);
     assert_eq!(stack.upstage.calls().len(), 3);
+}
+
+/// The S3 notification of `id`'s upload, as S3 sends it.
+fn upload_event(id: &JobId) -> Value {
+    json!({"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": "2026-11-25T06:06:40.123Z", "eventName": "ObjectCreated:Put",
+        "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": "documents", "arn": "arn:aws:s3:::documents"},
+               "object": {"key": format!("uploads%2F{id}"), "size": PNG.len()}}
+    }]})
+}
+
+#[tokio::test]
+async fn reordered_and_repeated_s3_events_read_each_upload_once() {
+    let stack = Stack::start(StackOptions::default()).await;
+    let mut ids = Vec::new();
+    for owner in ["alice", "bob"] {
+        let created = stack.create(owner, "영수증.png", "image/png", PNG).await;
+        assert_eq!(stack.upload(&created.body, PNG.to_vec()).await, 200);
+        ids.push(job_id(&created.body));
+    }
+    // The later upload's event first, then the earlier one's, then S3's own
+    // deliveries of both behind them.
+    for id in ids.iter().rev() {
+        let outcomes = stack.invoke_ingest(upload_event(id)).await.unwrap();
+        assert_eq!(outcomes, [ingest::Outcome::Queued { job_id: id.clone() }]);
+    }
+    // S3's own deliveries find the jobs queued: each sends its message again, reads nothing.
+    let repeated: Vec<_> = stack
+        .pump_uploads()
+        .await
+        .into_iter()
+        .filter(|outcome| !matches!(outcome, ingest::Outcome::Ignored { .. }))
+        .collect();
+    assert_eq!(repeated.len(), 2, "{repeated:?}");
+    assert!(
+        repeated
+            .iter()
+            .all(|outcome| matches!(outcome, ingest::Outcome::Requeued { .. })),
+        "{repeated:?}"
+    );
+    for id in &ids {
+        let job = stack.settle(id, SETTLE).await;
+        assert_eq!((job.status, job.attempts), (JobStatus::Completed, 1));
+    }
+    while stack.pump_jobs().await > 0 {}
+    assert_eq!(
+        stack.upstage.calls().len(),
+        2,
+        "each owner's upload read once"
+    );
 }
