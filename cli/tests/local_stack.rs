@@ -635,17 +635,7 @@ fn a_sideways_phone_photo_reads_as_its_upright_twin_with_boxes_on_the_upright_ph
     // sideways with EXIF orientation 6, and its own pixels turned upright.
     let dir = tempfile::tempdir().unwrap();
     let photo = dir.path().join("receipt-photo.jpg");
-    let rendered = Command::new(repo().join(".venv/bin/python"))
-        .arg(repo().join("tools/render_documents.py"))
-        .arg("--photo")
-        .arg(&photo)
-        .output()
-        .expect("the test venv's python runs (make setup)");
-    assert!(
-        rendered.status.success(),
-        "{}",
-        String::from_utf8_lossy(&rendered.stderr)
-    );
+    ocr_tests::dev_process::render(&["--photo".as_ref(), photo.as_os_str()]);
     let upright = dir.path().join("receipt-photo-upright.png");
 
     let dev = Dev::start();
