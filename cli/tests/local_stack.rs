@@ -813,6 +813,122 @@ fn a_250_page_pdf_is_one_job_read_in_chunks_with_progress_rising_and_pages_in_or
     );
 }
 
+/// Jobs of `dev`'s default user, by id, once none of them is under way.
+fn wait_until_all_finished(
+    dev: &ocr_tests::dev_process::Dev,
+    count: usize,
+    within: Duration,
+) -> Vec<Value> {
+    let started = Instant::now();
+    loop {
+        let listing = json(&dev.ocr(&["list", "--limit", "100", "--json"]));
+        let jobs = listing["jobs"].as_array().unwrap().clone();
+        let finished = jobs
+            .iter()
+            .filter(|job| {
+                !["awaiting_upload", "queued", "processing"]
+                    .contains(&job["status"].as_str().unwrap())
+            })
+            .count();
+        if jobs.len() == count && finished == count {
+            return jobs;
+        }
+        assert!(
+            started.elapsed() < within,
+            "{finished} of {count} jobs finished in {within:?}: {listing}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[test]
+fn fifty_documents_queued_through_30_s_of_429s_under_a_3_per_second_quota_all_complete() {
+    const DOCUMENTS: usize = 50;
+    const RPS: f64 = 3.0;
+    const STORM: Duration = Duration::from_secs(30);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let upstage = runtime.block_on(ocr_tests::fake_upstage::FakeUpstage::start());
+    upstage.read_pdfs(Duration::from_millis(100));
+    let dev = Dev::start_with(
+        free_port(),
+        tempfile::tempdir().unwrap(),
+        &[
+            ("UPSTAGE_API_KEY", ocr_tests::fake_upstage::API_KEY),
+            ("UPSTAGE_BASE_URL", &upstage.url),
+            ("OCR_RATE_LIMIT_RPS", "3"),
+            ("JOB_CREATE_RATE_PER_MINUTE", "100000"),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<String> = (1..=DOCUMENTS)
+        .map(|n| {
+            let path = dir.path().join(format!("storm-{n:02}.pdf"));
+            std::fs::write(
+                &path,
+                ocr_shared::pdf::sample_of(&[format!("STORM {n:02}")]),
+            )
+            .unwrap();
+            path.to_str().unwrap().to_owned()
+        })
+        .collect();
+    upstage.rate_limit_for(STORM);
+    let started = Instant::now();
+    let mut args = vec!["submit", "--json"];
+    args.extend(files.iter().map(String::as_str));
+    let submitted = dev.ocr(&args);
+    assert!(submitted.status.success(), "{}", stdout(&submitted));
+    let jobs = wait_until_all_finished(&dev, DOCUMENTS, Duration::from_secs(300));
+    let elapsed = started.elapsed();
+
+    let completed = jobs
+        .iter()
+        .filter(|job| job["status"] == "completed")
+        .count();
+    assert_eq!(completed, DOCUMENTS, "none fails: {jobs:?}");
+    for job in &jobs {
+        let id = job["job_id"].as_str().unwrap();
+        let job = json(&dev.ocr(&["status", id, "--json"]));
+        let name = job["filename"].as_str().unwrap();
+        let n = &name["storm-".len()..name.len() - ".pdf".len()];
+        assert_eq!(
+            job["text"],
+            format!("STORM {n}"),
+            "each job its own text: {job}"
+        );
+        assert_eq!(job["attempts"], 1, "a 429 is not an attempt: {job}");
+    }
+    let throttled = upstage.throttled();
+    assert!(throttled > 0, "the storm was met");
+    assert_eq!(upstage.calls().len(), DOCUMENTS, "one read each, no more");
+    assert!(upstage.refused().is_empty(), "{:?}", upstage.refused());
+    // The quota holds through the storm and after it: one second's worth
+    // (the quota's window) of calls more than the rate at most.
+    let arrivals = upstage.arrivals();
+    let span = arrivals
+        .last()
+        .unwrap()
+        .duration_since(arrivals[0])
+        .as_secs_f64();
+    assert!(
+        arrivals.len() as f64 <= RPS * span.ceil() + RPS,
+        "{} requests in {span:.1} s against a quota of {RPS}/s",
+        arrivals.len()
+    );
+    let in_storm = arrivals
+        .iter()
+        .filter(|at| at.duration_since(arrivals[0]) < STORM)
+        .count();
+    println!(
+        "429 storm: {DOCUMENTS} documents, every call refused for {} s, quota {RPS}/s: all {completed} completed in {:.1} s ({:.1} s after the storm), 0 failed, {throttled} calls refused, {} reads (one each), {} requests in all over {span:.1} s; quota use during the storm {:.0}%",
+        STORM.as_secs(),
+        elapsed.as_secs_f64(),
+        elapsed.saturating_sub(STORM).as_secs_f64(),
+        upstage.calls().len(),
+        arrivals.len(),
+        100.0 * in_storm as f64 / (RPS * STORM.as_secs_f64()),
+    );
+}
+
 #[test]
 fn tesseract_reads_a_long_pdf_through_the_same_chunks_and_bad_pdfs_are_refused_with_reasons() {
     let dev = Dev::start_with(

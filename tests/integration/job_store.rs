@@ -479,6 +479,47 @@ async fn a_postponed_job_hands_its_attempt_back_and_counts_the_refusal() {
 }
 
 #[tokio::test]
+async fn a_throttled_job_hands_its_attempt_back_and_completion_clears_the_count() {
+    let store = &job_store().await;
+    let now = Timestamp::now();
+    let job = queued_job(store, "erin", sha(15), now).await;
+    let lease_until = now.plus(Duration::from_secs(60));
+    let start = Transition::StartProcessing { lease_until };
+    for throttle in 1..=3 {
+        let taken = store.transition(&job.job_id, &start, now).await.unwrap();
+        assert_eq!(taken.attempts, 1);
+        let throttled = store
+            .transition(
+                &job.job_id,
+                &Transition::Throttle {
+                    attempt: 1,
+                    error: JobError::new(ocr_shared::domain::ErrorCode::OcrUnavailable, "429"),
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        assert_eq!(throttled.status, JobStatus::Queued);
+        assert_eq!((throttled.attempts, throttled.throttles), (0, throttle));
+        assert_eq!(throttled.lease_until, None);
+    }
+    let taken = store.transition(&job.job_id, &start, now).await.unwrap();
+    let done = store
+        .transition(
+            &job.job_id,
+            &Transition::Complete {
+                attempt: taken.attempts,
+                completion: completion("영수증"),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!((done.attempts, done.throttles), (1, 0));
+    assert_eq!(store.get(&job.job_id).await.unwrap(), Some(done));
+}
+
+#[tokio::test]
 async fn a_completion_too_large_for_an_item_is_refused_as_such_not_as_an_outage() {
     let store = &job_store().await;
     let now = Timestamp::now();

@@ -228,7 +228,7 @@ async fn the_same_bytes_are_read_once_per_owner() {
 }
 
 #[tokio::test]
-async fn rate_limits_are_retried_until_the_read_succeeds() {
+async fn upstage_rate_limits_are_waited_out_without_using_up_attempts() {
     let stack = Stack::start(StackOptions::default()).await;
     stack.upstage.script([
         Reply::Error {
@@ -243,7 +243,11 @@ async fn rate_limits_are_retried_until_the_read_succeeds() {
     let id = submit(&stack, "alice", PNG).await;
     let job = stack.jobs.get(&id).await.unwrap().unwrap();
     assert_eq!(job.status, JobStatus::Completed);
-    assert_eq!(job.attempts, 3);
+    assert_eq!(
+        (job.attempts, job.throttles),
+        (1, 0),
+        "429s are not attempts"
+    );
     assert_eq!(stack.upstage.calls().len(), 3);
 }
 

@@ -126,7 +126,7 @@ async fn each_scripted_failure_is_classified() {
         errors.push(engine.recognize(&receipt()).await.unwrap_err());
     }
     assert!(
-        matches!(&errors[0], OcrError::Retryable { retry_after: Some(d), .. } if *d == Duration::from_secs(7))
+        matches!(&errors[0], OcrError::RateLimited { retry_after: Some(d), .. } if *d == Duration::from_secs(7))
     );
     assert!(matches!(&errors[1], OcrError::Retryable { .. }));
     assert!(

@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{Multipart, State};
@@ -56,6 +56,12 @@ struct Script {
     refused: Vec<String>,
     /// Answer a PDF from its text layer, one page per page, after this long.
     read_pdfs: Option<Duration>,
+    /// Answer every request with a 429 (no Retry-After) until then.
+    limited_until: Option<Instant>,
+    /// When each request that passed the contract checks came, 429s included.
+    arrivals: Vec<Instant>,
+    /// Requests answered with the storm's 429.
+    throttled: usize,
 }
 
 #[derive(Clone)]
@@ -90,6 +96,22 @@ impl FakeUpstage {
     /// layer, page by page, as Upstage reads a scan's pixels, after `latency`.
     pub fn read_pdfs(&self, latency: Duration) {
         self.script.lock().unwrap().read_pdfs = Some(latency);
+    }
+
+    /// From now on, for `period`, every request is answered 429 with no
+    /// Retry-After, as a rate limit storm; those are not `calls`.
+    pub fn rate_limit_for(&self, period: Duration) {
+        self.script.lock().unwrap().limited_until = Some(Instant::now() + period);
+    }
+
+    /// How many requests the storm answered with a 429.
+    pub fn throttled(&self) -> usize {
+        self.script.lock().unwrap().throttled
+    }
+
+    /// When each request that passed the contract checks came, 429s included.
+    pub fn arrivals(&self) -> Vec<Instant> {
+        self.script.lock().unwrap().arrivals.clone()
     }
 
     /// Requests that passed the contract checks and were answered.
@@ -138,6 +160,12 @@ async fn digitize(
     }
     let (reply, read_pdfs) = {
         let mut script = script.lock().unwrap();
+        let now = Instant::now();
+        script.arrivals.push(now);
+        if script.limited_until.is_some_and(|until| now < until) {
+            script.throttled += 1;
+            return upstage_error(StatusCode::TOO_MANY_REQUESTS, "Too many requests");
+        }
         script.calls.push(call);
         (script.replies.pop_front(), script.read_pdfs)
     };

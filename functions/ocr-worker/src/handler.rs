@@ -33,6 +33,10 @@ pub const DEFAULT_BYTES_IN_FLIGHT: u64 = 200 * 1024 * 1024;
 /// Upstage reads at most 100 pages in one synchronous call.
 pub const DEFAULT_PAGES_PER_CALL: u32 = 100;
 
+/// Rate-limit refusals in a row before a job fails: with the backoff's
+/// 15-minute ceiling, hours of a limit that never lifts.
+pub const MAX_THROTTLES: u32 = 24;
+
 /// Pauses before asking the store again to record a finished read.
 const COMPLETION_RETRIES: [Duration; 3] = [
     Duration::from_millis(100),
@@ -143,7 +147,7 @@ fn document_type_of(job: &Job, result: &OcrResult) -> DocumentType {
 fn error_of(error: &OcrError) -> JobError {
     match error {
         OcrError::Rejected { code, message } => JobError::new(*code, message.clone()),
-        OcrError::Retryable { message, .. } => {
+        OcrError::Retryable { message, .. } | OcrError::RateLimited { message, .. } => {
             JobError::new(ErrorCode::OcrUnavailable, message.clone())
         }
         OcrError::Unauthorized { message } => {
@@ -400,7 +404,16 @@ impl Worker {
                     event = "ocr_auth_failure",
                     "the OCR engine refused our credentials"
                 );
-                return self.postpone(job, attempt, job_error, now).await;
+                let postpone = Transition::Postpone {
+                    attempt,
+                    error: job_error,
+                };
+                return self.hand_back(job, &postpone, None, now).await;
+            }
+            OcrError::RateLimited { retry_after, .. } => {
+                return self
+                    .throttle(job, attempt, job_error, *retry_after, now)
+                    .await;
             }
             OcrError::Retryable { retry_after, .. } => *retry_after,
         };
@@ -425,26 +438,57 @@ impl Worker {
         })
     }
 
-    /// Credentials refused: the job waits for a fixed key without using up an
-    /// attempt, and a fresh message (receive count 1, so the queue never
-    /// dead-letters it for this) comes back after a growing delay.
-    async fn postpone(
+    /// The engine's rate limit refused the call: the job waits without using
+    /// up an attempt (see `hand_back`), never sooner than the engine asked.
+    /// Only a limit that holds through `MAX_THROTTLES` backoffs in a row
+    /// (hours) fails the job.
+    async fn throttle(
         &self,
         job: &Job,
         attempt: u32,
         error: JobError,
+        retry_after: Option<Duration>,
         now: Timestamp,
     ) -> Result<(), JobRetry> {
-        let postpone = Transition::Postpone { attempt, error };
-        let Some(postponed) =
-            transition_unless_moved(self.jobs.as_ref(), &job.job_id, &postpone, now).await?
+        if job.throttles >= MAX_THROTTLES {
+            let error = JobError::new(
+                error.code,
+                format!(
+                    "gave up after the rate limit refused {MAX_THROTTLES} calls in a row: {}",
+                    error.message
+                ),
+            );
+            return self.fail(job, attempt, error).await;
+        }
+        let throttle = Transition::Throttle { attempt, error };
+        self.hand_back(job, &throttle, retry_after, now).await
+    }
+
+    /// Credentials refused (`Postpone`) or the engine's rate limit reached
+    /// (`Throttle`): not the document's fault, so the job waits without using
+    /// up an attempt. A fresh message (receive count 1, so the queue never
+    /// dead-letters the job for this) comes back after a delay that grows
+    /// with the count the transition keeps.
+    async fn hand_back(
+        &self,
+        job: &Job,
+        step: &Transition,
+        retry_after: Option<Duration>,
+        now: Timestamp,
+    ) -> Result<(), JobRetry> {
+        let Some(waiting) =
+            transition_unless_moved(self.jobs.as_ref(), &job.job_id, step, now).await?
         else {
             return Ok(());
         };
+        let (count, why) = match step {
+            Transition::Throttle { .. } => (waiting.throttles, "the OCR engine's rate limit"),
+            _ => (waiting.auth_failures, "credentials refused"),
+        };
         let delay = retry_delay(
             self.settings.retry_base,
-            postponed.auth_failures,
-            None,
+            count,
+            retry_after,
             &mut rand::rng(),
         );
         let message = JobMessage {
@@ -452,9 +496,9 @@ impl Worker {
         };
         self.queue.send_later(&message, delay).await?;
         warn!(
-            failures = postponed.auth_failures,
+            count,
             delay_ms = delay.as_millis() as u64,
-            "credentials refused; job postponed without using an attempt"
+            "{why}; job deferred without using an attempt"
         );
         Ok(())
     }
@@ -729,6 +773,12 @@ mod tests {
         queued_request(given, request, Bytes::from_static(b"png")).await
     }
 
+    /// The delays of the fresh messages the worker sent, in order.
+    fn sent_delays(given: &Given) -> Vec<Duration> {
+        let sent = given.queue.sent.lock().unwrap();
+        sent.iter().map(|(_, delay)| *delay).collect()
+    }
+
     async fn run(given: &Given, job: &Job, receive_count: u32) -> Result<(), JobRetry> {
         let message = JobMessage {
             job_id: job.job_id.clone(),
@@ -877,7 +927,7 @@ mod tests {
     #[tokio::test]
     async fn a_retryable_error_releases_the_job_and_delays_the_message() {
         let engine = scripted().then(Err(OcrError::Retryable {
-            message: "rate limited".into(),
+            message: "Upstage failed (503)".into(),
             retry_after: Some(Duration::from_secs(30)),
         }));
         let given = given(engine, 100);
@@ -925,14 +975,7 @@ mod tests {
             assert_eq!(waiting.status, JobStatus::Queued, "refusal {refusal}");
             assert_eq!((waiting.attempts, waiting.auth_failures), (0, refusal));
         }
-        let delays: Vec<Duration> = given
-            .queue
-            .sent
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(_, delay)| *delay)
-            .collect();
+        let delays = sent_delays(&given);
         assert_eq!(delays.len(), 5, "one fresh message per refusal");
         assert!(delays[4] > delays[0], "the wait grows: {delays:?}");
         assert!(
@@ -945,6 +988,68 @@ mod tests {
         let done = stored(&given, &job).await;
         assert_eq!(done.status, JobStatus::Completed);
         assert_eq!((done.attempts, done.auth_failures), (1, 0));
+    }
+
+    #[tokio::test]
+    async fn the_engines_rate_limit_never_uses_up_attempts_until_it_holds_for_hours() {
+        let limited = || {
+            Err(OcrError::RateLimited {
+                message: "Upstage's rate limit was reached: slow down".into(),
+                retry_after: Some(Duration::from_secs(3)),
+            })
+        };
+        let mut engine = scripted();
+        for _ in 0..=MAX_THROTTLES {
+            engine = engine.then(limited());
+        }
+        let given = given(engine, 100);
+        let job = queued(&given, None).await;
+        // Far more refusals than OCR_MAX_ATTEMPTS, each delivery a fresh message.
+        for throttle in 1..=MAX_THROTTLES {
+            run(&given, &job, 1).await.unwrap();
+            let waiting = stored(&given, &job).await;
+            assert_eq!(waiting.status, JobStatus::Queued, "throttle {throttle}");
+            assert_eq!((waiting.attempts, waiting.throttles), (0, throttle));
+            assert_eq!(waiting.error.unwrap().code, "ocr_unavailable");
+        }
+        let delays = sent_delays(&given);
+        assert_eq!(delays.len() as u32, MAX_THROTTLES, "one fresh message each");
+        assert!(
+            delays.iter().all(|delay| *delay >= Duration::from_secs(3)),
+            "never sooner than the engine asked: {delays:?}"
+        );
+        assert!(delays[5] > delays[0], "the wait grows: {delays:?}");
+        assert!(given.queue.delayed.lock().unwrap().is_empty());
+        assert!(published(&given).is_empty());
+
+        // One refusal more than the limit fails the job, with its reason.
+        run(&given, &job, 1).await.unwrap();
+        let failed = stored(&given, &job).await;
+        assert_eq!(failed.status, JobStatus::Failed);
+        let error = failed.error.unwrap();
+        assert!(
+            error
+                .message
+                .contains("rate limit refused 24 calls in a row"),
+            "{}",
+            error.message
+        );
+        assert_eq!(published(&given), vec![JobEventType::Failed]);
+    }
+
+    #[tokio::test]
+    async fn a_throttle_between_successes_is_forgotten_on_completion() {
+        let engine = scripted().then(Err(OcrError::RateLimited {
+            message: "Upstage's rate limit was reached".into(),
+            retry_after: None,
+        }));
+        let given = given(engine, 100);
+        let job = queued(&given, None).await;
+        run(&given, &job, 1).await.unwrap();
+        run(&given, &job, 1).await.unwrap();
+        let done = stored(&given, &job).await;
+        assert_eq!(done.status, JobStatus::Completed);
+        assert_eq!((done.attempts, done.throttles), (1, 0));
     }
 
     #[tokio::test]

@@ -153,6 +153,10 @@ pub struct Job {
     /// never count as attempts.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub auth_failures: u32,
+    /// OCR calls refused by the engine's rate limit since the last success:
+    /// they back off, but never count as attempts.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub throttles: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_until: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -247,6 +251,7 @@ impl Job {
             redacted: None,
             attempts: 0,
             auth_failures: 0,
+            throttles: 0,
             lease_until: None,
             error: None,
             text: None,

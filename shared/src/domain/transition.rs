@@ -55,6 +55,10 @@ pub enum Transition {
     /// released, and the attempt handed back (a rotated key is not the
     /// document's fault); counts one more credential failure for the backoff.
     Postpone { attempt: u32, error: JobError },
+    /// The OCR engine's rate limit refused the call: processing → queued,
+    /// lease released, and the attempt handed back (the document is not at
+    /// fault); counts one more throttle for the backoff.
+    Throttle { attempt: u32, error: JobError },
     /// The lease holder ran out of invocation time with chunks of a long
     /// document still to read: processing → queued, lease released and the
     /// attempt handed back (it made progress, and the next one resumes).
@@ -126,9 +130,10 @@ impl Transition {
                 JobStatus::Processing
             }
             Transition::Fail { .. } => JobStatus::Failed,
-            Transition::Release { .. } | Transition::Postpone { .. } | Transition::Yield { .. } => {
-                JobStatus::Queued
-            }
+            Transition::Release { .. }
+            | Transition::Postpone { .. }
+            | Transition::Throttle { .. }
+            | Transition::Yield { .. } => JobStatus::Queued,
             Transition::Expire => JobStatus::Expired,
         }
     }
@@ -151,6 +156,7 @@ impl Transition {
             | Transition::Fail { attempt, .. }
             | Transition::Release { attempt, .. }
             | Transition::Postpone { attempt, .. }
+            | Transition::Throttle { attempt, .. }
             | Transition::Yield { attempt } => {
                 vec![Guard::LeaseHeld { attempt: *attempt }]
             }
@@ -233,6 +239,7 @@ impl Transition {
                     Remove("lease_until"),
                     Remove("error"),
                     Remove("auth_failures"),
+                    Remove("throttles"),
                     Remove("pages_done"),
                 ]);
                 changes.extend(completion_changes(completion));
@@ -263,6 +270,12 @@ impl Transition {
                 Remove("lease_until"),
                 Increment("attempts", -1),
                 Increment("auth_failures", 1),
+            ]),
+            Transition::Throttle { error, .. } => changes.extend([
+                Set("error", json!(error)),
+                Remove("lease_until"),
+                Increment("attempts", -1),
+                Increment("throttles", 1),
             ]),
         }
         if self.target().is_final() {

@@ -184,7 +184,7 @@ fn classify(status: StatusCode, detail: String, retry_after: Option<Duration>) -
                 status.as_u16()
             ),
         },
-        429 => OcrError::Retryable {
+        429 => OcrError::RateLimited {
             message: format!("Upstage's rate limit was reached: {detail}"),
             retry_after,
         },
@@ -466,7 +466,7 @@ mod tests {
                 "{code}"
             );
         }
-        for code in [429, 500, 502, 503, 504] {
+        for code in [500, 502, 503, 504] {
             assert!(matches!(class(code), OcrError::Retryable { .. }), "{code}");
         }
         let limited = classify(
@@ -475,7 +475,7 @@ mod tests {
             Some(Duration::from_secs(7)),
         );
         assert!(
-            matches!(limited, OcrError::Retryable { retry_after: Some(d), .. } if d == Duration::from_secs(7))
+            matches!(limited, OcrError::RateLimited { retry_after: Some(d), .. } if d == Duration::from_secs(7))
         );
     }
 

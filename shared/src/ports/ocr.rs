@@ -78,9 +78,16 @@ pub enum OcrError {
     /// fail the job at once with this message.
     #[error("{message}")]
     Rejected { code: ErrorCode, message: String },
-    /// Rate limits, 5xx, timeouts, broken connections: try again later.
+    /// 5xx, timeouts, broken connections, broken bodies: try again later.
     #[error("{message}")]
     Retryable {
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// The engine's rate limit (429): try again later without counting it
+    /// against the document, which is not at fault.
+    #[error("{message}")]
+    RateLimited {
         message: String,
         retry_after: Option<Duration>,
     },
