@@ -15,6 +15,15 @@ declares (400 BadDigest); moto stores it. A presigned upload signs the
 declared SHA-256 into that header, and the pipeline relies on S3 refusing
 other bytes, so a second middleware checks it as S3 does.
 
+Tests inject faults through a third middleware: `POST /lambda-ocr/faults`
+with `{"target": "UpdateItem", "contains": ["table-name", "result_key"],
+"times": 3}` makes the next 3 DynamoDB requests of that action whose body
+holds every one of those strings fail as DynamoDB fails (500
+InternalServerError). The answer names the fault: `GET` and `DELETE` on
+`/lambda-ocr/faults/{id}` tell how many requests it failed, and `DELETE`
+disarms it. Only requests that match are touched, so tests
+sharing one server stay apart.
+
 Usage: python moto_launcher.py [-H HOST] [-p PORT]
 """
 
@@ -22,6 +31,7 @@ import argparse
 import base64
 import hashlib
 import io
+import json
 import os
 import signal
 import sys
@@ -95,6 +105,79 @@ class CheckedDigests:
         return self.app(environ, start_response)
 
 
+FAULTS_PATH = "/lambda-ocr/faults"
+INTERNAL_ERROR = json.dumps(
+    {
+        "__type": "com.amazonaws.dynamodb.v20120810#InternalServerError",
+        "message": "Internal server error (injected)",
+    }
+).encode()
+
+
+class InjectedFaults:
+    """WSGI middleware: DynamoDB requests that match an armed fault answer
+    500 InternalServerError until the fault has failed `times` of them."""
+
+    def __init__(self, app):
+        self.app = app
+        self.lock = threading.Lock()
+        self.faults = []
+        self.next_id = 1
+
+    def control(self, environ, start_response):
+        method = environ.get("REQUEST_METHOD")
+        fault_id = environ.get("PATH_INFO")[len(FAULTS_PATH) :].strip("/")
+        with self.lock:
+            if method == "POST":
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                fault = json.loads(environ["wsgi.input"].read(length) or b"{}")
+                fault.setdefault("contains", [])
+                fault["failed"] = 0
+                fault["id"] = str(self.next_id)
+                self.next_id += 1
+                self.faults.append(fault)
+                answer = fault
+            else:
+                found = [fault for fault in self.faults if fault["id"] == fault_id]
+                if method == "DELETE":
+                    self.faults = [fault for fault in self.faults if fault["id"] != fault_id]
+                answer = found[0] if found else None
+        if answer is None:
+            start_response("404 Not Found", [("Content-Type", "application/json")])
+            return [b'{"message":"no such fault"}']
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps(answer).encode()]
+
+    def armed_for(self, environ, body):
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        with self.lock:
+            for fault in self.faults:
+                if (
+                    target == DYNAMODB_TARGET + fault["target"]
+                    and fault["failed"] < fault["times"]
+                    and all(part.encode() in body for part in fault["contains"])
+                ):
+                    fault["failed"] += 1
+                    return True
+        return False
+
+    def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO", "").startswith(FAULTS_PATH):
+            return self.control(environ, start_response)
+        if not self.faults or not environ.get("HTTP_X_AMZ_TARGET", "").startswith(DYNAMODB_TARGET):
+            return self.app(environ, start_response)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        if self.armed_for(environ, body):
+            start_response(
+                "500 Internal Server Error",
+                [("Content-Type", "application/x-amz-json-1.0")],
+            )
+            return [INTERNAL_ERROR]
+        return self.app(environ, start_response)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-H", "--host", default="127.0.0.1", help="address to bind")
@@ -111,7 +194,7 @@ def main(argv=None):
     run_simple(
         args.host,
         args.port,
-        CheckedDigests(SerialisedWrites(app)),
+        InjectedFaults(CheckedDigests(SerialisedWrites(app))),
         threaded=True,
         request_handler=MotoRequestHandler,
     )

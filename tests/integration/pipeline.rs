@@ -748,3 +748,67 @@ async fn reordered_and_repeated_s3_events_read_each_upload_once() {
         "each owner's upload read once"
     );
 }
+
+/// Created and uploaded, and through ingest: queued for the worker.
+async fn queued(stack: &Stack, owner: &str) -> JobId {
+    let created = stack.create(owner, "영수증.png", "image/png", PNG).await;
+    assert_eq!(stack.upload(&created.body, PNG.to_vec()).await, 200);
+    stack.pump_uploads().await;
+    job_id(&created.body)
+}
+
+#[tokio::test]
+async fn a_dynamodb_error_on_completion_is_retried_and_the_job_completes_once() {
+    let stack = Stack::start(StackOptions::default()).await;
+    let id = queued(&stack, "alice").await;
+    // The completion's write (the only one that sets the result's key) fails
+    // twice, as DynamoDB's 500s do; the client's retries ride it out.
+    let table = stack.resources.table.clone();
+    let fault =
+        ocr_tests::moto::inject_dynamodb_fault("UpdateItem", &[&table, "result_key"], 2).await;
+    let job = stack.settle(&id, SETTLE).await;
+    assert_eq!(fault.clear().await, 2, "both faults were met");
+    assert_eq!(job.status, JobStatus::Completed);
+    assert_eq!(job.attempts, 1);
+    assert_eq!(stack.upstage.calls().len(), 1);
+    let events = stack.events().await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["type"], "job.completed");
+}
+
+#[tokio::test]
+async fn a_dynamodb_outage_on_completion_finishes_from_the_stored_result_without_a_second_read() {
+    let stack = Stack::start(StackOptions {
+        lease: Duration::from_secs(10),
+        visibility: Duration::from_secs(12),
+        ..StackOptions::default()
+    })
+    .await;
+    let id = queued(&stack, "alice").await;
+    let table = stack.resources.table.clone();
+    let fault =
+        ocr_tests::moto::inject_dynamodb_fault("UpdateItem", &[&table, "result_key"], 1000).await;
+    // The read succeeds and its result is stored; recording it fails through
+    // every retry, so the delivery fails and the message comes back.
+    assert_eq!(stack.pump_jobs().await, 1);
+    let failed = fault.clear().await;
+    assert!(failed >= 4, "every retry met the outage: {failed}");
+    println!("the completion's write failed {failed} times before the delivery gave up");
+    let stuck = stack.jobs.get(&id).await.unwrap().unwrap();
+    assert_eq!(stuck.status, JobStatus::Processing);
+    assert!(
+        stack.blobs.get(&id.result_key()).await.is_ok(),
+        "the result was kept"
+    );
+
+    // After the visibility timeout (past the lease) the next delivery takes
+    // the job over and records the kept result: no second OCR call.
+    let job = stack.settle(&id, SETTLE).await;
+    assert_eq!(job.status, JobStatus::Completed);
+    assert_eq!(job.attempts, 2);
+    assert_eq!(stack.upstage.calls().len(), 1, "read once");
+    let events = stack.events().await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["type"], "job.completed");
+    assert_eq!(stack.dead_letter_count().await, 0);
+}

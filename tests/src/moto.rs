@@ -32,3 +32,45 @@ pub async fn sdk_config() -> SdkConfig {
         .expect("the moto start-up task panicked");
     ocr_cli::moto::sdk_config(&endpoint).await
 }
+
+/// An armed fault in the launcher's fault middleware.
+pub struct Fault {
+    id: String,
+}
+
+/// Makes the next `times` DynamoDB `action` requests whose body holds every
+/// one of `contains` (a table's name, a field) fail with DynamoDB's 500
+/// InternalServerError, through the launcher's fault middleware.
+pub async fn inject_dynamodb_fault(action: &str, contains: &[&str], times: u32) -> Fault {
+    let fault = serde_json::json!({"target": action, "contains": contains, "times": times});
+    let armed = faults_request(reqwest::Method::POST, "", Some(fault)).await;
+    Fault {
+        id: armed["id"].as_str().unwrap().to_owned(),
+    }
+}
+
+impl Fault {
+    /// Disarms the fault; returns how many requests it failed.
+    pub async fn clear(self) -> u64 {
+        let cleared = faults_request(reqwest::Method::DELETE, &self.id, None).await;
+        cleared["failed"].as_u64().unwrap()
+    }
+}
+
+async fn faults_request(
+    method: reqwest::Method,
+    id: &str,
+    body: Option<serde_json::Value>,
+) -> serde_json::Value {
+    let endpoint = tokio::task::spawn_blocking(|| moto().endpoint().to_owned())
+        .await
+        .expect("the moto start-up task panicked");
+    let url = format!("{endpoint}/lambda-ocr/faults/{id}");
+    let mut request = reqwest::Client::new().request(method, url);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("moto answers");
+    assert!(response.status().is_success(), "{}", response.status());
+    response.json().await.expect("the fault as JSON")
+}

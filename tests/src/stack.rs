@@ -33,6 +33,8 @@ const API_EVENT: &str = include_str!("../../events/apigw-create-job.json");
 pub struct StackOptions {
     pub max_attempts: u32,
     pub lease: Duration,
+    /// The jobs queue's visibility timeout: when a failed delivery comes back.
+    pub visibility: Duration,
     pub upstage_timeout: Duration,
     pub max_upload_bytes: u64,
     pub create_per_minute: u32,
@@ -46,6 +48,7 @@ impl Default for StackOptions {
         Self {
             max_attempts: 3,
             lease: Duration::from_secs(60),
+            visibility: Duration::from_secs(30),
             upstage_timeout: Duration::from_secs(5),
             max_upload_bytes: 50 * 1024 * 1024,
             create_per_minute: 1000,
@@ -122,7 +125,7 @@ impl Stack {
             // More receives than attempts, as the template's Rules require.
             jobs_max_receives: options.max_attempts + 2,
             notifier_max_receives: options.webhook_attempts,
-            visibility_seconds: 30,
+            visibility_seconds: options.visibility.as_secs() as u32,
         };
         let resources = provision::stack(&config, &unique_name("stack"), queues, &[])
             .await
