@@ -486,6 +486,85 @@ fn a_stack_on_a_kept_endpoint_survives_a_restart_of_ocr_dev() {
 }
 
 #[test]
+fn a_worker_killed_mid_ocr_is_taken_over_after_its_lease_and_announced_once() {
+    let moto = ocr_cli::moto::MotoServer::start(&ocr_tests::moto::default_binary()).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let upstage = runtime.block_on(ocr_tests::fake_upstage::FakeUpstage::start());
+    let receiver = runtime.block_on(ocr_tests::receiver::Receiver::start());
+    // The first read takes long enough to be killed in the middle of.
+    let long_read = ocr_tests::fake_upstage::Reply::Hang(Duration::from_secs(60));
+    upstage.script([long_read]);
+    let variables = [
+        ("AWS_ENDPOINT_URL", moto.endpoint()),
+        ("UPSTAGE_API_KEY", ocr_tests::fake_upstage::API_KEY),
+        ("UPSTAGE_BASE_URL", &upstage.url),
+        ("UPSTAGE_TIMEOUT_SECONDS", "120"),
+        ("OCR_LEASE_SECONDS", "10"),
+        ("SWEEP_STALE_SECONDS", "60"),
+    ];
+    let mut dev = Dev::start_with(free_port(), tempfile::tempdir().unwrap(), &variables);
+    let receipt = document("receipt.png");
+    let created = json(&dev.ocr(&[
+        "submit",
+        receipt.to_str().unwrap(),
+        "--json",
+        "--webhook",
+        &receiver.url,
+    ]));
+    let id = created["job_id"].as_str().unwrap().to_owned();
+    let started = Instant::now();
+    while upstage.calls().is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(30), "no read began");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let job = json(&dev.ocr(&["status", &id, "--json"]));
+    assert_eq!(job["status"], "processing", "{job}");
+
+    // SIGKILL: no handler runs, the lease and the in-flight message are left as they are.
+    dev.child.kill().unwrap();
+    dev.child.wait().unwrap();
+    let killed = Instant::now();
+    let state = std::mem::replace(&mut dev.state, tempfile::tempdir().unwrap());
+    drop(dev);
+    let again = Dev::start_with(free_port(), state, &variables);
+    let job = loop {
+        let job = json(&again.ocr(&["status", &id, "--json"]));
+        if job["status"] == "completed" || job["status"] == "failed" {
+            break job;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(180),
+            "not taken over: {job}\n{}",
+            again.log()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(
+        job["attempts"], 2,
+        "the dead attempt and the one that took over: {job}"
+    );
+    assert_eq!(upstage.calls().len(), 2, "the killed read and one more");
+    assert!(
+        again
+            .log()
+            .contains("stuck job sent to the OCR queue again"),
+        "the sweeper found it:\n{}",
+        again.log()
+    );
+    wait_for_a_delivery(&receiver);
+    std::thread::sleep(Duration::from_secs(2)); // a second delivery would show up now
+    let received = receiver.received();
+    assert_eq!(received.len(), 1, "announced once");
+    let event: Value = serde_json::from_slice(&received[0].body).unwrap();
+    assert_eq!(event["type"], "job.completed", "{event}");
+    println!(
+        "worker killed mid-OCR: completed {:.1} s after the kill, 2 attempts, 2 Upstage calls, 1 webhook",
+        killed.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
 fn the_demo_page_uploads_shows_text_and_boxes_and_explains_a_rejection() {
     let script = repo().join("web/tests/browser.mjs");
     let modules = repo().join("web/node_modules/playwright-core");
