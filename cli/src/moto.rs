@@ -90,19 +90,35 @@ impl MotoServer {
     /// Starts moto, installed beside `binary` (its `moto_server`), through the
     /// launcher on a free loopback port, and waits until it answers.
     pub fn start(binary: &Path) -> Result<Self, MotoError> {
+        Self::start_with(binary, None, None)
+    }
+
+    /// Like `start`, on `port` when given, and keeping its state in `state`
+    /// when given: written there when it stops, read back when it starts, so
+    /// that a restart on the same port is a restart of the services.
+    pub fn start_with(
+        binary: &Path,
+        port: Option<u16>,
+        state: Option<&Path>,
+    ) -> Result<Self, MotoError> {
         // The interpreter that installed moto_server is the one that can import moto.
         let python = binary.with_file_name("python");
         if !binary.is_file() || !python.is_file() {
             return Err(MotoError::NotInstalled(binary.to_owned()));
         }
-        let port = free_port()?;
+        let port = match port {
+            Some(port) => port,
+            None => free_port()?,
+        };
         let log = std::env::temp_dir().join(format!("lambda-ocr-moto-{port}.log"));
         let log_file = std::fs::File::create(&log)?;
         // The shell runs moto and a watcher that kills it once stdin reaches EOF
         // (our exit); the shell itself ends with moto, so a dead start is seen.
         let script = r#"
             exec 3<&0
-            "$0" -c "$2" -H 127.0.0.1 -p "$1" &
+            port=$1 launcher=$2
+            shift 2
+            "$0" -c "$launcher" -H 127.0.0.1 -p "$port" "$@" &
             moto=$!
             ( read -r _ <&3; kill $moto 2>/dev/null ) &
             watcher=$!
@@ -116,6 +132,12 @@ impl MotoServer {
             .arg(&python)
             .arg(port.to_string())
             .arg(LAUNCHER)
+            .args(
+                state
+                    .map(|path| [std::ffi::OsStr::new("--state"), path.as_os_str()])
+                    .into_iter()
+                    .flatten(),
+            )
             .stdin(Stdio::piped())
             .stdout(log_file.try_clone()?)
             .stderr(log_file)

@@ -24,19 +24,26 @@ InternalServerError). The answer names the fault: `GET` and `DELETE` on
 disarms it. Only requests that match are touched, so tests
 sharing one server stay apart.
 
-Usage: python moto_launcher.py [-H HOST] [-p PORT]
+With `--state FILE` the server keeps its state across a restart, as the
+services it stands in for do: on SIGTERM or SIGINT it writes every service's
+data to FILE, and on start it reads FILE back if it exists.
+
+Usage: python moto_launcher.py [-H HOST] [-p PORT] [--state FILE]
 """
 
 import argparse
 import base64
 import hashlib
 import io
+import copyreg
 import json
 import os
+import pickle
 import signal
 import sys
 import threading
 
+from moto.backends import get_backend
 from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import run_simple
 
@@ -178,16 +185,72 @@ class InjectedFaults:
         return self.app(environ, start_response)
 
 
+# The services the pipeline uses: their data is what a restart keeps.
+KEPT_SERVICES = ("dynamodb", "s3", "sqs", "sns", "secretsmanager")
+
+
+class StatePickler(pickle.Pickler):
+    """Locks are state of the running process, not data: each is written as a
+    fresh one (moto's SQS queues hold one)."""
+
+    dispatch_table = copyreg.dispatch_table.copy()
+    dispatch_table[type(threading.Lock())] = lambda _: (threading.Lock, ())
+    dispatch_table[type(threading.RLock())] = lambda _: (threading.RLock, ())
+
+
+def save_state(path, attempts=5):
+    """Writes every kept service's backends to `path` (atomically). A request
+    still running (a long poll) may change a dict under the pickler: try again."""
+    state = {
+        service: {
+            account: dict(regions.items()) for account, regions in get_backend(service).items()
+        }
+        for service in KEPT_SERVICES
+    }
+    for attempt in range(attempts):
+        try:
+            buffer = io.BytesIO()
+            StatePickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(state)
+            break
+        except RuntimeError:
+            if attempt == attempts - 1:
+                raise
+    partial = path + ".partial"
+    with open(partial, "wb") as file:
+        file.write(buffer.getvalue())
+    os.replace(partial, path)
+
+
+def load_state(path):
+    """Puts the backends `save_state` wrote back in place."""
+    with open(path, "rb") as file:
+        state = pickle.load(file)
+    for service, accounts in state.items():
+        live = get_backend(service)
+        for account, regions in accounts.items():
+            for region, backend in regions.items():
+                dict.__setitem__(live[account], region, backend)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-H", "--host", default="127.0.0.1", help="address to bind")
     parser.add_argument("-p", "--port", type=int, default=5000, help="port to bind")
+    parser.add_argument("--state", help="keep the state in this file across restarts")
     args = parser.parse_args(argv)
     # moto builds some addresses from its own port, as its moto_server does.
     os.environ.setdefault("MOTO_PORT", str(args.port))
 
-    signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    if args.state and os.path.exists(args.state):
+        load_state(args.state)
+
+    def stop(*_):
+        if args.state:
+            save_state(args.state)
+        sys.exit(0)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
 
     app = DomainDispatcherApplication(create_backend_app)
     app.debug = True

@@ -565,6 +565,86 @@ fn a_worker_killed_mid_ocr_is_taken_over_after_its_lease_and_announced_once() {
 }
 
 #[test]
+fn moto_restarted_mid_run_under_its_kept_state_loses_no_job() {
+    const DOCUMENTS: usize = 5;
+    let binary = ocr_tests::moto::default_binary();
+    let kept = tempfile::tempdir().unwrap();
+    let state = kept.path().join("moto-state.pickle");
+    let port = free_port();
+    let moto = ocr_cli::moto::MotoServer::start_with(&binary, Some(port), Some(&state)).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let upstage = runtime.block_on(ocr_tests::fake_upstage::FakeUpstage::start());
+    let dev = Dev::start_with(
+        free_port(),
+        tempfile::tempdir().unwrap(),
+        &[
+            ("AWS_ENDPOINT_URL", moto.endpoint()),
+            ("UPSTAGE_API_KEY", ocr_tests::fake_upstage::API_KEY),
+            ("UPSTAGE_BASE_URL", &upstage.url),
+        ],
+    );
+    let receipt = document("receipt.png");
+    let before = json(&dev.ocr(&["submit", receipt.to_str().unwrap(), "--wait", "--json"]));
+    assert_eq!(before["status"], "completed", "{before}");
+
+    // Five documents whose reads take 8 s: moto goes down and comes back
+    // while they are read, their messages received and their leases taken.
+    upstage.read_pdfs(Duration::from_secs(8));
+    let dir = tempfile::tempdir().unwrap();
+    let texts = (1..=DOCUMENTS).map(|n| format!("KEPT {n}"));
+    let files = one_page_pdfs(dir.path(), texts);
+    let mut args = vec!["submit", "--json"];
+    args.extend(files.iter().map(String::as_str));
+    assert!(dev.ocr(&args).status.success());
+    let started = Instant::now();
+    while upstage.calls().len() < 1 + DOCUMENTS {
+        assert!(started.elapsed() < Duration::from_secs(30), "reads began");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let stopped = Instant::now();
+    moto.stop();
+    assert!(state.is_file(), "moto wrote its state on the way down");
+    let refused = dev.ocr(&["list", "--json"]);
+    assert!(!refused.status.success(), "moto is down");
+    // Down long enough for every pump's poll to fail and be tried again.
+    std::thread::sleep(Duration::from_secs(2));
+    let moto = ocr_cli::moto::MotoServer::start_with(&binary, Some(port), Some(&state)).unwrap();
+    let restarted = Instant::now();
+    let down_for = stopped.elapsed();
+
+    let jobs = wait_until_all_finished(&dev, 1 + DOCUMENTS, Duration::from_secs(240));
+    let completed = jobs
+        .iter()
+        .filter(|job| job["status"] == "completed")
+        .count();
+    assert_eq!(completed, 1 + DOCUMENTS, "{jobs:?}");
+    for job in &jobs {
+        let id = job["job_id"].as_str().unwrap();
+        let job = json(&dev.ocr(&["status", id, "--json"]));
+        let name = job["filename"].as_str().unwrap();
+        if name.starts_with("KEPT") {
+            assert_eq!(job["text"], name.trim_end_matches(".pdf"), "{job}");
+        }
+    }
+    // What was there before the restart still is: the same bytes are not read again.
+    let again = json(&dev.ocr(&["submit", receipt.to_str().unwrap(), "--wait", "--json"]));
+    assert_eq!(again["deduplicated"], true, "{again}");
+    let reads = upstage.calls().len();
+    assert!(
+        (1 + DOCUMENTS..=1 + 2 * DOCUMENTS).contains(&reads),
+        "each document read, at most once more: {reads}"
+    );
+    println!(
+        "moto restarted mid-run: down {:.1} s with {DOCUMENTS} reads in flight; all {} jobs completed {:.1} s after the restart, {reads} Upstage calls for {} documents, the earlier result still deduplicates",
+        down_for.as_secs_f64(),
+        1 + DOCUMENTS,
+        restarted.elapsed().as_secs_f64(),
+        1 + DOCUMENTS,
+    );
+    drop(moto);
+}
+
+#[test]
 fn the_demo_page_uploads_shows_text_and_boxes_and_explains_a_rejection() {
     let script = repo().join("web/tests/browser.mjs");
     let modules = repo().join("web/node_modules/playwright-core");
@@ -892,6 +972,18 @@ fn a_250_page_pdf_is_one_job_read_in_chunks_with_progress_rising_and_pages_in_or
     );
 }
 
+/// A one-page PDF with each text as its text layer, named after it
+/// (`{text}.pdf` in `dir`): distinct bytes that the fake Upstage reads back.
+fn one_page_pdfs(dir: &Path, texts: impl Iterator<Item = String>) -> Vec<String> {
+    texts
+        .map(|text| {
+            let path = dir.join(format!("{text}.pdf"));
+            std::fs::write(&path, ocr_shared::pdf::sample_of(&[text])).unwrap();
+            path.to_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
 /// Jobs of `dev`'s default user, by id, once none of them is under way.
 fn wait_until_all_finished(
     dev: &ocr_tests::dev_process::Dev,
@@ -939,17 +1031,8 @@ fn fifty_documents_queued_through_30_s_of_429s_under_a_3_per_second_quota_all_co
         ],
     );
     let dir = tempfile::tempdir().unwrap();
-    let files: Vec<String> = (1..=DOCUMENTS)
-        .map(|n| {
-            let path = dir.path().join(format!("storm-{n:02}.pdf"));
-            std::fs::write(
-                &path,
-                ocr_shared::pdf::sample_of(&[format!("STORM {n:02}")]),
-            )
-            .unwrap();
-            path.to_str().unwrap().to_owned()
-        })
-        .collect();
+    let texts = (1..=DOCUMENTS).map(|n| format!("STORM {n:02}"));
+    let files = one_page_pdfs(dir.path(), texts);
     upstage.rate_limit_for(STORM);
     let started = Instant::now();
     let mut args = vec!["submit", "--json"];
