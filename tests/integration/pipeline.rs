@@ -812,3 +812,42 @@ async fn a_dynamodb_outage_on_completion_finishes_from_the_stored_result_without
     assert_eq!(events[0]["type"], "job.completed");
     assert_eq!(stack.dead_letter_count().await, 0);
 }
+
+#[tokio::test]
+async fn a_queued_message_whose_job_was_deleted_is_dropped_without_a_read() {
+    let stack = Stack::start(StackOptions::default()).await;
+    let id = queued(&stack, "alice").await;
+    let path = format!("/v1/jobs/{id}");
+    let deleted = stack.call("DELETE", &path, Some("alice"), None, &[]).await;
+    assert_eq!(deleted.status, 204);
+
+    // The job's message is still in the queue: one delivery acknowledges it.
+    assert_eq!(stack.pump_jobs().await, 1);
+    let counts = aws_sdk_sqs::Client::new(&stack.config)
+        .get_queue_attributes()
+        .queue_url(&stack.resources.jobs_queue)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+        .send()
+        .await
+        .unwrap();
+    let count = |name| counts.attributes().unwrap()[&name].clone();
+    use aws_sdk_sqs::types::QueueAttributeName::{
+        ApproximateNumberOfMessages, ApproximateNumberOfMessagesNotVisible,
+    };
+    assert_eq!(
+        (
+            count(ApproximateNumberOfMessages),
+            count(ApproximateNumberOfMessagesNotVisible)
+        ),
+        ("0".to_owned(), "0".to_owned()),
+        "acknowledged: neither waiting nor in flight"
+    );
+    assert!(stack.upstage.calls().is_empty(), "nothing was read");
+    assert!(
+        stack.jobs.get(&id).await.unwrap().is_none(),
+        "nothing was written back"
+    );
+    assert!(stack.blobs.head(&id.result_key()).await.unwrap().is_none());
+    assert!(stack.events().await.is_empty(), "nothing was announced");
+    assert_eq!(stack.dead_letter_count().await, 0);
+}
