@@ -12,8 +12,8 @@ use aws_sdk_s3::types::{
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use ocr_shared::aws::{
-    AwsCallError, BY_HASH_ATTRIBUTES, BY_OWNER_ATTRIBUTES, INDEX_BY_HASH, INDEX_BY_OWNER,
-    INDEX_BY_PENDING, S3BlobStore,
+    AwsCallError, BY_HASH_ATTRIBUTES, BY_OWNER_ATTRIBUTES, BY_SEARCH_ATTRIBUTES, INDEX_BY_HASH,
+    INDEX_BY_OWNER, INDEX_BY_PENDING, INDEX_BY_SEARCH, S3BlobStore,
 };
 use serde::{Deserialize, Serialize};
 
@@ -62,11 +62,11 @@ fn attribute(name: &str, kind: ScalarAttributeType) -> AttributeDefinition {
         .expect("attribute definition is complete")
 }
 
-fn index(name: &str, partition: &str, attributes: &[&str]) -> GlobalSecondaryIndex {
+fn index(name: &str, partition: &str, sort: &str, attributes: &[&str]) -> GlobalSecondaryIndex {
     GlobalSecondaryIndex::builder()
         .index_name(name)
         .key_schema(key(partition, KeyType::Hash))
-        .key_schema(key("created_at", KeyType::Range))
+        .key_schema(key(sort, KeyType::Range))
         .projection(
             Projection::builder()
                 .projection_type(ProjectionType::Include)
@@ -77,7 +77,8 @@ fn index(name: &str, partition: &str, attributes: &[&str]) -> GlobalSecondaryInd
         .expect("index is complete")
 }
 
-/// The jobs table with its `by_owner` and `by_hash` indexes and TTL on `expires_at`.
+/// The jobs table with its `by_owner`, `by_hash`, `by_search` and
+/// `by_pending` indexes and TTL on `expires_at`.
 pub async fn jobs_table(config: &SdkConfig, name: &str) -> Result<()> {
     let client = aws_sdk_dynamodb::Client::new(config);
     let created = client
@@ -89,8 +90,25 @@ pub async fn jobs_table(config: &SdkConfig, name: &str) -> Result<()> {
         .attribute_definitions(attribute("owner", ScalarAttributeType::S))
         .attribute_definitions(attribute("owner_sha256", ScalarAttributeType::S))
         .attribute_definitions(attribute("created_at", ScalarAttributeType::N))
-        .global_secondary_indexes(index(INDEX_BY_OWNER, "owner", BY_OWNER_ATTRIBUTES))
-        .global_secondary_indexes(index(INDEX_BY_HASH, "owner_sha256", BY_HASH_ATTRIBUTES))
+        .attribute_definitions(attribute("search_at", ScalarAttributeType::N))
+        .global_secondary_indexes(index(
+            INDEX_BY_OWNER,
+            "owner",
+            "created_at",
+            BY_OWNER_ATTRIBUTES,
+        ))
+        .global_secondary_indexes(index(
+            INDEX_BY_HASH,
+            "owner_sha256",
+            "created_at",
+            BY_HASH_ATTRIBUTES,
+        ))
+        .global_secondary_indexes(index(
+            INDEX_BY_SEARCH,
+            "owner",
+            "search_at",
+            BY_SEARCH_ATTRIBUTES,
+        ))
         .attribute_definitions(attribute("pending", ScalarAttributeType::S))
         .attribute_definitions(attribute("updated_at", ScalarAttributeType::N))
         .global_secondary_indexes(

@@ -29,6 +29,10 @@ pub enum ApiCode {
     InvalidStatus,
     InvalidLimit,
     InvalidCursor,
+    /// A search query with nothing to look for, or too long.
+    InvalidQuery,
+    /// A `created_after` / `created_before` that is not an RFC 3339 instant.
+    InvalidDate,
     /// A declared file the upload policy refuses before any byte is sent.
     Upload(ErrorCode),
     Unauthorized,
@@ -40,7 +44,7 @@ pub enum ApiCode {
 
 impl ApiCode {
     /// The API's own codes (the upload policy's are `ErrorCode`s).
-    pub const ALL: [ApiCode; 16] = [
+    pub const ALL: [ApiCode; 18] = [
         ApiCode::InvalidJson,
         ApiCode::InvalidRequest,
         ApiCode::InvalidFilename,
@@ -52,6 +56,8 @@ impl ApiCode {
         ApiCode::InvalidStatus,
         ApiCode::InvalidLimit,
         ApiCode::InvalidCursor,
+        ApiCode::InvalidQuery,
+        ApiCode::InvalidDate,
         ApiCode::Unauthorized,
         ApiCode::NotFound,
         ApiCode::ResultNotReady,
@@ -72,6 +78,8 @@ impl ApiCode {
             ApiCode::InvalidStatus => "invalid_status",
             ApiCode::InvalidLimit => "invalid_limit",
             ApiCode::InvalidCursor => "invalid_cursor",
+            ApiCode::InvalidQuery => "invalid_query",
+            ApiCode::InvalidDate => "invalid_date",
             ApiCode::Upload(code) => code.as_str(),
             ApiCode::Unauthorized => "unauthorized",
             ApiCode::NotFound => "not_found",
@@ -96,6 +104,8 @@ impl ApiCode {
             | ApiCode::InvalidStatus
             | ApiCode::InvalidLimit
             | ApiCode::InvalidCursor
+            | ApiCode::InvalidQuery
+            | ApiCode::InvalidDate
             | ApiCode::Upload(_) => StatusCode::BAD_REQUEST,
             ApiCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiCode::NotFound => StatusCode::NOT_FOUND,

@@ -104,7 +104,7 @@ impl JobStore for MemoryJobStore {
             .unwrap()
             .values()
             .filter(|job| &job.owner == owner && !job.is_expired(Timestamp::now()))
-            .filter(|job| query.status.is_none_or(|status| job.status == status))
+            .filter(|job| query.admits(job))
             .cloned()
             .collect();
         mine.sort_by(|a, b| (b.created_at, &b.job_id).cmp(&(a.created_at, &a.job_id)));
@@ -496,6 +496,7 @@ mod tests {
                         status: None,
                         limit: 3,
                         cursor,
+                        ..ListQuery::default()
                     },
                 )
                 .await

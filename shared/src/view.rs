@@ -51,6 +51,9 @@ pub struct JobView {
     /// While a job with a known page count waits or runs: the pages read so far.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pages_done: Option<u32>,
+    /// In a search's hits only: the text around the first match.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snippet: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub engine: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -123,6 +126,7 @@ impl JobView {
                 .pages
                 .filter(|_| running)
                 .map(|_| job.pages_done.unwrap_or(0)),
+            snippet: None,
             engine: job.engine.clone().filter(|_| completed),
             model_version: job.model_version.clone().filter(|_| completed),
             result_url: None,

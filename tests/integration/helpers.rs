@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use ocr_shared::aws::DynamoJobStore;
-use ocr_shared::domain::{FileType, Job, Sha256Hex, Timestamp, Transition};
+use ocr_shared::domain::{Completion, FileType, Job, Sha256Hex, Timestamp, Transition};
 use ocr_shared::ports::JobStore;
 use ocr_shared::testing;
 use ocr_tests::{resources, sdk_config};
@@ -45,6 +45,24 @@ pub async fn completed_job(
     digest: Sha256Hex,
     at: Timestamp,
 ) -> Job {
+    completed_reading(
+        store,
+        owner_name,
+        digest,
+        at,
+        completion("상호 주식회사 예시"),
+    )
+    .await
+}
+
+/// Creates a job and runs it to `completed` with this completion.
+pub async fn completed_reading(
+    store: &dyn JobStore,
+    owner_name: &str,
+    digest: Sha256Hex,
+    at: Timestamp,
+    completion: Completion,
+) -> Job {
     let job = queued_job(store, owner_name, digest, at).await;
     let leased = store
         .transition(
@@ -61,7 +79,7 @@ pub async fn completed_job(
             &job.job_id,
             &Transition::Complete {
                 attempt: leased.attempts,
-                completion: completion("상호 주식회사 예시"),
+                completion,
             },
             at,
         )

@@ -245,6 +245,7 @@ async fn listing_pages_through_55_jobs_with_none_twice_and_none_missed() {
                     status: None,
                     limit: 10,
                     cursor,
+                    ..ListQuery::default()
                 },
             )
             .await
@@ -293,6 +294,7 @@ async fn listing_by_status_fills_pages_from_a_mixed_history() {
                     status: Some(JobStatus::Completed),
                     limit: 3,
                     cursor,
+                    ..ListQuery::default()
                 },
             )
             .await
@@ -328,6 +330,7 @@ async fn a_cursor_is_opaque_and_bound_to_its_owner() {
                 status: None,
                 limit: 1,
                 cursor: None,
+                ..ListQuery::default()
             },
         )
         .await
@@ -345,6 +348,7 @@ async fn a_cursor_is_opaque_and_bound_to_its_owner() {
                 status: None,
                 limit: 1,
                 cursor: Some(cursor),
+                ..ListQuery::default()
             },
         )
         .await;
@@ -356,6 +360,7 @@ async fn a_cursor_is_opaque_and_bound_to_its_owner() {
                 status: None,
                 limit: 1,
                 cursor: Some("not-a-cursor".into()),
+                ..ListQuery::default()
             },
         )
         .await;

@@ -9,6 +9,7 @@ mod pdf;
 mod pipeline;
 mod queue_and_events;
 mod rate_limiter;
+mod search;
 mod secrets;
 mod sweeper;
 mod template;

@@ -7,7 +7,10 @@
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 
-use ocr_shared::aws::{BY_HASH_ATTRIBUTES, BY_OWNER_ATTRIBUTES, INDEX_BY_HASH, INDEX_BY_OWNER};
+use ocr_shared::aws::{
+    BY_HASH_ATTRIBUTES, BY_OWNER_ATTRIBUTES, BY_SEARCH_ATTRIBUTES, INDEX_BY_HASH, INDEX_BY_OWNER,
+    INDEX_BY_SEARCH,
+};
 use ocr_shared::config::{ConfigError, Env, EnvSource, vars};
 use serde_yaml_ng::Value;
 
@@ -325,6 +328,7 @@ pub fn problems(template: &Value) -> Vec<String> {
             let expected = match index_name {
                 INDEX_BY_OWNER => BY_OWNER_ATTRIBUTES,
                 INDEX_BY_HASH => BY_HASH_ATTRIBUTES,
+                INDEX_BY_SEARCH => BY_SEARCH_ATTRIBUTES,
                 _ => continue,
             };
             let projected: BTreeSet<String> =

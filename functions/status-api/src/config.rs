@@ -10,7 +10,8 @@ use crate::StatusApi;
 /// The IAM actions this function's adapters call; the template must grant exactly these.
 pub const IAM_ACTIONS: &[&str] = &[
     "dynamodb:GetItem",              // a job
-    "dynamodb:Query",                // listing by owner
+    "dynamodb:BatchGetItem",         // a search's hits, whole
+    "dynamodb:Query",                // listing by owner, and search
     "s3:GetObject@results/*",        // presigned result links
     "secretsmanager:GetSecretValue", // the master webhook secret, for an owner's key
 ];

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use ocr_shared::api::{self, ApiCode, ApiError};
-use ocr_shared::domain::{Job, JobStatus, Owner, Timestamp};
+use ocr_shared::domain::{DocumentType, Job, JobStatus, Owner, SearchQuery, Timestamp};
 use ocr_shared::ports::{BlobStore, JobStore, ListQuery, SecretSource};
 use ocr_shared::view::JobView;
 use ocr_shared::webhook::{SIGNATURE_HEADER, owner_key};
@@ -139,7 +139,9 @@ impl StatusApi {
         Ok(response)
     }
 
-    /// `GET /v1/jobs?status=&limit=&cursor=`: the caller's jobs, newest first, without their text.
+    /// `GET /v1/jobs?q=&document_type=&created_after=&created_before=&status=&limit=&cursor=`:
+    /// the caller's jobs, newest first, without their text; with `q`, those
+    /// whose text holds it, each with a snippet.
     #[instrument(skip(self, request), fields(owner = %owner))]
     pub async fn list(&self, owner: &Owner, request: &Request) -> Result<Response<Body>, ApiError> {
         let params = request.query_string_parameters();
@@ -168,6 +170,25 @@ impl StatusApi {
                     )
                 })?,
         };
+        let search = params
+            .first("q")
+            .map(|raw| {
+                SearchQuery::parse(raw)
+                    .map_err(|error| ApiError::new(ApiCode::InvalidQuery, error.to_string()))
+            })
+            .transpose()?;
+        let document_type = params
+            .first("document_type")
+            .map(|raw| {
+                DocumentType::parse(raw).ok_or_else(|| {
+                    let known: Vec<&str> = DocumentType::ALL.iter().map(|t| t.as_str()).collect();
+                    ApiError::new(
+                        ApiCode::InvalidDocumentType,
+                        format!("document_type must be one of: {}", known.join(", ")),
+                    )
+                })
+            })
+            .transpose()?;
         let query = ListQuery {
             status,
             limit,
@@ -176,13 +197,23 @@ impl StatusApi {
                 .first("cursor")
                 .filter(|cursor| !cursor.is_empty())
                 .map(str::to_owned),
+            search,
+            document_type,
+            created_after: instant(params.first("created_after"), "created_after")?,
+            created_before: instant(params.first("created_before"), "created_before")?,
         };
         let page = self.jobs.list_by_owner(owner, &query).await?;
         let now = Timestamp::now();
         let jobs: Vec<JobView> = page
             .jobs
             .iter()
-            .map(|job| JobView::summary(job, now))
+            .map(|job| {
+                let mut view = JobView::summary(job, now);
+                if let Some(search) = &query.search {
+                    view.snippet = job.text.as_deref().map(|text| search.snippet(text));
+                }
+                view
+            })
             .collect();
         Ok(api::json_response(
             StatusCode::OK,
@@ -210,6 +241,19 @@ impl StatusApi {
             .expect("a redirect with a valid location");
         Ok(response)
     }
+}
+
+/// An optional RFC 3339 query parameter as an instant.
+fn instant(raw: Option<&str>, name: &str) -> Result<Option<Timestamp>, ApiError> {
+    raw.map(|raw| {
+        Timestamp::parse_rfc3339(raw).ok_or_else(|| {
+            ApiError::new(
+                ApiCode::InvalidDate,
+                format!("{name} must be an RFC 3339 instant, such as 2026-11-27T09:00:00Z"),
+            )
+        })
+    })
+    .transpose()
 }
 
 #[cfg(test)]
@@ -241,16 +285,20 @@ mod tests {
             .split_once('?')
             .unwrap_or((path_and_query, ""));
         let mut event: Value = serde_json::from_str(GET).unwrap();
+        // API Gateway hands the raw query encoded and the parameters decoded.
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let raw_query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&pairs)
+            .finish();
         event["rawPath"] = json!(path);
-        event["rawQueryString"] = json!(query);
+        event["rawQueryString"] = json!(raw_query);
         event["requestContext"]["http"]["path"] = json!(path);
         event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!(sub);
-        if !query.is_empty() {
-            let params: serde_json::Map<String, Value> = query
-                .split('&')
-                .filter_map(|pair| pair.split_once('='))
-                .map(|(k, v)| (k.to_owned(), json!(v)))
-                .collect();
+        if !pairs.is_empty() {
+            let params: serde_json::Map<String, Value> =
+                pairs.into_iter().map(|(k, v)| (k, json!(v))).collect();
             event["queryStringParameters"] = Value::Object(params);
         }
         if let Some(tag) = if_none_match {
@@ -533,5 +581,79 @@ mod tests {
                 "{query}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_search_answers_its_hits_with_snippets_and_checks_its_parameters() {
+        let (jobs, api) = api();
+        let base = Timestamp::now();
+        let texts = [
+            "임대차 계약서\n특약 사항: 애완동물 불가",
+            "영수증 합계 5,000원",
+        ];
+        for (i, text) in texts.iter().enumerate() {
+            let created = job(
+                &jobs,
+                "user-alice",
+                base.plus(Duration::from_millis(i as u64)),
+            )
+            .await;
+            let completion = Completion {
+                document_type: Some(ocr_shared::domain::DocumentType::Contract),
+                ..testing::completion(text)
+            };
+            run(
+                &jobs,
+                &created,
+                Transition::Complete {
+                    attempt: 1,
+                    completion,
+                },
+            )
+            .await;
+        }
+        let (status, _, body) = get(&api, request("/v1/jobs?q=특약사항", "user-alice", None)).await;
+        assert_eq!(status, 200, "{body}");
+        let hits = body["jobs"].as_array().unwrap();
+        assert_eq!(hits.len(), 1, "{body}");
+        assert_eq!(hits[0]["snippet"], "임대차 계약서 특약 사항: 애완동물 불가");
+        assert!(hits[0].get("text").is_none(), "a hit is a summary");
+        let (_, _, body) = get(&api, request("/v1/jobs", "user-alice", None)).await;
+        assert!(
+            body["jobs"][0].get("snippet").is_none(),
+            "a listing has none"
+        );
+        let (_, _, body) = get(
+            &api,
+            request("/v1/jobs?q=계약&document_type=receipt", "user-alice", None),
+        )
+        .await;
+        assert!(body["jobs"].as_array().unwrap().is_empty(), "{body}");
+        let (_, _, body) = get(&api, request("/v1/jobs?q=합계", "user-bob", None)).await;
+        assert!(
+            body["jobs"].as_array().unwrap().is_empty(),
+            "another owner's text"
+        );
+
+        for (query, code) in [
+            ("/v1/jobs?q=%20", "invalid_query"),
+            ("/v1/jobs?q=\t", "invalid_query"),
+            ("/v1/jobs?document_type=menu", "invalid_document_type"),
+            ("/v1/jobs?created_after=yesterday", "invalid_date"),
+            (
+                "/v1/jobs?created_before=2026-13-01T00:00:00Z",
+                "invalid_date",
+            ),
+        ] {
+            let (status, _, body) = get(&api, request(query, "user-alice", None)).await;
+            assert_eq!(
+                (status, body["error"]["code"].as_str()),
+                (400, Some(code)),
+                "{query}"
+            );
+        }
+        let window = "/v1/jobs?created_after=2000-01-01T00:00:00Z&created_before=2000-01-02T00:00:00%2B09:00";
+        let (status, _, body) = get(&api, request(window, "user-alice", None)).await;
+        assert_eq!((status, body["jobs"].as_array().unwrap().len()), (200, 0));
     }
 }

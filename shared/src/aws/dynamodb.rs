@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure,
+};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
@@ -57,6 +59,14 @@ pub const BY_OWNER_ATTRIBUTES: &[&str] = &[
 /// GSI (pending, updated_at), keys only and sparse: the unfinished jobs,
 /// oldest change first, for the sweeper.
 pub const INDEX_BY_PENDING: &str = "by_pending";
+
+/// GSI (owner, search_at), sparse: the jobs with text, newest first, for
+/// search. `search_at` is `created_at` again, set only with `search_text`.
+pub const INDEX_BY_SEARCH: &str = "by_search";
+
+/// What `by_search` projects besides its keys: what its filter reads. Hits
+/// are then read whole from the table (their text gives the snippet).
+pub const BY_SEARCH_ATTRIBUTES: &[&str] = &["search_text", "status", "document_type", "expires_at"];
 
 /// What `by_hash` projects besides its keys: enough to pick a match, which is
 /// then read whole from the table.
@@ -180,6 +190,9 @@ impl Expression {
                     set.push(format!("{name} = if_not_exists({name}, {zero}) + {by}"));
                 }
                 FieldChange::Remove(field) => remove.push(self.name(field)),
+                FieldChange::Copy(field, from) => {
+                    set.push(format!("{} = {}", self.name(field), self.name(from)));
+                }
             }
         }
         let mut expression = format!("SET {}", set.join(", "));
@@ -219,12 +232,16 @@ impl Expression {
     }
 }
 
-/// The key of the last job of a page: the listing's opaque cursor.
+/// The key of the last job of a page: the listing's opaque cursor. A
+/// listing's carries `created_at`, a search's `search_at`.
 #[derive(Serialize, Deserialize)]
 struct CursorKey {
     job_id: JobId,
     owner: Owner,
-    created_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    created_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    search_at: Option<Timestamp>,
 }
 
 fn encode_cursor(key: HashMap<String, AttributeValue>) -> Result<String, StoreError> {
@@ -233,9 +250,12 @@ fn encode_cursor(key: HashMap<String, AttributeValue>) -> Result<String, StoreEr
     Ok(URL_SAFE_NO_PAD.encode(json))
 }
 
+/// The index key a cursor stands for, if it is one this owner's listing
+/// (`searching` or not) handed out.
 fn decode_cursor(
     cursor: &str,
     owner: &Owner,
+    searching: bool,
 ) -> Result<HashMap<String, AttributeValue>, StoreError> {
     let json = URL_SAFE_NO_PAD
         .decode(cursor)
@@ -245,7 +265,74 @@ fn decode_cursor(
     if &key.owner != owner {
         return Err(StoreError::BadCursor);
     }
+    let of_this_index = if searching {
+        key.search_at.is_some() && key.created_at.is_none()
+    } else {
+        key.created_at.is_some() && key.search_at.is_none()
+    };
+    if !of_this_index {
+        return Err(StoreError::BadCursor);
+    }
     serde_dynamo::to_item(key).map_err(StoreError::backend)
+}
+
+impl DynamoJobStore {
+    /// The jobs with these ids, whole and in this order; those deleted or
+    /// expired meanwhile are left out.
+    async fn read_whole(&self, ids: Vec<JobId>) -> Result<Vec<Job>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<HashMap<String, AttributeValue>> = ids
+            .iter()
+            .map(|id| HashMap::from([("job_id".to_owned(), text(id.as_str()))]))
+            .collect();
+        let mut pending = Some(
+            KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .build()
+                .map_err(StoreError::backend)?,
+        );
+        let mut found: HashMap<JobId, Job> = HashMap::new();
+        for round in 0..MAX_ROUNDS {
+            let Some(request) = pending.take() else { break };
+            if round > 0 {
+                // Unprocessed keys mean throttling: back off before asking again.
+                tokio::time::sleep(std::time::Duration::from_millis(50 << round)).await;
+            }
+            let output = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(|e| StoreError::backend(AwsCallError::new("BatchGetItem", &e)))?;
+            let items = output
+                .responses
+                .and_then(|mut tables| tables.remove(&self.table))
+                .unwrap_or_default();
+            for item in items {
+                let job = from_item(item)?;
+                found.insert(job.job_id.clone(), job);
+            }
+            pending = output
+                .unprocessed_keys
+                .and_then(|mut tables| tables.remove(&self.table))
+                .filter(|left| !left.keys().is_empty());
+        }
+        if pending.is_some() {
+            return Err(StoreError::backend(AwsCallError {
+                operation: "BatchGetItem",
+                detail: "keys were left unprocessed after every retry".into(),
+            }));
+        }
+        let now = Timestamp::now();
+        Ok(ids
+            .into_iter()
+            .filter_map(|id| found.remove(&id))
+            .filter(|job| !job.is_expired(now))
+            .collect())
+    }
 }
 
 #[async_trait]
@@ -363,19 +450,52 @@ impl JobStore for DynamoJobStore {
     #[instrument(skip(self, query), fields(owner = %owner, limit = query.limit))]
     async fn list_by_owner(&self, owner: &Owner, query: &ListQuery) -> Result<JobPage, StoreError> {
         let limit = query.limit.clamp(1, MAX_PAGE) as usize;
+        let searching = query.search.is_some();
+        // A search reads the sparse index of jobs with text, sorted as a listing is.
+        let (index, sort_key) = if searching {
+            (INDEX_BY_SEARCH, "search_at")
+        } else {
+            (INDEX_BY_OWNER, "created_at")
+        };
         let mut start = query
             .cursor
             .as_deref()
-            .map(|cursor| decode_cursor(cursor, owner))
+            .map(|cursor| decode_cursor(cursor, owner, searching))
             .transpose()?;
-        let mut jobs = Vec::with_capacity(limit);
+        let created_before = query.created_before.map(|at| at.as_millis() - 1);
+        if let (Some(after), Some(before)) = (query.created_after, created_before)
+            && after.as_millis() > before
+        {
+            return Ok(JobPage {
+                jobs: Vec::new(),
+                next_cursor: None,
+            });
+        }
+        let mut items = Vec::with_capacity(limit);
         for _ in 0..MAX_ROUNDS {
             let mut expression = Expression::default();
-            let key = format!(
+            let mut key = format!(
                 "{} = {}",
                 expression.name("owner"),
                 expression.value(text(owner.as_str()))
             );
+            let millis = |at: i64| AttributeValue::N(at.to_string());
+            let range = match (query.created_after, created_before) {
+                (Some(after), Some(before)) => Some(format!(
+                    "BETWEEN {} AND {}",
+                    expression.value(millis(after.as_millis())),
+                    expression.value(millis(before))
+                )),
+                (Some(after), None) => Some(format!(
+                    ">= {}",
+                    expression.value(millis(after.as_millis()))
+                )),
+                (None, Some(before)) => Some(format!("<= {}", expression.value(millis(before)))),
+                (None, None) => None,
+            };
+            if let Some(range) = range {
+                key.push_str(&format!(" AND {} {range}", expression.name(sort_key)));
+            }
             let mut filter = expression.unexpired(Timestamp::now());
             if let Some(status) = query.status {
                 filter = format!(
@@ -384,13 +504,27 @@ impl JobStore for DynamoJobStore {
                     expression.value(text(status.as_str()))
                 );
             }
+            if let Some(kind) = query.document_type {
+                filter = format!(
+                    "{filter} AND {} = {}",
+                    expression.name("document_type"),
+                    expression.value(text(kind.as_str()))
+                );
+            }
+            if let Some(search) = &query.search {
+                filter = format!(
+                    "{filter} AND contains({}, {})",
+                    expression.name("search_text"),
+                    expression.value(text(search.as_str()))
+                );
+            }
             // Asking for no more than are still missing keeps the cursor exact under a filter.
-            let remaining = (limit - jobs.len()) as i32;
+            let remaining = (limit - items.len()) as i32;
             let output = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .index_name(INDEX_BY_OWNER)
+                .index_name(index)
                 .key_condition_expression(key)
                 .filter_expression(filter)
                 .set_expression_attribute_names(Some(expression.names))
@@ -401,14 +535,28 @@ impl JobStore for DynamoJobStore {
                 .send()
                 .await
                 .map_err(|e| StoreError::backend(AwsCallError::new("Query", &e)))?;
-            for item in output.items.unwrap_or_default() {
-                jobs.push(from_item(item)?);
-            }
+            items.extend(output.items.unwrap_or_default());
             start = output.last_evaluated_key;
-            if jobs.len() >= limit || start.is_none() {
+            if items.len() >= limit || start.is_none() {
                 break;
             }
         }
+        let jobs = if searching {
+            // The index holds what the filter reads; the hits are read whole.
+            let ids = items
+                .iter()
+                .map(|item| match item.get("job_id") {
+                    Some(AttributeValue::S(id)) => JobId::parse(id).map_err(StoreError::backend),
+                    _ => Err(StoreError::backend(AwsCallError {
+                        operation: "Query",
+                        detail: "an index item without its job_id".into(),
+                    })),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            self.read_whole(ids).await?
+        } else {
+            items.into_iter().map(from_item).collect::<Result<_, _>>()?
+        };
         let next_cursor = start.map(encode_cursor).transpose()?;
         Ok(JobPage { jobs, next_cursor })
     }

@@ -17,8 +17,8 @@ mod sqs;
 pub use aws_config::SdkConfig;
 #[cfg(feature = "dynamodb")]
 pub use dynamodb::{
-    BY_HASH_ATTRIBUTES, BY_OWNER_ATTRIBUTES, DynamoJobStore, INDEX_BY_HASH, INDEX_BY_OWNER,
-    INDEX_BY_PENDING,
+    BY_HASH_ATTRIBUTES, BY_OWNER_ATTRIBUTES, BY_SEARCH_ATTRIBUTES, DynamoJobStore, INDEX_BY_HASH,
+    INDEX_BY_OWNER, INDEX_BY_PENDING, INDEX_BY_SEARCH,
 };
 #[cfg(feature = "dynamodb")]
 pub use rate_limiter::DynamoRateLimiter;

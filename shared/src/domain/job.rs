@@ -181,6 +181,13 @@ pub struct Job {
     pub result_key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deduplicated_from: Option<JobId>,
+    /// The text's normal form for search (`search::search_text`), set on completion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search_text: Option<String>,
+    /// `created_at` again, set with `search_text`: the sort key of the sparse
+    /// search index, which holds only jobs with text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// After this instant the presigned upload URL no longer works.
@@ -263,6 +270,8 @@ impl Job {
             model_version: None,
             result_key: None,
             deduplicated_from: None,
+            search_text: None,
+            search_at: None,
             created_at: now,
             updated_at: now,
             upload_expires_at: now.plus(upload_ttl),

@@ -47,6 +47,13 @@ impl Timestamp {
             .unwrap_or(OffsetDateTime::UNIX_EPOCH)
     }
 
+    /// An RFC 3339 instant (`2026-11-27T09:00:00Z`, any offset), to the millisecond.
+    pub fn parse_rfc3339(raw: &str) -> Option<Self> {
+        OffsetDateTime::parse(raw, &Rfc3339)
+            .ok()
+            .map(Self::from_datetime)
+    }
+
     pub fn to_rfc3339(self) -> String {
         self.to_datetime()
             .format(&Rfc3339)

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Completion, DedupKey, ErrorCode, Job, JobError, JobId, JobStatus, Timestamp};
+use super::{Completion, DedupKey, ErrorCode, Job, JobError, JobId, JobStatus, Timestamp, search};
 
 /// A move of a job from one status to another, with what it writes. Stores
 /// apply it atomically: the guard and the changes in one conditional write.
@@ -104,6 +104,8 @@ pub enum FieldChange {
     Remove(&'static str),
     /// Adds to a number field (absent counts as 0).
     Increment(&'static str, i64),
+    /// Sets the first field to the value the second holds.
+    Copy(&'static str, &'static str),
 }
 
 /// The store refused a transition: the job is not where the move starts.
@@ -286,18 +288,26 @@ impl Transition {
     }
 }
 
+/// The completion's fields, and the normal form of its text for search: a
+/// job with text enters the sparse search index (`search_at`, a copy of
+/// `created_at`, is its sort key).
 fn completion_changes(completion: &Completion) -> Vec<FieldChange> {
     let Value::Object(fields) = json!(completion) else {
         unreachable!("a Completion serialises to an object")
     };
-    COMPLETION_FIELDS
+    let mut changes: Vec<FieldChange> = COMPLETION_FIELDS
         .iter()
         .filter_map(|name| {
             fields
                 .get(*name)
                 .map(|value| FieldChange::Set(name, value.clone()))
         })
-        .collect()
+        .collect();
+    if let Some(normal) = search::search_text(&completion.text) {
+        changes.push(FieldChange::Set("search_text", json!(normal)));
+        changes.push(FieldChange::Copy("search_at", "created_at"));
+    }
+    changes
 }
 
 const COMPLETION_FIELDS: [&str; 9] = [
@@ -351,6 +361,11 @@ fn apply_changes(fields: &mut Map<String, Value>, changes: &[FieldChange]) {
             FieldChange::Increment(name, by) => {
                 let current = fields.get(*name).and_then(Value::as_i64).unwrap_or(0);
                 fields.insert((*name).to_owned(), json!(current + by));
+            }
+            FieldChange::Copy(name, from) => {
+                if let Some(value) = fields.get(*from).cloned() {
+                    fields.insert((*name).to_owned(), value);
+                }
             }
         }
     }

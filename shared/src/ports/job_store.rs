@@ -5,7 +5,8 @@
 use async_trait::async_trait;
 
 use crate::domain::{
-    Job, JobId, JobStatus, Owner, Sha256Hex, Timestamp, Transition, TransitionRefused, WebhookState,
+    DocumentType, Job, JobId, JobStatus, Owner, SearchQuery, Sha256Hex, Timestamp, Transition,
+    TransitionRefused, WebhookState,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +48,31 @@ pub struct ListQuery {
     pub status: Option<JobStatus>,
     pub limit: u32,
     pub cursor: Option<String>,
+    /// Only jobs whose text holds this (in normal form); such a listing
+    /// holds only jobs with text, each read whole (for its snippet).
+    pub search: Option<SearchQuery>,
+    pub document_type: Option<DocumentType>,
+    /// Only jobs created at or after this instant.
+    pub created_after: Option<Timestamp>,
+    /// Only jobs created before this instant.
+    pub created_before: Option<Timestamp>,
+}
+
+impl ListQuery {
+    /// Whether `job` passes every filter but the owner (the stores' shared rule).
+    pub fn admits(&self, job: &Job) -> bool {
+        self.status.is_none_or(|status| job.status == status)
+            && self
+                .document_type
+                .is_none_or(|kind| job.document_type == Some(kind))
+            && self.created_after.is_none_or(|at| job.created_at >= at)
+            && self.created_before.is_none_or(|at| job.created_at < at)
+            && self.search.as_ref().is_none_or(|query| {
+                job.search_text
+                    .as_deref()
+                    .is_some_and(|text| query.matches(text))
+            })
+    }
 }
 
 /// The jobs table: every status change is a conditional write. A job past its
@@ -68,7 +94,9 @@ pub trait JobStore: Send + Sync {
         now: Timestamp,
     ) -> Result<Job, StoreError>;
 
-    /// The owner's jobs, newest first, a page at a time.
+    /// The owner's jobs that pass the query's filters, newest first, a page
+    /// at a time. A page may hold fewer than `limit` (even none) and still
+    /// have a next cursor: the stores bound what one call reads.
     async fn list_by_owner(&self, owner: &Owner, query: &ListQuery) -> Result<JobPage, StoreError>;
 
     /// The owner's newest completed job with these bytes, if any. Never looks
