@@ -136,6 +136,26 @@ pub struct ApiError {
     pub retry_after: Option<Duration>,
 }
 
+/// `raw` as one of a closed set of names (`all`, read by `name_of`), or the
+/// error that lists them all under the parameter's `field` name.
+pub fn one_of<T: Copy>(
+    raw: Option<&str>,
+    field: &str,
+    code: ApiCode,
+    all: &[T],
+    name_of: fn(T) -> &'static str,
+) -> Result<Option<T>, ApiError> {
+    let Some(raw) = raw else { return Ok(None) };
+    if let Some(found) = all.iter().copied().find(|item| name_of(*item) == raw) {
+        return Ok(Some(found));
+    }
+    let known: Vec<&str> = all.iter().map(|item| name_of(*item)).collect();
+    Err(ApiError::new(
+        code,
+        format!("{field} must be one of: {}", known.join(", ")),
+    ))
+}
+
 impl ApiError {
     pub fn new(code: ApiCode, message: impl Into<String>) -> Self {
         Self {

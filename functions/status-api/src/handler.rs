@@ -145,18 +145,13 @@ impl StatusApi {
     #[instrument(skip(self, request), fields(owner = %owner))]
     pub async fn list(&self, owner: &Owner, request: &Request) -> Result<Response<Body>, ApiError> {
         let params = request.query_string_parameters();
-        let status = params
-            .first("status")
-            .map(|raw| {
-                JobStatus::parse(raw).ok_or_else(|| {
-                    let known: Vec<&str> = JobStatus::ALL.iter().map(|s| s.as_str()).collect();
-                    ApiError::new(
-                        ApiCode::InvalidStatus,
-                        format!("status must be one of: {}", known.join(", ")),
-                    )
-                })
-            })
-            .transpose()?;
+        let status = api::one_of(
+            params.first("status"),
+            "status",
+            ApiCode::InvalidStatus,
+            &JobStatus::ALL,
+            JobStatus::as_str,
+        )?;
         let limit = match params.first("limit") {
             None => DEFAULT_PAGE,
             Some(raw) => raw
@@ -177,18 +172,13 @@ impl StatusApi {
                     .map_err(|error| ApiError::new(ApiCode::InvalidQuery, error.to_string()))
             })
             .transpose()?;
-        let document_type = params
-            .first("document_type")
-            .map(|raw| {
-                DocumentType::parse(raw).ok_or_else(|| {
-                    let known: Vec<&str> = DocumentType::ALL.iter().map(|t| t.as_str()).collect();
-                    ApiError::new(
-                        ApiCode::InvalidDocumentType,
-                        format!("document_type must be one of: {}", known.join(", ")),
-                    )
-                })
-            })
-            .transpose()?;
+        let document_type = api::one_of(
+            params.first("document_type"),
+            "document_type",
+            ApiCode::InvalidDocumentType,
+            &DocumentType::ALL,
+            DocumentType::as_str,
+        )?;
         let query = ListQuery {
             status,
             limit,

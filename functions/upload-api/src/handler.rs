@@ -213,19 +213,13 @@ fn parse_request(body: Value) -> Result<ParsedRequest, ApiError> {
             )),
         })
         .transpose()?;
-    let document_type = request
-        .document_type
-        .as_deref()
-        .map(|raw| {
-            DocumentType::parse(raw).ok_or_else(|| {
-                let known: Vec<&str> = DocumentType::ALL.iter().map(|kind| kind.as_str()).collect();
-                ApiError::new(
-                    ApiCode::InvalidDocumentType,
-                    format!("document_type must be one of: {}", known.join(", ")),
-                )
-            })
-        })
-        .transpose()?;
+    let document_type = api::one_of(
+        request.document_type.as_deref(),
+        "document_type",
+        ApiCode::InvalidDocumentType,
+        &DocumentType::ALL,
+        DocumentType::as_str,
+    )?;
     let redact = parse_redact(request.redact.as_ref())?;
     Ok(ParsedRequest {
         filename,
