@@ -103,21 +103,24 @@ impl Api {
             .1)
     }
 
-    pub async fn list(
-        &self,
-        status: Option<&str>,
-        limit: u32,
-        cursor: Option<&str>,
-    ) -> anyhow::Result<Value> {
+    /// `GET /v1/jobs` with these filters: one page.
+    pub async fn list(&self, params: &ListParams, cursor: Option<&str>) -> anyhow::Result<Value> {
         let mut url = url::Url::parse(&format!("{}/v1/jobs", self.base))?;
         {
             let mut query = url.query_pairs_mut();
-            query.append_pair("limit", &limit.to_string());
-            if let Some(status) = status {
-                query.append_pair("status", status);
-            }
-            if let Some(cursor) = cursor {
-                query.append_pair("cursor", cursor);
+            query.append_pair("limit", &params.limit.to_string());
+            let optional = [
+                ("q", params.query.as_deref()),
+                ("status", params.status.as_deref()),
+                ("document_type", params.document_type.as_deref()),
+                ("created_after", params.created_after.as_deref()),
+                ("created_before", params.created_before.as_deref()),
+                ("cursor", cursor),
+            ];
+            for (name, value) in optional {
+                if let Some(value) = value {
+                    query.append_pair(name, value);
+                }
             }
         }
         let request = self.http.get(url);
@@ -382,7 +385,42 @@ pub fn print_job(label: &str, job: &Value) {
 }
 
 /// `ocr list`: a line per job, newest first.
-pub fn print_list(listing: &Value) {
+/// The filters of `ocr list` and `ocr search`, as the API names them.
+#[derive(Clone, Debug, Default)]
+pub struct ListParams {
+    pub query: Option<String>,
+    pub status: Option<String>,
+    pub document_type: Option<String>,
+    pub created_after: Option<String>,
+    pub created_before: Option<String>,
+    pub limit: u32,
+}
+
+/// Pages a search reads at most before it hands back a cursor: each page
+/// costs a request, and a rare phrase in a large history empties many.
+const SEARCH_PAGES: usize = 20;
+
+/// `ocr search`: follows the cursor through pages the filter emptied until
+/// `limit` hits are found or the listing ends; one page of the API's shape.
+pub async fn search(api: &Api, params: &ListParams, cursor: Option<&str>) -> anyhow::Result<Value> {
+    let mut hits: Vec<Value> = Vec::new();
+    let mut cursor = cursor.map(str::to_owned);
+    for _ in 0..SEARCH_PAGES {
+        let mut page = params.clone();
+        page.limit = params.limit - hits.len() as u32;
+        let listing = api.list(&page, cursor.as_deref()).await?;
+        hits.extend(listing["jobs"].as_array().cloned().unwrap_or_default());
+        cursor = listing["next_cursor"].as_str().map(str::to_owned);
+        if cursor.is_none() || hits.len() as u32 >= params.limit {
+            break;
+        }
+    }
+    Ok(json!({"jobs": hits, "next_cursor": cursor}))
+}
+
+/// A listing's jobs, one line each (a search's with its snippet below), and
+/// the command for the next page: `more` is that command without its cursor.
+pub fn print_list(listing: &Value, more: &str) {
     let jobs = listing["jobs"].as_array().cloned().unwrap_or_default();
     if jobs.is_empty() {
         println!("no jobs");
@@ -396,9 +434,12 @@ pub fn print_list(listing: &Value) {
             job["created_at"].as_str().unwrap_or(""),
             job["filename"].as_str().unwrap_or(""),
         );
+        if let Some(snippet) = job["snippet"].as_str() {
+            println!("    {snippet}");
+        }
     }
     if let Some(cursor) = listing["next_cursor"].as_str() {
-        println!("more: ocr list --cursor {cursor}");
+        println!("more: {more} --cursor {cursor}");
     }
 }
 

@@ -3,11 +3,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser, Subcommand};
-use ocr_cli::client::{self, Api, SubmitOptions};
+use ocr_cli::client::{self, Api, ListParams, SubmitOptions};
 use ocr_cli::dev::{self, DEFAULT_SUBJECT, DevOptions, TOKEN_TTL};
 use ocr_cli::state::StateDir;
 use ocr_cli::{invoke, token};
+use ocr_shared::domain::{DocumentType, JobStatus};
 
 /// lambda-ocr: document OCR on AWS Lambda, and the same stack on this machine.
 #[derive(Parser)]
@@ -63,12 +65,28 @@ enum Command {
     List {
         #[command(flatten)]
         target: Target,
-        #[arg(long)]
-        status: Option<String>,
-        #[arg(long, default_value_t = 20)]
-        limit: u32,
+        #[command(flatten)]
+        filters: Filters,
+        /// The `next_cursor` of the page before (printed as `more: ...`).
         #[arg(long)]
         cursor: Option<String>,
+        /// The page as the API answers it, on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Finds your documents whose text holds QUERY (spaces, case and
+    /// full-width forms ignored), newest first, with a snippet of each.
+    Search {
+        /// What to look for, e.g. "한빛 문서" or "invoice no. 42".
+        query: String,
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        filters: Filters,
+        /// The `next_cursor` of the search before (printed as `more: ...`).
+        #[arg(long)]
+        cursor: Option<String>,
+        /// The hits as the API shows them, on stdout.
         #[arg(long)]
         json: bool,
     },
@@ -79,6 +97,39 @@ enum Command {
         #[arg(long)]
         event: PathBuf,
     },
+}
+
+/// What `list` and `search` narrow to.
+#[derive(Args)]
+struct Filters {
+    /// Only jobs in this status.
+    #[arg(long, value_parser = PossibleValuesParser::new(JobStatus::ALL.map(JobStatus::as_str)))]
+    status: Option<String>,
+    /// Only documents of this type.
+    #[arg(long, value_parser = PossibleValuesParser::new(DocumentType::ALL.map(DocumentType::as_str)))]
+    document_type: Option<String>,
+    /// Only jobs created at or after this instant (RFC 3339, e.g. 2026-11-01T00:00:00+09:00).
+    #[arg(long)]
+    after: Option<String>,
+    /// Only jobs created before this instant (RFC 3339).
+    #[arg(long)]
+    before: Option<String>,
+    /// Jobs per page (1-100).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100))]
+    limit: u32,
+}
+
+impl Filters {
+    fn params(self, query: Option<String>) -> ListParams {
+        ListParams {
+            query,
+            status: self.status,
+            document_type: self.document_type,
+            created_after: self.after,
+            created_before: self.before,
+            limit: self.limit,
+        }
+    }
 }
 
 /// Which API, as whom.
@@ -123,6 +174,15 @@ impl Target {
         };
         Api::new(&base, token)
     }
+}
+
+fn show_listing(listing: &serde_json::Value, json: bool, more: &str) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(listing)?);
+    } else {
+        client::print_list(listing, more);
+    }
+    Ok(())
 }
 
 fn init_logging() {
@@ -195,20 +255,29 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         }
         Command::List {
             target,
-            status,
-            limit,
+            filters,
             cursor,
             json,
         } => {
+            let params = filters.params(None);
             let listing = target
                 .connect(&state)?
-                .list(status.as_deref(), limit, cursor.as_deref())
+                .list(&params, cursor.as_deref())
                 .await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&listing)?);
-            } else {
-                client::print_list(&listing);
-            }
+            show_listing(&listing, json, "ocr list")?;
+            Ok(true)
+        }
+        Command::Search {
+            query,
+            target,
+            filters,
+            cursor,
+            json,
+        } => {
+            let api = target.connect(&state)?;
+            let params = filters.params(Some(query.clone()));
+            let hits = client::search(&api, &params, cursor.as_deref()).await?;
+            show_listing(&hits, json, &format!("ocr search {query:?}"))?;
             Ok(true)
         }
         Command::Invoke { function, event } => {

@@ -24,6 +24,19 @@ impl Dev {
         ocr_tests::dev_process::Dev::start_on(Path::new(OCR), port, state)
     }
 
+    /// `ocr dev` reading with the fake Upstage, with `variables` besides.
+    fn with_upstage(
+        upstage: &ocr_tests::fake_upstage::FakeUpstage,
+        variables: &[(&str, &str)],
+    ) -> ocr_tests::dev_process::Dev {
+        let mut all = vec![
+            ("UPSTAGE_API_KEY", ocr_tests::fake_upstage::API_KEY),
+            ("UPSTAGE_BASE_URL", upstage.url.as_str()),
+        ];
+        all.extend_from_slice(variables);
+        Self::start_with(free_port(), tempfile::tempdir().unwrap(), &all)
+    }
+
     fn start_with(
         port: u16,
         state: tempfile::TempDir,
@@ -220,15 +233,7 @@ fn a_finished_job_is_announced_to_its_webhook_signed() {
 fn with_an_upstage_key_the_local_stack_reads_with_upstage() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let upstage = runtime.block_on(ocr_tests::fake_upstage::FakeUpstage::start());
-    let dev = Dev::start_with(
-        free_port(),
-        tempfile::tempdir().unwrap(),
-        &[
-            ("UPSTAGE_API_KEY", ocr_tests::fake_upstage::API_KEY),
-            ("UPSTAGE_BASE_URL", &upstage.url),
-            ("OCR_RETRY_BASE_SECONDS", "0"),
-        ],
-    );
+    let dev = Dev::with_upstage(&upstage, &[("OCR_RETRY_BASE_SECONDS", "0")]);
     let receipt = document("receipt.png");
     let job = json(&dev.ocr(&["submit", receipt.to_str().unwrap(), "--wait", "--json"]));
     assert_eq!(job["status"], "completed", "{job}");
@@ -895,15 +900,7 @@ fn a_250_page_pdf_is_one_job_read_in_chunks_with_progress_rising_and_pages_in_or
     let upstage = runtime.block_on(ocr_tests::fake_upstage::FakeUpstage::start());
     // Slow enough that the progress between chunks can be seen by polling.
     upstage.read_pdfs(Duration::from_millis(1500));
-    let dev = Dev::start_with(
-        free_port(),
-        tempfile::tempdir().unwrap(),
-        &[
-            ("UPSTAGE_API_KEY", ocr_tests::fake_upstage::API_KEY),
-            ("UPSTAGE_BASE_URL", &upstage.url),
-            ("OCR_RETRY_BASE_SECONDS", "0"),
-        ],
-    );
+    let dev = Dev::with_upstage(&upstage, &[("OCR_RETRY_BASE_SECONDS", "0")]);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("contract-250.pdf");
     ocr_tests::dev_process::render(&["--long-pdf".as_ref(), path.as_os_str(), "250".as_ref()]);
@@ -1020,12 +1017,9 @@ fn fifty_documents_queued_through_30_s_of_429s_under_a_3_per_second_quota_all_co
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let upstage = runtime.block_on(ocr_tests::fake_upstage::FakeUpstage::start());
     upstage.read_pdfs(Duration::from_millis(100));
-    let dev = Dev::start_with(
-        free_port(),
-        tempfile::tempdir().unwrap(),
+    let dev = Dev::with_upstage(
+        &upstage,
         &[
-            ("UPSTAGE_API_KEY", ocr_tests::fake_upstage::API_KEY),
-            ("UPSTAGE_BASE_URL", &upstage.url),
             ("OCR_RATE_LIMIT_RPS", "3"),
             ("JOB_CREATE_RATE_PER_MINUTE", "100000"),
         ],
@@ -1088,6 +1082,67 @@ fn fifty_documents_queued_through_30_s_of_429s_under_a_3_per_second_quota_all_co
         upstage.calls().len(),
         arrivals.len(),
         100.0 * in_storm as f64 / (RPS * STORM.as_secs_f64()),
+    );
+}
+
+#[test]
+fn ocr_search_finds_korean_english_and_mixed_text_with_snippets() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let upstage = runtime.block_on(ocr_tests::fake_upstage::FakeUpstage::start());
+    let dev = Dev::with_upstage(&upstage, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let texts = [
+        "주식회사 한빛문서 임대차 계약서",
+        "INVOICE No. 42 Total 12,000",
+        "한빛 Trading Co. 영수증",
+    ];
+    // Read one after another, each answered with its text as Upstage would.
+    upstage.script(texts.map(|text| {
+        let read = ocr_tests::fake_upstage::pdf_response(&[text.to_owned()]);
+        ocr_tests::fake_upstage::Reply::Ok(read)
+    }));
+    let files = one_page_pdfs(dir.path(), (1..=3).map(|n| format!("document {n}")));
+    let mut args = vec!["submit", "--wait", "--json"];
+    args.extend(files.iter().map(String::as_str));
+    let submitted = dev.ocr(&args);
+    assert!(submitted.status.success(), "{}", stdout(&submitted));
+
+    let hits = |query: &str| -> Vec<String> {
+        let found = json(&dev.ocr(&["search", query, "--json"]));
+        found["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|job| job["snippet"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(hits("한빛 문서"), [texts[0]], "Korean, across a space");
+    assert_eq!(hits("invoice no.42"), [texts[1]], "English, any case");
+    assert_eq!(hits("trading co. 영수증"), [texts[2]], "mixed");
+    assert_eq!(hits("한빛"), [texts[2], texts[0]], "newest first");
+    assert!(hits("없는 말").is_empty());
+
+    let printed = stdout(&dev.ocr(&["search", "한빛문서"]));
+    assert!(
+        printed.contains("\n    주식회사 한빛문서 임대차 계약서"),
+        "{printed}"
+    );
+    // With a filter: the hit's own document type keeps it, another drops it.
+    let found = json(&dev.ocr(&["search", "한빛문서", "--json"]));
+    let kind = found["jobs"][0]["document_type"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let kept = json(&dev.ocr(&["search", "한빛", "--document-type", &kind, "--json"]));
+    assert_eq!(kept["jobs"].as_array().unwrap().len(), 1, "{kept}");
+    let dropped = json(&dev.ocr(&["search", "한빛", "--document-type", "id_card", "--json"]));
+    assert!(dropped["jobs"].as_array().unwrap().is_empty(), "{dropped}");
+    let refused = dev.ocr(&["search", "   "]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("no letters or digits"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
     );
 }
 
@@ -1336,15 +1391,7 @@ fn bad_input_corpus_every_input_gets_a_clear_status_and_reason_and_nothing_rejec
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let upstage = runtime.block_on(ocr_tests::fake_upstage::FakeUpstage::start());
     upstage.read_pdfs(Duration::ZERO);
-    let dev = Dev::start_with(
-        free_port(),
-        tempfile::tempdir().unwrap(),
-        &[
-            ("UPSTAGE_API_KEY", ocr_tests::fake_upstage::API_KEY),
-            ("UPSTAGE_BASE_URL", &upstage.url),
-            ("JOB_CREATE_RATE_PER_MINUTE", "100000"),
-        ],
-    );
+    let dev = Dev::with_upstage(&upstage, &[("JOB_CREATE_RATE_PER_MINUTE", "100000")]);
     let dir = tempfile::tempdir().unwrap();
     ocr_tests::dev_process::run_tool("bad_inputs.py", &[dir.path().as_os_str()]);
     let file = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
