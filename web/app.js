@@ -286,31 +286,72 @@ async function process(file) {
   }
 }
 
+// Pages a search follows at most: a rare phrase may leave pages empty.
+const SEARCH_PAGES = 10;
+
+// The newest jobs, or with a query those whose text holds it (each with the
+// passage around the match), following the cursor past pages the search emptied.
 async function loadRecent() {
   if (!token()) return askForToken();
+  const query = $("query").value.trim();
   try {
-    const { jobs } = await api("GET", "jobs?limit=10");
+    let jobs = [];
+    let cursor = null;
+    for (let page = 0; page < (query ? SEARCH_PAGES : 1); page++) {
+      const params = new URLSearchParams({ limit: "10" });
+      if (query) params.set("q", query);
+      if (cursor) params.set("cursor", cursor);
+      const listing = await api("GET", `jobs?${params}`);
+      jobs = jobs.concat(listing.jobs);
+      cursor = listing.next_cursor;
+      if (!cursor || jobs.length >= 10) break;
+    }
     const list = $("recent");
     list.replaceChildren();
     for (const job of jobs) {
       const item = document.createElement("li");
+      item.tabIndex = 0;
+      item.setAttribute("role", "button");
       item.innerHTML = `<span class="status"></span><span class="name"></span><span class="when"></span>`;
       item.querySelector(".status").textContent = LABELS.status[job.status] ?? job.status;
       item.querySelector(".name").textContent = job.filename;
       item.querySelector(".when").textContent = new Date(job.created_at).toLocaleString();
-      item.addEventListener("click", async () => {
+      if (job.snippet) {
+        const snippet = document.createElement("span");
+        snippet.className = "snippet";
+        snippet.textContent = job.snippet;
+        item.append(snippet);
+      }
+      const open = async () => {
         clearError();
         const full = await api("GET", `jobs/${job.job_id}`).catch((e) => (showError(e), null));
         if (full?.status === "completed") showResult(full, null);
         else if (full?.error) showError(full.error);
+      };
+      item.addEventListener("click", open);
+      item.addEventListener("keydown", (event) => {
+        if (event.key === "Enter" || event.key === " ") {
+          event.preventDefault();
+          open();
+        }
       });
       list.append(item);
     }
-    if (!jobs.length) list.innerHTML = "<li>아직 없습니다 · none yet</li>";
+    $("recent-note").textContent = query
+      ? `"${query}": ${jobs.length}건 · ${jobs.length} found`
+      : "";
+    if (!jobs.length) {
+      list.innerHTML = query ? "<li>찾지 못했습니다 · nothing found</li>" : "<li>아직 없습니다 · none yet</li>";
+    }
   } catch (error) {
     showError(error);
   }
 }
+
+$("search").addEventListener("submit", (event) => {
+  event.preventDefault();
+  loadRecent();
+});
 
 const drop = $("drop");
 $("file").addEventListener("change", (event) => {

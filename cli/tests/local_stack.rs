@@ -735,6 +735,20 @@ fn the_demo_page_uploads_shows_text_and_boxes_and_explains_a_rejection() {
             .contains("not supported"),
         "{seen}"
     );
+    // The search box: the receipt's longest Korean word finds it, with its passage.
+    let search = &seen["search"];
+    let word = search["word"].as_str().unwrap();
+    assert!(search["hits"].as_u64().unwrap() >= 1, "{seen}");
+    assert!(search["snippet"].as_str().unwrap().contains(word), "{seen}");
+    assert!(search["note"].as_str().unwrap().contains("found"), "{seen}");
+    assert!(
+        seen["search_none"]
+            .as_str()
+            .unwrap()
+            .contains("nothing found"),
+        "{seen}"
+    );
+    assert_eq!(seen["opened_by_keyboard"], true, "{seen}");
 }
 
 #[test]

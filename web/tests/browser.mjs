@@ -83,6 +83,34 @@ try {
 
   seen.recent = await page.locator("#recent li").count();
 
+  // Search: a word of the text just read finds its job, with the passage
+  // around it; a phrase in no document finds nothing, and says so.
+  const word = seen.text.split(/\s+/).filter((w) => /[가-힣]/.test(w)).sort((a, b) => b.length - a.length)[0];
+  await page.fill("#query", word);
+  const searched = page.waitForResponse((r) => r.url().includes("/v1/jobs?") && r.url().includes("q="));
+  await page.press("#query", "Enter");
+  await searched;
+  await page.waitForSelector("#recent .snippet", { timeout: 10_000 });
+  seen.search = {
+    word,
+    hits: await page.locator("#recent li").count(),
+    snippet: await page.textContent("#recent .snippet"),
+    note: await page.textContent("#recent-note"),
+  };
+  await page.screenshot({ path: join(outDir, "search.png"), fullPage: true });
+  await page.fill("#query", "없는말없는말");
+  await page.press("#query", "Enter");
+  await page.waitForFunction(() => document.getElementById("recent").textContent.includes("nothing found"));
+  seen.search_none = await page.textContent("#recent");
+  // A hit opens from the keyboard as from a click.
+  await page.fill("#query", word);
+  await page.press("#query", "Enter");
+  await page.waitForSelector("#recent .snippet");
+  await page.focus("#recent li");
+  await page.keyboard.press("Enter");
+  await page.waitForSelector("#result:not([hidden])");
+  seen.opened_by_keyboard = (await page.textContent("#text")).includes(word);
+
   // Another user opens four jobs in a row: the fourth is over the limit.
   // The limit is counted per calendar minute, so the burst starts well inside one.
   const burst = await browser.newPage();
