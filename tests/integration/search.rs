@@ -136,7 +136,8 @@ async fn korean_english_and_mixed_text_are_found_across_spaces_case_and_width() 
 
 #[tokio::test]
 async fn a_search_cursor_crosses_pages_the_filter_empties() {
-    let store = &job_store().await;
+    // Five index items a round, ten rounds a request: 50 jobs a request.
+    let store = &job_store().await.with_search_scan(5);
     let t0 = Timestamp::now();
     let oldest = read(store, "carol", t0, 1, "계약서 갑 을 특약사항").await;
     for i in 0..120u64 {
@@ -236,4 +237,35 @@ async fn a_listing_cursor_is_no_search_cursor_and_the_reverse() {
             "{refused:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn more_hits_in_one_round_than_a_page_holds_continue_on_the_next_page_exactly() {
+    let store = &job_store().await;
+    let t0 = Timestamp::now();
+    let mut made = Vec::new();
+    for i in 0..5u8 {
+        let at = t0.plus(Duration::from_millis(u64::from(i)));
+        made.push(read(store, "erin", at, i, "부가세 포함").await.job_id);
+        read(
+            store,
+            "erin",
+            at.plus(Duration::from_micros(500)),
+            100 + i,
+            "영수증",
+        )
+        .await;
+    }
+    made.reverse();
+    let (hits, pages) = search_all(
+        store,
+        "erin",
+        ListQuery {
+            limit: 2,
+            ..searching("부가세")
+        },
+    )
+    .await;
+    assert_eq!(ids(&hits), made, "every hit once, newest first");
+    assert_eq!(pages, 3, "2 + 2 + 1");
 }

@@ -73,6 +73,10 @@ pub const BY_SEARCH_ATTRIBUTES: &[&str] = &["search_text", "status", "document_t
 pub const BY_HASH_ATTRIBUTES: &[&str] = &["status", "expires_at"];
 
 const MAX_PAGE: u32 = 100;
+/// Index items one search round reads by default (DynamoDB stops sooner, at 1 MB).
+const SEARCH_SCAN: i32 = 1000;
+/// The table's key attribute.
+const PRIMARY_KEY: &str = "job_id";
 /// How many index pages one list or dedup call reads at most before it
 /// returns what it has (and a cursor): bounds the cost of a sparse filter.
 const MAX_ROUNDS: usize = 10;
@@ -81,6 +85,8 @@ const MAX_ROUNDS: usize = 10;
 pub struct DynamoJobStore {
     client: Client,
     table: String,
+    /// Index items one search round reads.
+    search_scan: i32,
 }
 
 impl DynamoJobStore {
@@ -93,7 +99,15 @@ impl DynamoJobStore {
         Self {
             client,
             table: table.into(),
+            search_scan: SEARCH_SCAN,
         }
+    }
+
+    /// Reads `items` index items per search round instead of a full page: a
+    /// request then covers fewer jobs (tests use it to reach empty pages).
+    pub fn with_search_scan(mut self, items: i32) -> Self {
+        self.search_scan = items.max(1);
+        self
     }
 }
 
@@ -519,7 +533,16 @@ impl JobStore for DynamoJobStore {
                 );
             }
             // Asking for no more than are still missing keeps the cursor exact under a filter.
-            let remaining = (limit - items.len()) as i32;
+            let remaining = limit - items.len();
+            // A listing asks for no more than are still missing, which keeps
+            // the cursor exact under a filter. A search scans a full page
+            // (a rare phrase may match one job in thousands) and, when it
+            // has enough, cuts its cursor at the last hit it keeps.
+            let asked = if searching {
+                self.search_scan
+            } else {
+                remaining as i32
+            };
             let output = self
                 .client
                 .query()
@@ -530,13 +553,25 @@ impl JobStore for DynamoJobStore {
                 .set_expression_attribute_names(Some(expression.names))
                 .set_expression_attribute_values(Some(expression.values))
                 .scan_index_forward(false)
-                .limit(remaining)
+                .limit(asked)
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
                 .map_err(|e| StoreError::backend(AwsCallError::new("Query", &e)))?;
-            items.extend(output.items.unwrap_or_default());
+            let found = output.items.unwrap_or_default();
             start = output.last_evaluated_key;
+            if found.len() > remaining {
+                let kept: Vec<_> = found.into_iter().take(remaining).collect();
+                start = kept.last().map(|last| {
+                    [PRIMARY_KEY, "owner", sort_key]
+                        .iter()
+                        .filter_map(|name| Some(((*name).to_owned(), last.get(*name)?.clone())))
+                        .collect()
+                });
+                items.extend(kept);
+                break;
+            }
+            items.extend(found);
             if items.len() >= limit || start.is_none() {
                 break;
             }
