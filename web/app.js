@@ -214,6 +214,12 @@ async function showResult(job, file) {
   $("confidence").textContent = job.confidence != null ? `${(job.confidence * 100).toFixed(1)}%` : "—";
   $("pages").textContent = job.pages ?? "—";
   $("engine").textContent = job.engine ? `${job.engine} ${job.model_version ?? ""}` : "—";
+  const review = $("review");
+  review.hidden = !job.needs_review;
+  const pages = job.review_pages?.length ? ` (${job.review_pages.join(", ")}쪽 · page ${job.review_pages.join(", ")})` : "";
+  review.textContent = job.needs_review
+    ? `검토 필요: 신뢰도가 낮습니다${pages} · Needs review: read with low confidence`
+    : "";
   $("text").textContent = job.text ?? "";
   $("boxes").replaceChildren();
 
@@ -316,6 +322,12 @@ async function loadRecent() {
       item.querySelector(".status").textContent = LABELS.status[job.status] ?? job.status;
       item.querySelector(".name").textContent = job.filename;
       item.querySelector(".when").textContent = new Date(job.created_at).toLocaleString();
+      if (job.needs_review) {
+        const flag = document.createElement("span");
+        flag.className = "flag";
+        flag.textContent = "검토 필요 · needs review";
+        item.querySelector(".name").after(flag);
+      }
       if (job.snippet) {
         const snippet = document.createElement("span");
         snippet.className = "snippet";

@@ -115,6 +115,7 @@ impl Api {
                 ("document_type", params.document_type.as_deref()),
                 ("created_after", params.created_after.as_deref()),
                 ("created_before", params.created_before.as_deref()),
+                ("needs_review", params.needs_review.then_some("true")),
                 ("cursor", cursor),
             ];
             for (name, value) in optional {
@@ -372,6 +373,23 @@ pub fn print_job(label: &str, job: &Value) {
         facts.push("same bytes as an earlier job: not read again".into());
     }
     println!("{label}: {}", facts.join(" · "));
+    if job["needs_review"] == json!(true) {
+        let pages: Vec<String> = job["review_pages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_u64)
+            .map(|page| page.to_string())
+            .collect();
+        println!(
+            "  needs review: read with low confidence{}",
+            if pages.is_empty() {
+                String::new()
+            } else {
+                format!(" on page(s) {}", pages.join(", "))
+            }
+        );
+    }
     if let Some(error) = job["error"].as_object() {
         println!(
             "  {}: {}",
@@ -389,6 +407,7 @@ pub fn print_job(label: &str, job: &Value) {
 #[derive(Clone, Debug, Default)]
 pub struct ListParams {
     pub query: Option<String>,
+    pub needs_review: bool,
     pub status: Option<String>,
     pub document_type: Option<String>,
     pub created_after: Option<String>,

@@ -114,6 +114,9 @@ struct Filters {
     /// Only jobs created before this instant (RFC 3339).
     #[arg(long)]
     before: Option<String>,
+    /// Only completed jobs read with low confidence, which a person should check.
+    #[arg(long)]
+    needs_review: bool,
     /// Jobs per page (1-100).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100))]
     limit: u32,
@@ -123,6 +126,7 @@ impl Filters {
     fn params(self, query: Option<String>) -> ListParams {
         ListParams {
             query,
+            needs_review: self.needs_review,
             status: self.status,
             document_type: self.document_type,
             created_after: self.after,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use ocr_tests::dev_process::{descendants, document, free_port, repo};
 use ocr_tests::quality::{character_error_rate, words_intact};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const OCR: &str = env!("CARGO_BIN_EXE_ocr");
 
@@ -668,6 +668,8 @@ fn the_demo_page_uploads_shows_text_and_boxes_and_explains_a_rejection() {
         &[
             ("MAX_UPLOAD_BYTES", "150000"),
             ("JOB_CREATE_RATE_PER_MINUTE", "3"),
+            // Above any real read: the page shows its review warning.
+            ("LOW_CONFIDENCE_THRESHOLD", "0.99"),
         ],
     );
     let other = stdout(&dev.ocr(&["token", "--sub", "burst"]));
@@ -754,6 +756,12 @@ fn the_demo_page_uploads_shows_text_and_boxes_and_explains_a_rejection() {
         "{seen}"
     );
     assert_eq!(seen["opened_by_keyboard"], true, "{seen}");
+    assert!(
+        seen["review"]
+            .as_str()
+            .is_some_and(|text| text.contains("Needs review")),
+        "{seen}"
+    );
 }
 
 #[test]
@@ -1163,6 +1171,74 @@ fn ocr_search_finds_korean_english_and_mixed_text_with_snippets() {
         "{}",
         String::from_utf8_lossy(&refused.stderr)
     );
+}
+
+#[test]
+fn a_low_confidence_read_needs_review_in_the_status_the_webhook_and_the_listing() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let upstage = runtime.block_on(ocr_tests::fake_upstage::FakeUpstage::start());
+    let receiver = runtime.block_on(ocr_tests::receiver::Receiver::start());
+    let mut blurred =
+        ocr_tests::fake_upstage::pdf_response(&["흐릿한 영수증".into(), "합계".into()]);
+    blurred["confidence"] = json!(0.55);
+    blurred["pages"][1]["confidence"] = json!(0.55);
+    // The first document reads blurred; the second gets the clear receipt.
+    upstage.script([ocr_tests::fake_upstage::Reply::Ok(blurred)]);
+    let dev = Dev::with_upstage(&upstage, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let files = one_page_pdfs(
+        dir.path(),
+        ["blurred".to_owned(), "clear".to_owned()].into_iter(),
+    );
+    let submitted = dev.ocr(&[
+        "submit",
+        &files[0],
+        &files[1],
+        "--wait",
+        "--json",
+        "--webhook",
+        &receiver.url,
+    ]);
+    assert!(submitted.status.success(), "{}", stdout(&submitted));
+    let jobs: Vec<Value> = stdout(&submitted)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(jobs[0]["needs_review"], true, "{}", jobs[0]);
+    assert_eq!(jobs[0]["review_pages"], json!([2]), "{}", jobs[0]);
+    assert_eq!(jobs[1]["needs_review"], false, "{}", jobs[1]);
+    assert!(jobs[1].get("review_pages").is_none());
+
+    let id = jobs[0]["job_id"].as_str().unwrap();
+    let shown = stdout(&dev.ocr(&["status", id]));
+    assert!(
+        shown.contains("needs review: read with low confidence on page(s) 2"),
+        "{shown}"
+    );
+    let flagged = json(&dev.ocr(&["list", "--needs-review", "--json"]));
+    let listed: Vec<&str> = flagged["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|job| job["job_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, [id], "{flagged}");
+
+    let started = Instant::now();
+    while receiver.received().len() < 2 && started.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let events: Vec<Value> = receiver
+        .received()
+        .iter()
+        .map(|delivery| serde_json::from_slice(&delivery.body).unwrap())
+        .collect();
+    let announced = events
+        .iter()
+        .find(|event| event["job"]["job_id"] == id)
+        .expect("the blurred job's webhook");
+    assert_eq!(announced["job"]["needs_review"], true, "{announced}");
+    assert_eq!(announced["job"]["review_pages"], json!([2]), "{announced}");
 }
 
 #[test]

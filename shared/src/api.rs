@@ -33,6 +33,8 @@ pub enum ApiCode {
     InvalidQuery,
     /// A `created_after` / `created_before` that is not an RFC 3339 instant.
     InvalidDate,
+    /// A listing filter out of its values (`needs_review`).
+    InvalidFilter,
     /// A declared file the upload policy refuses before any byte is sent.
     Upload(ErrorCode),
     Unauthorized,
@@ -44,7 +46,7 @@ pub enum ApiCode {
 
 impl ApiCode {
     /// The API's own codes (the upload policy's are `ErrorCode`s).
-    pub const ALL: [ApiCode; 18] = [
+    pub const ALL: [ApiCode; 19] = [
         ApiCode::InvalidJson,
         ApiCode::InvalidRequest,
         ApiCode::InvalidFilename,
@@ -58,6 +60,7 @@ impl ApiCode {
         ApiCode::InvalidCursor,
         ApiCode::InvalidQuery,
         ApiCode::InvalidDate,
+        ApiCode::InvalidFilter,
         ApiCode::Unauthorized,
         ApiCode::NotFound,
         ApiCode::ResultNotReady,
@@ -80,6 +83,7 @@ impl ApiCode {
             ApiCode::InvalidCursor => "invalid_cursor",
             ApiCode::InvalidQuery => "invalid_query",
             ApiCode::InvalidDate => "invalid_date",
+            ApiCode::InvalidFilter => "invalid_filter",
             ApiCode::Upload(code) => code.as_str(),
             ApiCode::Unauthorized => "unauthorized",
             ApiCode::NotFound => "not_found",
@@ -106,6 +110,7 @@ impl ApiCode {
             | ApiCode::InvalidCursor
             | ApiCode::InvalidQuery
             | ApiCode::InvalidDate
+            | ApiCode::InvalidFilter
             | ApiCode::Upload(_) => StatusCode::BAD_REQUEST,
             ApiCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiCode::NotFound => StatusCode::NOT_FOUND,

@@ -64,6 +64,8 @@ pub fn completion(text: &str) -> Completion {
         result_key: "results/x.json".into(),
         document_type: Some(DocumentType::BusinessRegistration),
         redacted: None,
+        needs_review: false,
+        review_pages: Vec::new(),
     }
 }
 

@@ -51,6 +51,12 @@ pub struct JobView {
     /// While a job with a known page count waits or runs: the pages read so far.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pages_done: Option<u32>,
+    /// Once completed: whether the confidence fell below the review threshold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub needs_review: Option<bool>,
+    /// When it needs review: the pages whose confidence fell below it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub review_pages: Option<Vec<u32>>,
     /// In a search's hits only: the text around the first match.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub snippet: Option<String>,
@@ -126,6 +132,8 @@ impl JobView {
                 .pages
                 .filter(|_| running)
                 .map(|_| job.pages_done.unwrap_or(0)),
+            needs_review: completed.then_some(job.needs_review),
+            review_pages: (completed && job.needs_review).then(|| job.review_pages.clone()),
             snippet: None,
             engine: job.engine.clone().filter(|_| completed),
             model_version: job.model_version.clone().filter(|_| completed),

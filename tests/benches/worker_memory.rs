@@ -124,6 +124,7 @@ async fn run(blobs: Arc<S3BlobStore>, budget: u64) -> (u64, f64) {
             retry_base: Duration::from_secs(1),
             rate_limit_rps: 1000,
             max_bytes_in_flight: budget,
+            review_below: ocr_worker::DEFAULT_LOW_CONFIDENCE,
         },
         in_flight: ByteBudget::new(budget),
     };

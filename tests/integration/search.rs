@@ -269,3 +269,50 @@ async fn more_hits_in_one_round_than_a_page_holds_continue_on_the_next_page_exac
     assert_eq!(ids(&hits), made, "every hit once, newest first");
     assert_eq!(pages, 3, "2 + 2 + 1");
 }
+
+#[tokio::test]
+async fn needs_review_filters_a_listing_and_a_search() {
+    let store = &job_store().await;
+    let t0 = Timestamp::now();
+    let weak = ocr_shared::domain::Completion {
+        confidence: 0.41,
+        needs_review: true,
+        review_pages: vec![2],
+        ..completion("흐릿한 계약서")
+    };
+    let unsure = completed_reading(store, "fay", sha(1), t0, weak).await;
+    let sure = read(
+        store,
+        "fay",
+        t0.plus(Duration::from_millis(1)),
+        2,
+        "선명한 계약서",
+    )
+    .await;
+    store
+        .create(&new_job("fay", t0.plus(Duration::from_millis(2))))
+        .await
+        .unwrap();
+    let flagged = |wanted| ListQuery {
+        limit: 20,
+        needs_review: Some(wanted),
+        ..ListQuery::default()
+    };
+    let (listed, _) = search_all(store, "fay", flagged(true)).await;
+    assert_eq!(ids(&listed), vec![unsure.job_id.clone()]);
+    assert_eq!(listed[0].review_pages, [2], "the index carries the pages");
+    let (listed, _) = search_all(store, "fay", flagged(false)).await;
+    assert_eq!(listed.len(), 2, "the clear job and the one not read yet");
+    assert!(listed.iter().all(|job| job.job_id != unsure.job_id));
+    let (found, _) = search_all(
+        store,
+        "fay",
+        ListQuery {
+            needs_review: Some(true),
+            ..searching("계약서")
+        },
+    )
+    .await;
+    assert_eq!(ids(&found), [unsure.job_id]);
+    assert!(!sure.needs_review);
+}

@@ -54,6 +54,7 @@ try {
   seen.document_type = await page.textContent("#document-type");
   seen.confidence = await page.textContent("#confidence");
   seen.boxes = await page.locator("#boxes .box").count();
+  seen.review = (await page.isVisible("#review")) ? await page.textContent("#review") : null;
   seen.screenshot = join(outDir, `${basename(documentPath).replace(/\.[^.]+$/, "")}.png`);
   await page.screenshot({ path: seen.screenshot, fullPage: true });
 

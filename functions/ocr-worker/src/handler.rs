@@ -30,6 +30,9 @@ use crate::budget::ByteBudget;
 /// 200 MiB: four 50 MiB documents at once fit a 512 MB function beside the runtime.
 pub const DEFAULT_BYTES_IN_FLIGHT: u64 = 200 * 1024 * 1024;
 
+/// Below this confidence a document is marked for review.
+pub const DEFAULT_LOW_CONFIDENCE: f64 = 0.7;
+
 /// Upstage reads at most 100 pages in one synchronous call.
 pub const DEFAULT_PAGES_PER_CALL: u32 = 100;
 
@@ -44,7 +47,7 @@ const COMPLETION_RETRIES: [Duration; 3] = [
     Duration::from_millis(1600),
 ];
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct WorkerSettings {
     /// OCR attempts before a job fails for good.
     pub max_attempts: u32,
@@ -58,6 +61,8 @@ pub struct WorkerSettings {
     pub max_bytes_in_flight: u64,
     /// Pages of a PDF sent in one OCR call; a longer PDF is read in chunks.
     pub pages_per_call: u32,
+    /// A document read with less confidence than this needs review.
+    pub review_below: f64,
 }
 
 impl WorkerSettings {
@@ -80,6 +85,11 @@ impl WorkerSettings {
                 vars::OCR_PAGES_PER_CALL,
                 DEFAULT_PAGES_PER_CALL,
                 1..=1000,
+            )?,
+            review_below: env.number(
+                vars::LOW_CONFIDENCE_THRESHOLD,
+                DEFAULT_LOW_CONFIDENCE,
+                0.0..=1.0,
             )?,
         })
     }
@@ -598,7 +608,7 @@ impl Worker {
         let now = Timestamp::now();
         let key = job.job_id.result_key();
         let (text, text_truncated) = truncate_utf8(&result.text, MAX_STORED_TEXT_BYTES);
-        let completion = Completion {
+        let mut completion = Completion {
             redacted: result.redacted.clone(),
             text,
             text_truncated,
@@ -608,7 +618,17 @@ impl Worker {
             model_version: result.model_version.clone(),
             result_key: key.clone(),
             document_type: Some(document_type),
+            needs_review: result.confidence < self.settings.review_below,
+            review_pages: result
+                .pages
+                .iter()
+                .filter(|page| page.confidence < self.settings.review_below)
+                .map(|page| page.page)
+                .collect(),
         };
+        if !completion.needs_review {
+            completion.review_pages.clear();
+        }
         let transition = Transition::Complete {
             attempt,
             completion,
@@ -708,6 +728,7 @@ mod tests {
                 rate_limit_rps,
                 max_bytes_in_flight: DEFAULT_BYTES_IN_FLIGHT,
                 pages_per_call: DEFAULT_PAGES_PER_CALL,
+                review_below: DEFAULT_LOW_CONFIDENCE,
             },
             in_flight: ByteBudget::new(DEFAULT_BYTES_IN_FLIGHT),
         };
@@ -896,6 +917,34 @@ mod tests {
             Some("주민등록증 900101-1234568 010-****-5678")
         );
         assert_eq!(phone.redacted, Some(PiiCounts::from([(PiiKind::Phone, 1)])));
+    }
+
+    #[tokio::test]
+    async fn a_document_read_below_the_threshold_needs_review_with_its_weak_pages() {
+        let mut weak = testing::ocr_result("흐릿한 영수증");
+        let mut second = weak.pages[0].clone();
+        second.page = 2;
+        second.confidence = 0.42;
+        weak.pages[0].confidence = 0.93;
+        weak.pages.push(second.clone());
+        second.page = 3;
+        second.confidence = 0.69;
+        weak.pages.push(second);
+        weak.confidence = 0.42;
+        let engine = scripted().then(Ok(weak));
+        let given = given(engine, 100);
+        let weak_job = queued(&given, None).await;
+        run(&given, &weak_job, 1).await.unwrap();
+        let done = stored(&given, &weak_job).await;
+        assert!(done.needs_review);
+        assert_eq!(done.review_pages, [2, 3], "the pages below 0.7");
+
+        // The default reply (0.91) is above the threshold: nothing to review.
+        let fine = queued_bytes(&given, None, Bytes::from_static(b"another png")).await;
+        run(&given, &fine, 1).await.unwrap();
+        let done = stored(&given, &fine).await;
+        assert!(!done.needs_review);
+        assert!(done.review_pages.is_empty());
     }
 
     #[tokio::test]

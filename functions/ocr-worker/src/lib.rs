@@ -6,4 +6,4 @@ pub mod config;
 pub mod handler;
 
 pub use config::{Config, IAM_ACTIONS};
-pub use handler::{DEFAULT_PAGES_PER_CALL, Worker, WorkerSettings, handle};
+pub use handler::{DEFAULT_LOW_CONFIDENCE, DEFAULT_PAGES_PER_CALL, Worker, WorkerSettings, handle};

@@ -191,6 +191,13 @@ impl StatusApi {
             document_type,
             created_after: instant(params.first("created_after"), "created_after")?,
             created_before: instant(params.first("created_before"), "created_before")?,
+            needs_review: api::one_of(
+                params.first("needs_review"),
+                "needs_review",
+                ApiCode::InvalidFilter,
+                &[true, false],
+                |wanted| if wanted { "true" } else { "false" },
+            )?,
         };
         let page = self.jobs.list_by_owner(owner, &query).await?;
         let now = Timestamp::now();
@@ -608,6 +615,16 @@ mod tests {
         assert_eq!(hits.len(), 1, "{body}");
         assert_eq!(hits[0]["snippet"], "임대차 계약서 특약 사항: 애완동물 불가");
         assert!(hits[0].get("text").is_none(), "a hit is a summary");
+        assert_eq!(
+            hits[0]["needs_review"], false,
+            "a completed job says whether"
+        );
+        let (_, _, body) = get(
+            &api,
+            request("/v1/jobs?needs_review=true", "user-alice", None),
+        )
+        .await;
+        assert!(body["jobs"].as_array().unwrap().is_empty(), "{body}");
         let (_, _, body) = get(&api, request("/v1/jobs", "user-alice", None)).await;
         assert!(
             body["jobs"][0].get("snippet").is_none(),
@@ -634,6 +651,7 @@ mod tests {
                 "/v1/jobs?created_before=2026-13-01T00:00:00Z",
                 "invalid_date",
             ),
+            ("/v1/jobs?needs_review=yes", "invalid_filter"),
         ] {
             let (status, _, body) = get(&api, request(query, "user-alice", None)).await;
             assert_eq!(

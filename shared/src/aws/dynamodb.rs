@@ -55,6 +55,8 @@ pub const BY_OWNER_ATTRIBUTES: &[&str] = &[
     "deduplicated_from",
     "webhook_url",
     "webhook",
+    "needs_review",
+    "review_pages",
 ];
 /// GSI (pending, updated_at), keys only and sparse: the unfinished jobs,
 /// oldest change first, for the sweeper.
@@ -66,7 +68,13 @@ pub const INDEX_BY_SEARCH: &str = "by_search";
 
 /// What `by_search` projects besides its keys: what its filter reads. Hits
 /// are then read whole from the table (their text gives the snippet).
-pub const BY_SEARCH_ATTRIBUTES: &[&str] = &["search_text", "status", "document_type", "expires_at"];
+pub const BY_SEARCH_ATTRIBUTES: &[&str] = &[
+    "search_text",
+    "status",
+    "document_type",
+    "expires_at",
+    "needs_review",
+];
 
 /// What `by_hash` projects besides its keys: enough to pick a match, which is
 /// then read whole from the table.
@@ -524,6 +532,16 @@ impl JobStore for DynamoJobStore {
                     expression.name("document_type"),
                     expression.value(text(kind.as_str()))
                 );
+            }
+            if let Some(wanted) = query.needs_review {
+                let flag = expression.name("needs_review");
+                let yes = expression.value(AttributeValue::Bool(true));
+                filter = if wanted {
+                    format!("{filter} AND {flag} = {yes}")
+                } else {
+                    // Jobs written before the flag existed carry none.
+                    format!("{filter} AND (attribute_not_exists({flag}) OR {flag} <> {yes})")
+                };
             }
             if let Some(search) = &query.search {
                 filter = format!(

@@ -82,6 +82,13 @@ pub struct Completion {
     /// The kinds of personal data masked in the text and the result, with counts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redacted: Option<PiiCounts>,
+    /// The document's confidence fell below the deployment's threshold
+    /// (`LOW_CONFIDENCE_THRESHOLD`): a person should check what was read.
+    #[serde(default)]
+    pub needs_review: bool,
+    /// When it needs review: the pages (from 1) whose confidence fell below it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub review_pages: Vec<u32>,
 }
 
 /// The dedup index key: the same bytes only ever match within one owner, so a
@@ -167,6 +174,11 @@ pub struct Job {
     pub text_truncated: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confidence: Option<f64>,
+    /// Set on completion: see `Completion::needs_review`.
+    #[serde(default)]
+    pub needs_review: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub review_pages: Vec<u32>,
     /// A PDF's page count from ingest, then the result's on completion.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pages: Option<u32>,
@@ -264,6 +276,8 @@ impl Job {
             text: None,
             text_truncated: false,
             confidence: None,
+            needs_review: false,
+            review_pages: Vec::new(),
             pages: None,
             pages_done: None,
             engine: None,
@@ -322,6 +336,8 @@ impl Job {
             result_key: self.result_key.clone()?,
             document_type: self.document_type,
             redacted: self.redacted.clone(),
+            needs_review: self.needs_review,
+            review_pages: self.review_pages.clone(),
         })
     }
 

@@ -310,7 +310,7 @@ fn completion_changes(completion: &Completion) -> Vec<FieldChange> {
     changes
 }
 
-const COMPLETION_FIELDS: [&str; 9] = [
+const COMPLETION_FIELDS: [&str; 11] = [
     "text",
     "text_truncated",
     "confidence",
@@ -320,6 +320,8 @@ const COMPLETION_FIELDS: [&str; 9] = [
     "result_key",
     "document_type",
     "redacted",
+    "needs_review",
+    "review_pages",
 ];
 
 impl Job {
@@ -407,6 +409,8 @@ mod tests {
             model_version: "ocr-2.2.1".into(),
             result_key: "results/x.json".into(),
             document_type: Some(crate::domain::DocumentType::Receipt),
+            needs_review: false,
+            review_pages: Vec::new(),
         }
     }
 

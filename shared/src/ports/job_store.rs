@@ -56,6 +56,8 @@ pub struct ListQuery {
     pub created_after: Option<Timestamp>,
     /// Only jobs created before this instant.
     pub created_before: Option<Timestamp>,
+    /// Only completed jobs that need review (`true`), or only jobs that do not.
+    pub needs_review: Option<bool>,
 }
 
 impl ListQuery {
@@ -67,6 +69,9 @@ impl ListQuery {
                 .is_none_or(|kind| job.document_type == Some(kind))
             && self.created_after.is_none_or(|at| job.created_at >= at)
             && self.created_before.is_none_or(|at| job.created_at < at)
+            && self
+                .needs_review
+                .is_none_or(|wanted| job.needs_review == wanted)
             && self.search.as_ref().is_none_or(|query| {
                 job.search_text
                     .as_deref()
