@@ -103,6 +103,13 @@ impl Api {
             .1)
     }
 
+    /// `DELETE /v1/jobs/{id}`: the job, its upload and its result are gone.
+    pub async fn delete(&self, id: &str) -> anyhow::Result<()> {
+        let url = format!("{}/v1/jobs/{id}", self.base);
+        self.send(self.http.delete(url)).await?;
+        Ok(())
+    }
+
     /// `GET /v1/jobs` with these filters: one page.
     pub async fn list(&self, params: &ListParams, cursor: Option<&str>) -> anyhow::Result<Value> {
         let mut url = url::Url::parse(&format!("{}/v1/jobs", self.base))?;

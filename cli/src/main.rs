@@ -12,6 +12,11 @@ use ocr_cli::{invoke, token};
 use ocr_shared::domain::{DocumentType, JobStatus};
 
 /// lambda-ocr: document OCR on AWS Lambda, and the same stack on this machine.
+///
+/// Exit codes: 0 done; 1 a job did not complete (failed, rejected, expired,
+/// or still running when --wait gave up); 2 the command line is wrong; 3 the
+/// command could not be carried out (the API refused it or could not be
+/// reached, a file could not be read, no local stack is running).
 #[derive(Parser)]
 #[command(name = "ocr", version)]
 struct Cli {
@@ -26,16 +31,19 @@ struct Cli {
 enum Command {
     /// Runs the whole stack here: moto, the functions, the API and the demo page.
     Dev {
+        /// The port of the page and the API, on 127.0.0.1.
         #[arg(long, default_value_t = 3000, env = "OCR_DEV_PORT")]
         port: u16,
     },
     /// Prints a bearer token that `ocr dev` accepts.
     Token {
+        /// The token's subject: the user whose jobs it reaches.
         #[arg(long, default_value = DEFAULT_SUBJECT)]
         sub: String,
     },
     /// Creates a job per file, uploads it, and (with --wait) prints what was read.
     Submit {
+        /// The documents: PNG, JPEG, TIFF, BMP, WEBP, HEIC or PDF; one job each.
         #[arg(required = true)]
         files: Vec<PathBuf>,
         #[command(flatten)]
@@ -55,11 +63,21 @@ enum Command {
     },
     /// Shows one job.
     Status {
+        /// The job's id, as `submit` printed it.
         id: String,
         #[command(flatten)]
         target: Target,
+        /// The job as the API answers it, on stdout.
         #[arg(long)]
         json: bool,
+    },
+    /// Deletes jobs: their record, upload and result are gone.
+    Delete {
+        /// The ids of the jobs.
+        #[arg(required = true)]
+        ids: Vec<String>,
+        #[command(flatten)]
+        target: Target,
     },
     /// Lists your jobs, newest first.
     List {
@@ -92,8 +110,10 @@ enum Command {
     },
     /// Runs one function once against the running local stack with an event file.
     Invoke {
-        /// upload-api, status-api, ingest, ocr-worker or notifier.
+        /// The function to run.
+        #[arg(value_parser = PossibleValuesParser::new(invoke::FUNCTIONS))]
         function: String,
+        /// A JSON event in the shape AWS sends that function (see events/).
         #[arg(long)]
         event: PathBuf,
     },
@@ -211,7 +231,8 @@ async fn main() -> ExitCode {
         Ok(false) => ExitCode::from(1),
         Err(error) => {
             eprintln!("ocr: {error:#}");
-            ExitCode::from(2)
+            // 2 is clap's, for a wrong command line.
+            ExitCode::from(3)
         }
     }
 }
@@ -254,6 +275,14 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                 println!("{}", serde_json::to_string_pretty(&job)?);
             } else {
                 client::print_job("job", &job);
+            }
+            Ok(true)
+        }
+        Command::Delete { ids, target } => {
+            let api = target.connect(&state)?;
+            for id in &ids {
+                api.delete(id).await?;
+                println!("deleted {id}");
             }
             Ok(true)
         }

@@ -399,6 +399,18 @@ fn ocr_invoke_runs_one_handler_with_an_event_file() {
     let response = json(&output);
     assert_eq!(response["statusCode"], 404, "{response}");
 
+    // The notifier's sample: a raw delivery and an SNS envelope, both read
+    // (their jobs are not in this stack: acknowledged, nothing posted).
+    let output = dev.ocr(&[
+        "invoke",
+        "notifier",
+        "--event",
+        "events/sqs-notifier-batch.json",
+    ]);
+    let batch = json(&output);
+    assert_eq!(batch["batchItemFailures"], json!([]), "{batch}");
+
+    // A function that does not exist is a wrong command line (2, clap's).
     let output = dev.ocr(&[
         "invoke",
         "no-such-function",
@@ -406,7 +418,31 @@ fn ocr_invoke_runs_one_handler_with_an_event_file() {
         "events/s3-test-event.json",
     ]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("one of: upload-api"));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("possible values: upload-api"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    // ocr delete, and the exit codes the help documents.
+    let receipt = document("receipt.png");
+    let job = json(&dev.ocr(&["submit", receipt.to_str().unwrap(), "--json"]));
+    let id = job["job_id"].as_str().unwrap();
+    let deleted = dev.ocr(&["delete", id]);
+    assert!(deleted.status.success());
+    assert_eq!(stdout(&deleted).trim(), format!("deleted {id}"));
+    let gone = dev.ocr(&["status", id]);
+    assert_eq!(gone.status.code(), Some(3), "the API refused it");
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("404"));
+    assert_eq!(
+        dev.ocr(&["list", "--status", "done"]).status.code(),
+        Some(2)
+    );
+    let help = stdout(&dev.ocr(&["--help"]));
+    assert!(
+        help.contains("Exit codes: 0 done; 1 a job did not complete"),
+        "{help}"
+    );
 }
 
 #[test]
@@ -423,7 +459,7 @@ fn ctrl_c_stops_everything_and_the_port_is_free_again() {
         .env("OCR_STATE_DIR", dev.state.path())
         .output()
         .unwrap();
-    assert_eq!(second.status.code(), Some(2));
+    assert_eq!(second.status.code(), Some(3), "could not be carried out");
     let said = String::from_utf8_lossy(&second.stderr);
     assert!(said.contains("is another `ocr dev` running?"), "{said}");
 

@@ -303,20 +303,26 @@ impl Notifier {
 mod tests {
     use super::*;
 
-    const SNS: &str = include_str!("../../../events/sns-job-event.json");
+    const SQS: &str = include_str!("../../../events/sqs-notifier-batch.json");
 
     #[test]
     fn events_are_read_raw_or_from_an_sns_envelope() {
-        let sns: Value = serde_json::from_str(SNS).unwrap();
-        let raw = sns["Records"][0]["Sns"]["Message"].as_str().unwrap();
-        let event = event_of(raw).expect("raw delivery");
+        let batch: SqsEvent = serde_json::from_str(SQS).unwrap();
+        let bodies: Vec<&str> = batch
+            .records
+            .iter()
+            .map(|record| record.body.as_deref().unwrap())
+            .collect();
+        let raw = event_of(bodies[0]).expect("raw delivery");
+        assert_eq!(raw.job_id.as_str(), "6f9619ff-8b86-4011-b42d-00c04fc964ff");
+        let enveloped = event_of(bodies[1]).expect("an SNS envelope");
         assert_eq!(
-            event.job_id.as_str(),
-            "6f9619ff-8b86-4011-b42d-00c04fc964ff"
+            enveloped.job_id.as_str(),
+            "0b7a6f0e-2c55-4a7e-9d1a-3f0c0d1e2f3a"
         );
         let envelope =
-            json!({"Type": "Notification", "MessageId": "m", "Message": raw}).to_string();
-        assert_eq!(event_of(&envelope), Some(event));
+            json!({"Type": "Notification", "MessageId": "m", "Message": bodies[0]}).to_string();
+        assert_eq!(event_of(&envelope), Some(raw));
         assert_eq!(event_of("not json"), None);
         assert_eq!(event_of(r#"{"Type":"Notification","Message":"{}"}"#), None);
     }
