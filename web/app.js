@@ -3,7 +3,12 @@
 // Plain JavaScript, no build step: copy what you need.
 "use strict";
 
-const API = new URL("/v1/", location.href).href;
+// The API: the page's own origin (ocr dev serves both), or the one the
+// address names (#api=https://…execute-api…amazonaws.com) or the form saved.
+function apiBase() {
+  const saved = localStorage.getItem("lambda-ocr-api");
+  return new URL("/v1/", saved || location.href).href;
+}
 const FINAL = ["completed", "failed", "rejected", "expired"];
 
 const LABELS = {
@@ -54,21 +59,31 @@ const LABELS = {
 
 const $ = (id) => document.getElementById(id);
 
-// ---- token: from the address ocr dev prints (#token=...), kept in localStorage.
+// ---- the API and the token: from the address (#api=...&token=..., as ocr dev
+// and the stack's DemoPageLink print it) or the form, kept in localStorage.
+function readAddress() {
+  const given = new URLSearchParams(location.hash.slice(1));
+  if (given.has("api")) localStorage.setItem("lambda-ocr-api", given.get("api"));
+  if (given.has("token")) localStorage.setItem("lambda-ocr-token", given.get("token"));
+  if (given.has("api") || given.has("token")) history.replaceState(null, "", location.pathname);
+}
+readAddress();
+
 function token() {
-  const fromHash = new URLSearchParams(location.hash.slice(1)).get("token");
-  if (fromHash) {
-    localStorage.setItem("lambda-ocr-token", fromHash);
-    history.replaceState(null, "", location.pathname);
-  }
   return localStorage.getItem("lambda-ocr-token");
 }
 
 function askForToken() {
+  $("api").value = localStorage.getItem("lambda-ocr-api") ?? "";
   $("auth").hidden = false;
+  $("token").focus();
 }
 
-$("save-token").addEventListener("click", () => {
+$("auth").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const api = $("api").value.trim();
+  if (api) localStorage.setItem("lambda-ocr-api", api);
+  else localStorage.removeItem("lambda-ocr-api");
   localStorage.setItem("lambda-ocr-token", $("token").value.trim());
   $("auth").hidden = true;
   loadRecent();
@@ -84,7 +99,7 @@ class ApiError extends Error {
 }
 
 async function api(method, path, body) {
-  const response = await fetch(API + path, {
+  const response = await fetch(apiBase() + path, {
     method,
     headers: {
       authorization: `Bearer ${token() ?? ""}`,

@@ -152,6 +152,7 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
     let app = gateway::router(Arc::new(Gateway {
         functions: functions.clone(),
         signing_key,
+        origins: allowed_origins(&env, options.port, &base_url),
     }));
 
     print_banner(&Banner {
@@ -197,7 +198,7 @@ async fn provision_stack(
     endpoint: &str,
 ) -> anyhow::Result<provision::Resources> {
     let webhook_attempts = notifier::NotifierSettings::from_env(env)?.max_attempts;
-    let origins = vec![base_url.to_owned(), format!("http://localhost:{port}")];
+    let origins = allowed_origins(env, port, base_url);
     provision::stack(
         sdk,
         PREFIX,
@@ -210,6 +211,22 @@ async fn provision_stack(
     )
     .await
     .with_context(|| format!("cannot create the stack's resources on {endpoint}"))
+}
+
+/// Browser origins the API and the bucket answer: the page's own, and those
+/// `ALLOWED_ORIGINS` (comma-separated) adds, as the template's parameter does,
+/// e.g. `http://localhost:8000` for the page served on its own.
+fn allowed_origins(env: &Env<'_>, port: u16, base_url: &str) -> Vec<String> {
+    let mut origins = vec![base_url.to_owned(), format!("http://localhost:{port}")];
+    let extra = env.optional(vars::ALLOWED_ORIGINS).unwrap_or_default();
+    origins.extend(
+        extra
+            .split(',')
+            .map(str::trim)
+            .filter(|origin| !origin.is_empty())
+            .map(str::to_owned),
+    );
+    origins
 }
 
 /// The banner's user is the default token's: their key, as `GET /v1/webhooks/key` answers it.

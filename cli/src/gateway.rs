@@ -21,10 +21,32 @@ use crate::{token, web};
 pub struct Gateway {
     pub functions: Arc<Functions>,
     pub signing_key: Vec<u8>,
+    /// Browser origins the API answers (CORS), as the template's `AllowedOrigins`.
+    pub origins: Vec<String>,
+}
+
+/// The HTTP API's CORS configuration in the template, for `origins`.
+fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|origin| HeaderValue::from_str(origin).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_NONE_MATCH,
+        ])
+        .expose_headers([header::ETAG, header::RETRY_AFTER])
+        .max_age(std::time::Duration::from_secs(600))
 }
 
 /// The whole local front: the API under `/v1` and the demo page.
 pub fn router(gateway: Arc<Gateway>) -> Router {
+    let cors = cors(&gateway.origins);
     Router::new()
         .route("/", get(web::index))
         .route("/app.js", get(web::script))
@@ -34,6 +56,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .fallback(api)
         // API Gateway's payload quota: a larger request never reaches a function.
         .layer(axum::extract::DefaultBodyLimit::max(MAX_PAYLOAD_BYTES))
+        .layer(cors)
         .with_state(gateway)
 }
 

@@ -690,6 +690,16 @@ fn moto_restarted_mid_run_under_its_kept_state_loses_no_job() {
     drop(moto);
 }
 
+/// A helper process, stopped when the test ends however it ends.
+struct KilledOnDrop(std::process::Child);
+
+impl Drop for KilledOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn the_demo_page_uploads_shows_text_and_boxes_and_explains_a_rejection() {
     let script = repo().join("web/tests/browser.mjs");
@@ -698,10 +708,27 @@ fn the_demo_page_uploads_shows_text_and_boxes_and_explains_a_rejection() {
         modules.is_dir(),
         "playwright-core is not installed: run `make setup-browser` (npm ci in web/ and Debian's chromium)"
     );
+    // The same page served on its own from another origin, as for a deployed stack.
+    let elsewhere_port = free_port();
+    let elsewhere = format!("http://127.0.0.1:{elsewhere_port}");
+    let mut server = Command::new(repo().join(".venv/bin/python"))
+        .args([
+            "-m",
+            "http.server",
+            &elsewhere_port.to_string(),
+            "--bind",
+            "127.0.0.1",
+        ])
+        .current_dir(repo().join("web"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python serves web/");
     let dev = Dev::start_with(
         free_port(),
         tempfile::tempdir().unwrap(),
         &[
+            ("ALLOWED_ORIGINS", &elsewhere),
             ("MAX_UPLOAD_BYTES", "150000"),
             ("JOB_CREATE_RATE_PER_MINUTE", "3"),
             // Above any real read: the page shows its review warning.
@@ -717,6 +744,7 @@ fn the_demo_page_uploads_shows_text_and_boxes_and_explains_a_rejection() {
         .arg(document("receipt.png"))
         .arg(&out)
         .arg(other.trim())
+        .arg(format!("{elsewhere}/"))
         .current_dir(repo().join("web"))
         .output()
         .expect("node runs (Debian: nodejs)");
@@ -792,6 +820,12 @@ fn the_demo_page_uploads_shows_text_and_boxes_and_explains_a_rejection() {
         "{seen}"
     );
     assert_eq!(seen["opened_by_keyboard"], true, "{seen}");
+    // Served from another origin, the page reached the API by its address and by its form.
+    assert!(seen["elsewhere"]["recent"].as_u64().unwrap() >= 1, "{seen}");
+    assert!(
+        seen["elsewhere"]["by_form"].as_u64().unwrap() >= 1,
+        "{seen}"
+    );
     assert!(
         seen["review"]
             .as_str()

@@ -36,6 +36,8 @@ pub mod vars {
     pub const OCR_LEASE_SECONDS: &str = "OCR_LEASE_SECONDS";
     pub const OCR_RETRY_BASE_SECONDS: &str = "OCR_RETRY_BASE_SECONDS";
     pub const LOW_CONFIDENCE_THRESHOLD: &str = "LOW_CONFIDENCE_THRESHOLD";
+    /// `ocr dev` only: more browser origins for the API and the bucket (CORS).
+    pub const ALLOWED_ORIGINS: &str = "ALLOWED_ORIGINS";
     pub const UPSTAGE_TIMEOUT_SECONDS: &str = "UPSTAGE_TIMEOUT_SECONDS";
     pub const WEBHOOK_ALLOW_LOCAL: &str = "WEBHOOK_ALLOW_LOCAL";
     pub const WEBHOOK_MAX_ATTEMPTS: &str = "WEBHOOK_MAX_ATTEMPTS";

@@ -175,6 +175,40 @@ fn a_function_whose_logs_are_kept_forever_is_caught() {
     assert_eq!(found.len(), 2, "{found:?}");
 }
 
+#[test]
+fn an_api_without_a_json_access_log_with_its_request_id_is_caught() {
+    let found = problems_after(|t| {
+        resource(t, "HttpApi")["Properties"]
+            .as_mapping_mut()
+            .unwrap()
+            .remove("AccessLogSettings");
+    });
+    assert_eq!(found, ["HttpApi keeps no access log"]);
+    let found = problems_after(|t| {
+        let settings = &mut resource(t, "HttpApi")["Properties"]["AccessLogSettings"];
+        settings["Format"] = "$context.requestId $context.status".into();
+    });
+    assert_eq!(found, ["HttpApi's access log format is not JSON"]);
+    let found = problems_after(|t| {
+        let settings = &mut resource(t, "HttpApi")["Properties"]["AccessLogSettings"];
+        settings["Format"] =
+            r#"{"id":"$context.extendedRequestId","q":"$context.rawQueryString"}"#.into();
+        t.get_mut("Resources")
+            .unwrap()
+            .as_mapping_mut()
+            .unwrap()
+            .remove("HttpApiAccessLogGroup");
+    });
+    assert_eq!(
+        found,
+        [
+            "HttpApi's access log has no request_id ($context.requestId), which error bodies carry",
+            "HttpApi's access log writes the query string",
+            "HttpApi's access log has no log group with a retention",
+        ]
+    );
+}
+
 /// Evaluates a Rules assertion (`!Or`, `!Not`, `!Equals`, `!Contains`, `!Ref`)
 /// with the given parameter values, as CloudFormation does before it deploys.
 fn holds(assertion: &Value, parameters: &[(&str, &str)]) -> bool {

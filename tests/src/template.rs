@@ -229,6 +229,40 @@ fn timeout(template: &Value, function: &Value) -> u64 {
 }
 
 /// Every problem found, one sentence each; empty when the template is sound.
+/// An HTTP API must log every request as JSON, with the request id its
+/// error bodies carry, to a log group with a retention, and never the query
+/// string (it may hold search text).
+fn access_log_problems(name: &str, api: &Value, log_groups: &[(String, &Value)]) -> Vec<String> {
+    let Some(settings) = get(api, &["Properties", "AccessLogSettings"]) else {
+        return vec![format!("{name} keeps no access log")];
+    };
+    let mut problems = Vec::new();
+    let format = get(settings, &["Format"])
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    match serde_json::from_str::<serde_json::Value>(format) {
+        Ok(line) if line["request_id"] == "$context.requestId" => {}
+        Ok(_) => problems.push(format!(
+            "{name}'s access log has no request_id ($context.requestId), which error bodies carry"
+        )),
+        Err(_) => problems.push(format!("{name}'s access log format is not JSON")),
+    }
+    if format.contains("queryString") || format.contains("rawQuery") {
+        problems.push(format!("{name}'s access log writes the query string"));
+    }
+    let destination = get(settings, &["DestinationArn"]).and_then(referent);
+    let kept = log_groups.iter().any(|(group, body)| {
+        destination.as_ref() == Some(group)
+            && get(body, &["Properties", "RetentionInDays"]).is_some()
+    });
+    if !kept {
+        problems.push(format!(
+            "{name}'s access log has no log group with a retention"
+        ));
+    }
+    problems
+}
+
 pub fn problems(template: &Value) -> Vec<String> {
     let mut problems = Vec::new();
     let specs = functions();
@@ -360,6 +394,9 @@ pub fn problems(template: &Value) -> Vec<String> {
                 "{name}'s logs have no log group with a retention: they would be kept forever"
             ));
         }
+    }
+    for (name, api) in of_type(template, "AWS::Serverless::HttpApi") {
+        problems.extend(access_log_problems(&name, api, &log_groups));
     }
     for spec in &specs {
         if !built.contains(spec.binary) {

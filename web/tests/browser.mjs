@@ -2,17 +2,20 @@
 // text and word boxes, saves a screenshot, then checks that rejections explain
 // themselves. Prints what it saw as one JSON object.
 //
-//   node tests/browser.mjs PAGE_URL DOCUMENT OUTPUT_DIR OTHER_TOKEN
+//   node tests/browser.mjs PAGE_URL DOCUMENT OUTPUT_DIR OTHER_TOKEN ELSEWHERE_URL
 //
+// ELSEWHERE_URL serves the same page from another origin (as a user serves
+// web/ for a deployed stack): it must reach the API named in its address, or
+// in its form, across origins.
 // The stack is expected to limit uploads to 150000 bytes and job creation to
 // 3 a minute per user; OTHER_TOKEN is another user's, for the burst.
 import { readFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { chromium } from "playwright-core";
 
-const [pageUrl, documentPath, outDir, otherToken] = process.argv.slice(2);
-if (!pageUrl || !documentPath || !outDir || !otherToken) {
-  console.error("usage: node tests/browser.mjs PAGE_URL DOCUMENT OUTPUT_DIR OTHER_TOKEN");
+const [pageUrl, documentPath, outDir, otherToken, elsewhereUrl] = process.argv.slice(2);
+if (!pageUrl || !documentPath || !outDir || !otherToken || !elsewhereUrl) {
+  console.error("usage: node tests/browser.mjs PAGE_URL DOCUMENT OUTPUT_DIR OTHER_TOKEN ELSEWHERE_URL");
   process.exit(2);
 }
 
@@ -111,6 +114,25 @@ try {
   await page.keyboard.press("Enter");
   await page.waitForSelector("#result:not([hidden])");
   seen.opened_by_keyboard = (await page.textContent("#text")).includes(word);
+
+  // The page served elsewhere reaches the API its address names (CORS), and
+  // one given in its form.
+  const api = new URL(pageUrl).origin;
+  const token = new URL(pageUrl).hash.match(/token=([^&]+)/)[1];
+  const elsewhere = await browser.newPage();
+  elsewhere.on("pageerror", (error) => console.error(`[elsewhere page error] ${error.message}`));
+  await elsewhere.goto(`${elsewhereUrl}#api=${encodeURIComponent(api)}&token=${token}`);
+  await elsewhere.waitForSelector("#recent li .name", { timeout: 15_000 });
+  seen.elsewhere = { origin: new URL(elsewhereUrl).origin, recent: await elsewhere.locator("#recent li").count() };
+  await elsewhere.evaluate(() => localStorage.clear());
+  await elsewhere.goto(elsewhereUrl);
+  await elsewhere.waitForSelector("#auth:not([hidden])");
+  await elsewhere.fill("#api", api);
+  await elsewhere.fill("#token", token);
+  await elsewhere.press("#token", "Enter");
+  await elsewhere.waitForSelector("#recent li .name", { timeout: 15_000 });
+  seen.elsewhere.by_form = await elsewhere.locator("#recent li").count();
+  await elsewhere.close();
 
   // Another user opens four jobs in a row: the fourth is over the limit.
   // The limit is counted per calendar minute, so the burst starts well inside one.
