@@ -711,19 +711,15 @@ fn the_demo_page_uploads_shows_text_and_boxes_and_explains_a_rejection() {
     // The same page served on its own from another origin, as for a deployed stack.
     let elsewhere_port = free_port();
     let elsewhere = format!("http://127.0.0.1:{elsewhere_port}");
-    let mut server = Command::new(repo().join(".venv/bin/python"))
-        .args([
-            "-m",
-            "http.server",
-            &elsewhere_port.to_string(),
-            "--bind",
-            "127.0.0.1",
-        ])
+    let port = elsewhere_port.to_string();
+    let serving = Command::new(repo().join(".venv/bin/python"))
+        .args(["-m", "http.server", &port, "--bind", "127.0.0.1"])
         .current_dir(repo().join("web"))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("python serves web/");
+    let _server = KilledOnDrop(serving);
     let dev = Dev::start_with(
         free_port(),
         tempfile::tempdir().unwrap(),
