@@ -171,6 +171,11 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
     if let Some(moto) = moto {
         tokio::task::spawn_blocking(move || moto.stop()).await.ok();
     }
+    // The figures the deployed functions publish as metrics, for this run.
+    println!(
+        "metrics  {}",
+        ocr_shared::metrics::summary(&ocr_shared::metrics::tally())
+    );
     println!("stopped");
     served.context("the HTTP server failed")
 }

@@ -508,6 +508,17 @@ fn a_stack_on_a_kept_endpoint_survives_a_restart_of_ocr_dev() {
     let job = json(&dev.ocr(&["submit", receipt.to_str().unwrap(), "--wait", "--json"]));
     assert_eq!(job["status"], "completed", "{job}");
     assert!(dev.interrupt().success());
+    // On Ctrl-C, the run's figures in one line: the metrics the functions publish.
+    let printed = dev.printed_until_exit();
+    let summary = printed
+        .iter()
+        .find(|line| line.starts_with("metrics "))
+        .unwrap_or_else(|| panic!("no metrics line: {printed:?}"));
+    assert!(
+        summary.contains("jobs: 1 created, 1 completed, 0 failed"),
+        "{summary}"
+    );
+    assert!(summary.contains(" 1 pages"), "{summary}");
     assert!(
         TcpStream::connect(moto.endpoint().trim_start_matches("http://")).is_ok(),
         "a moto ocr dev did not start is left running"

@@ -13,6 +13,7 @@ pub mod engines;
 pub mod images;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
+pub mod metrics;
 #[cfg(any(test, feature = "pdf"))]
 pub mod pdf;
 pub mod ports;

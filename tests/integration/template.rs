@@ -176,6 +176,26 @@ fn a_function_whose_logs_are_kept_forever_is_caught() {
 }
 
 #[test]
+fn a_metric_the_functions_publish_but_no_dashboard_shows_is_caught() {
+    let found = problems_after(|t| {
+        let body = &mut resource(t, "Dashboard")["Properties"]["DashboardBody"];
+        let Value::Tagged(tagged) = body else {
+            panic!("the body is a !Sub")
+        };
+        let text = tagged
+            .value
+            .as_str()
+            .unwrap()
+            .replace("\"OcrThrottled\"", "\"Other\"");
+        tagged.value = text.into();
+    });
+    assert_eq!(
+        found,
+        ["no dashboard shows the metric OcrThrottled the functions publish"]
+    );
+}
+
+#[test]
 fn an_api_without_a_json_access_log_with_its_request_id_is_caught() {
     let found = problems_after(|t| {
         resource(t, "HttpApi")["Properties"]

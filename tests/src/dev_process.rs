@@ -59,6 +59,8 @@ pub struct Dev {
     pub webhook_key: String,
     binary: PathBuf,
     log: PathBuf,
+    /// What it prints on stdout after "ready".
+    printed: std::sync::Mutex<mpsc::Receiver<String>>,
 }
 
 impl Dev {
@@ -141,6 +143,7 @@ impl Dev {
             webhook_key: webhook_key.expect("ocr dev prints the webhook key"),
             binary: binary.to_owned(),
             log,
+            printed: std::sync::Mutex::new(received),
         }
     }
 
@@ -176,6 +179,16 @@ impl Dev {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// What it printed on stdout after "ready", until it exited (at most 10 s more).
+    pub fn printed_until_exit(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        let printed = self.printed.lock().unwrap();
+        while let Ok(line) = printed.recv_timeout(Duration::from_secs(10)) {
+            lines.push(line);
+        }
+        lines
     }
 
     /// What it wrote to stderr so far.

@@ -395,6 +395,32 @@ pub fn problems(template: &Value) -> Vec<String> {
             ));
         }
     }
+    let dashboards = of_type(template, "AWS::CloudWatch::Dashboard");
+    let bodies: Vec<String> = dashboards
+        .iter()
+        .flat_map(|(_, dashboard)| strings(get(dashboard, &["Properties", "DashboardBody"])))
+        .collect();
+    let shown: BTreeSet<String> = bodies
+        .iter()
+        .filter_map(|body| serde_json::from_str::<serde_json::Value>(body).ok())
+        .flat_map(|body| {
+            let widgets = body["widgets"].as_array().cloned().unwrap_or_default();
+            widgets.into_iter().flat_map(|widget| {
+                let metrics = widget["properties"]["metrics"].as_array().cloned();
+                metrics.unwrap_or_default()
+            })
+        })
+        .filter(|metric| metric[0] == ocr_shared::metrics::NAMESPACE)
+        .filter_map(|metric| metric[1].as_str().map(str::to_owned))
+        .collect();
+    for metric in ocr_shared::metrics::Metric::ALL {
+        if !shown.contains(metric.name()) {
+            problems.push(format!(
+                "no dashboard shows the metric {} the functions publish",
+                metric.name()
+            ));
+        }
+    }
     for (name, api) in of_type(template, "AWS::Serverless::HttpApi") {
         problems.extend(access_log_problems(&name, api, &log_groups));
     }

@@ -13,6 +13,7 @@ use ocr_shared::domain::{
     Completion, DedupKey, DocumentType, ErrorCode, FileType, Job, JobError, JobId, JobStatus,
     Sha256Hex, Timestamp, Transition,
 };
+use ocr_shared::metrics::{self, Metric};
 use ocr_shared::pdf::{self, PdfError};
 use ocr_shared::ports::{
     BlobError, BlobStore, EventPublisher, JobMessage, JobQueue, JobStore, OcrResult, StoreError,
@@ -437,7 +438,10 @@ impl Ingest {
             completion,
         };
         let done = match self.apply(&job.job_id, &transition, now).await {
-            Ok(Ok(done)) => done,
+            Ok(Ok(done)) => {
+                metrics::count(Metric::JobsDeduplicated);
+                done
+            }
             Ok(Err(duplicate)) => return Ok(Some(duplicate)),
             Err(StoreError::NotFound(_)) => {
                 // Deleted while its result was copied: nothing may keep a result for it.
@@ -543,6 +547,7 @@ impl Ingest {
         self.blobs.delete(&job.job_id.upload_key()).await?;
         announce(self.events.as_ref(), self.jobs.as_ref(), &rejected, now).await?;
         info!(%code, size, "upload rejected");
+        metrics::count(Metric::JobsRejected);
         Ok(Outcome::Rejected {
             job_id: job.job_id,
             code,

@@ -14,6 +14,7 @@ use ocr_shared::config::{ConfigError, Env, vars};
 use ocr_shared::domain::{
     Job, JobStatus, Timestamp, WebhookState, WebhookStatus, WebhookUrl, truncate_utf8,
 };
+use ocr_shared::metrics::{self, Metric};
 use ocr_shared::ports::{BlobStore, JobEvent, JobQueue, JobStore, SecretSource, StoreError};
 use ocr_shared::retry::retry_delay;
 use ocr_shared::view::{JobView, RESULT_URL_TTL};
@@ -147,11 +148,13 @@ impl Notifier {
         match self.deliver(url, &event.id, &signature, body).await {
             Ok(()) => {
                 info!(attempt, "webhook delivered");
+                metrics::count(Metric::WebhooksDelivered);
                 self.record(&job, WebhookStatus::Delivered, attempt, None, Some(now))
                     .await
             }
             Err(Failure::Refused(error)) => {
                 warn!(code = error.code(), "webhook destination refused");
+                metrics::count(Metric::WebhooksFailed);
                 self.record(
                     &job,
                     WebhookStatus::Failed,
@@ -169,6 +172,9 @@ impl Notifier {
                     WebhookStatus::Pending
                 };
                 warn!(attempt, last, %error, "webhook not delivered");
+                if last {
+                    metrics::count(Metric::WebhooksFailed);
+                }
                 self.record(&job, status, attempt, Some(error.clone()), None)
                     .await?;
                 // The last failure goes back at once so that the queue's redrive moves it to the DLQ.

@@ -244,7 +244,7 @@ impl Worker {
             bytes: bytes.into(),
         };
         let started = std::time::Instant::now();
-        let mut result = self.engine.recognize(&document).await?;
+        let mut result = self.recognize(&document).await?;
         if result.pages.len() as u32 != range.len() {
             warn!(%range, read = result.pages.len(), "the engine returned another number of pages");
         }

@@ -16,6 +16,7 @@ use ocr_shared::domain::{
     Timestamp, Transition, truncate_utf8,
 };
 use ocr_shared::images;
+use ocr_shared::metrics::{self, Metric};
 use ocr_shared::ports::{
     BlobError, BlobStore, Document, EventPublisher, JobMessage, JobQueue, JobStore, OcrEngine,
     OcrError, OcrResult, QueueError, RateDecision, RateLimiter, StoreError, announce,
@@ -253,7 +254,7 @@ impl Worker {
                 .await;
         }
         let (document, scale) = self.upright(document).await;
-        match self.engine.recognize(&document).await {
+        match self.recognize(&document).await {
             Ok(mut result) => {
                 images::restore(&mut result, scale);
                 self.complete(&taken, attempt, result).await
@@ -331,7 +332,13 @@ impl Worker {
         let lease_until = now.plus(self.settings.lease);
         let start = Transition::StartProcessing { lease_until };
         match self.jobs.transition(&job.job_id, &start, now).await {
-            Ok(taken) => Ok(Some(taken)),
+            Ok(taken) => {
+                if let Some(queued_at) = taken.queued_at {
+                    let waited = now.as_millis().saturating_sub(queued_at.as_millis());
+                    metrics::record(Metric::QueueWait, waited as f64);
+                }
+                Ok(Some(taken))
+            }
             Err(StoreError::Refused(refused)) => {
                 info!(status = %refused.current, "another delivery took the job first");
                 Ok(None)
@@ -339,6 +346,14 @@ impl Worker {
             Err(StoreError::NotFound(_)) => Ok(None),
             Err(error) => Err(error.into()),
         }
+    }
+
+    /// One OCR call, timed.
+    pub(crate) async fn recognize(&self, document: &Document) -> Result<OcrResult, OcrError> {
+        let started = Instant::now();
+        let read = self.engine.recognize(document).await;
+        metrics::record(Metric::OcrDuration, started.elapsed().as_millis() as f64);
+        read
     }
 
     /// Attempts are used up: the job fails with the last attempt's reason.
@@ -421,11 +436,15 @@ impl Worker {
                 return self.hand_back(job, &postpone, None, now).await;
             }
             OcrError::RateLimited { retry_after, .. } => {
+                metrics::count(Metric::OcrThrottled);
                 return self
                     .throttle(job, attempt, job_error, *retry_after, now)
                     .await;
             }
-            OcrError::Retryable { retry_after, .. } => *retry_after,
+            OcrError::Retryable { retry_after, .. } => {
+                metrics::count(Metric::OcrRetries);
+                *retry_after
+            }
         };
         if attempt >= self.settings.max_attempts {
             let error = JobError::new(
@@ -535,6 +554,7 @@ impl Worker {
             return Ok(());
         };
         warn!(%code, attempt, "job failed");
+        metrics::count(Metric::JobsFailed);
         announce(self.events.as_ref(), self.jobs.as_ref(), &failed, now).await?;
         Ok(())
     }
@@ -673,6 +693,11 @@ impl Worker {
             text_truncated,
             "job completed"
         );
+        metrics::count(Metric::JobsCompleted);
+        metrics::record(Metric::Pages, result.pages.len() as f64);
+        metrics::record(Metric::Confidence, result.confidence);
+        let end_to_end = now.as_millis().saturating_sub(job.created_at.as_millis());
+        metrics::record(Metric::EndToEnd, end_to_end as f64);
         announce(self.events.as_ref(), self.jobs.as_ref(), &done, now).await?;
         Ok(())
     }

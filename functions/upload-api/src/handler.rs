@@ -15,6 +15,7 @@ use ocr_shared::domain::{
     DocumentType, ErrorCode, FileType, Filename, Job, NewJob, Owner, PiiKind, Sha256Hex, Timestamp,
     WebhookUrl, pii,
 };
+use ocr_shared::metrics::{self, Metric};
 use ocr_shared::ports::{BlobStore, JobStore, RateDecision, RateLimiter, UploadSlot};
 use ocr_shared::upload_policy::UploadRejection;
 use ocr_shared::view::JobView;
@@ -428,6 +429,7 @@ impl UploadApi {
             let mut view = serde_json::to_value(JobView::full(&done, now, result_url))
                 .expect("views serialise");
             view["deduplicated"] = json!(true);
+            metrics::count(Metric::JobsDeduplicated);
             return Ok((StatusCode::OK, view));
         }
 
@@ -445,6 +447,7 @@ impl UploadApi {
             .map_err(|e| ApiError::internal(&e))?;
         self.jobs.create(&job).await?;
         info!(job_id = %job.job_id, size = job.declared_size, "job opened");
+        metrics::count(Metric::JobsCreated);
         let body = json!({
             "job_id": job.job_id,
             "status": job.status,
