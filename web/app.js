@@ -390,6 +390,13 @@ drop.addEventListener("dragover", (event) => {
   drop.classList.add("over");
 });
 drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+// From the keyboard: the focused drop zone opens the file chooser.
+drop.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" || event.key === " ") {
+    event.preventDefault();
+    $("file").click();
+  }
+});
 drop.addEventListener("drop", (event) => {
   event.preventDefault();
   drop.classList.remove("over");

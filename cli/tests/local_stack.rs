@@ -827,6 +827,7 @@ fn the_demo_page_uploads_shows_text_and_boxes_and_explains_a_rejection() {
         "{seen}"
     );
     assert_eq!(seen["opened_by_keyboard"], true, "{seen}");
+    assert_eq!(seen["keyboard_file_chooser"], true, "{seen}");
     // Served from another origin, the page reached the API by its address and by its form.
     assert!(seen["elsewhere"]["recent"].as_u64().unwrap() >= 1, "{seen}");
     assert!(

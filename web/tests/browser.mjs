@@ -87,6 +87,11 @@ try {
 
   seen.recent = await page.locator("#recent li").count();
 
+  // The drop zone opens the file chooser from the keyboard.
+  await page.focus("#drop");
+  const [chooser] = await Promise.all([page.waitForEvent("filechooser", { timeout: 5_000 }), page.keyboard.press("Enter")]);
+  seen.keyboard_file_chooser = Boolean(chooser);
+
   // Search: a word of the text just read finds its job, with the passage
   // around it; a phrase in no document finds nothing, and says so.
   const word = seen.text.split(/\s+/).filter((w) => /[가-힣]/.test(w)).sort((a, b) => b.length - a.length)[0];
