@@ -1,15 +1,15 @@
-//! Job metrics in CloudWatch's Embedded Metric Format: one JSON line on
-//! stdout per figure, which CloudWatch Logs turns into a metric of the
-//! `LambdaOcr` namespace with one dimension, the function (few series, no
-//! per-job or per-owner dimension). Outside Lambda (`ocr dev`) nothing is
-//! printed; every figure is also added to a process-wide tally, which
-//! `ocr dev` prints as one line when it stops.
+//! Job metrics in CloudWatch's Embedded Metric Format. The figures go through
+//! the `metrics` facade; in Lambda, `install` sets `metrics_cloudwatch_embedded`
+//! as its recorder (namespace `LambdaOcr`, one dimension: the function; no
+//! per-job or per-owner dimension) and `flushed` writes what an invocation
+//! recorded to stdout as EMF documents, which CloudWatch Logs turns into
+//! metrics. Outside Lambda (`ocr dev`) no recorder is installed; every figure
+//! also goes into a process-wide tally, which `ocr dev` prints as one line
+//! when it stops.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
-use std::sync::Mutex;
-
-use serde_json::json;
+use std::future::Future;
+use std::sync::{Mutex, OnceLock};
 
 /// The namespace every figure is published in.
 pub const NAMESPACE: &str = "LambdaOcr";
@@ -108,23 +108,18 @@ impl Tally {
 
 static TALLY: Mutex<BTreeMap<Metric, Tally>> = Mutex::new(BTreeMap::new());
 
-/// Publishes `value` of `metric` for this function: an EMF line on stdout in
-/// Lambda, and always into the process's tally.
+/// Publishes `value` of `metric`: to the installed recorder (EMF in Lambda),
+/// and into the process's tally.
 pub fn record(metric: Metric, value: f64) {
     if let Ok(mut tally) = TALLY.lock() {
         let entry = tally.entry(metric).or_default();
         entry.count += 1;
         entry.sum += value;
     }
-    if let Ok(function) = std::env::var("AWS_LAMBDA_FUNCTION_NAME") {
-        let line = emf_line(
-            metric,
-            value,
-            &function,
-            crate::domain::Timestamp::now().as_millis(),
-        );
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{line}");
+    if metric.unit() == "Count" {
+        metrics::counter!(metric.name()).increment(value as u64);
+    } else {
+        metrics::histogram!(metric.name()).record(value);
     }
 }
 
@@ -138,21 +133,53 @@ pub fn tally() -> BTreeMap<Metric, Tally> {
     TALLY.lock().map(|tally| tally.clone()).unwrap_or_default()
 }
 
-/// One EMF document for one figure.
-pub fn emf_line(metric: Metric, value: f64, function: &str, at_millis: i64) -> String {
-    json!({
-        "_aws": {
-            "Timestamp": at_millis,
-            "CloudWatchMetrics": [{
-                "Namespace": NAMESPACE,
-                "Dimensions": [[DIMENSION]],
-                "Metrics": [{"Name": metric.name(), "Unit": metric.unit()}],
-            }],
-        },
-        DIMENSION: function,
-        metric.name(): value,
-    })
-    .to_string()
+static COLLECTOR: OnceLock<&'static metrics_cloudwatch_embedded::Collector> = OnceLock::new();
+
+/// In Lambda (`AWS_LAMBDA_FUNCTION_NAME` set), makes the EMF collector the
+/// recorder, with the function as the one dimension; elsewhere does nothing.
+pub fn install() {
+    let Ok(function) = std::env::var("AWS_LAMBDA_FUNCTION_NAME") else {
+        return;
+    };
+    let built = metrics_cloudwatch_embedded::Builder::new()
+        .cloudwatch_namespace(NAMESPACE)
+        .with_dimension(DIMENSION, function)
+        .init();
+    match built {
+        Ok(collector) => {
+            let _ = COLLECTOR.set(collector);
+            describe();
+        }
+        Err(error) => tracing::warn!(%error, "metrics are not published"),
+    }
+}
+
+/// Each figure's CloudWatch unit, told to the recorder.
+fn describe() {
+    for metric in Metric::ALL {
+        let unit = match metric.unit() {
+            "Milliseconds" => metrics::Unit::Milliseconds,
+            "Count" => metrics::Unit::Count,
+            _ => continue,
+        };
+        if unit == metrics::Unit::Count {
+            metrics::describe_counter!(metric.name(), unit, "");
+        } else {
+            metrics::describe_histogram!(metric.name(), unit, "");
+        }
+    }
+}
+
+/// Runs one invocation, then writes what it recorded to stdout as EMF.
+pub async fn flushed<T>(invocation: impl Future<Output = T>) -> T {
+    let answer = invocation.await;
+    if let Some(collector) = COLLECTOR.get() {
+        let stdout = std::io::stdout();
+        if let Err(error) = collector.flush(stdout.lock()) {
+            tracing::warn!(%error, "metrics could not be written");
+        }
+    }
+    answer
 }
 
 /// The tally as one line: what `ocr dev` prints when it stops.
@@ -185,26 +212,54 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_line_is_an_emf_document_cloudwatch_accepts() {
-        let line = emf_line(
-            Metric::OcrDuration,
-            812.0,
-            "lambda-ocr-OcrWorker",
-            1_795_586_812_000,
+    fn the_collector_writes_emf_documents_cloudwatch_accepts() {
+        let collector = metrics_cloudwatch_embedded::Builder::new()
+            .cloudwatch_namespace(NAMESPACE)
+            .with_dimension(DIMENSION, "lambda-ocr-OcrWorker")
+            .init()
+            .unwrap();
+        describe();
+        count(Metric::JobsCompleted);
+        record(Metric::OcrDuration, 812.0);
+        let mut written = Vec::new();
+        collector.flush(&mut written).unwrap();
+        let documents: Vec<Value> = String::from_utf8(written)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        let mut seen = Vec::new();
+        for document in &documents {
+            let directive = &document["_aws"]["CloudWatchMetrics"][0];
+            assert!(document["_aws"]["Timestamp"].is_u64(), "{document}");
+            assert_eq!(directive["Namespace"], NAMESPACE);
+            assert_eq!(directive["Dimensions"][0][0], DIMENSION);
+            assert_eq!(document[DIMENSION], "lambda-ocr-OcrWorker");
+            for metric in directive["Metrics"].as_array().unwrap() {
+                let name = metric["Name"].as_str().unwrap().to_owned();
+                // Every metric the directive names is a member of the root.
+                assert!(!document[&name].is_null(), "{document}");
+                seen.push((
+                    name,
+                    metric["Unit"].clone(),
+                    document[metric["Name"].as_str().unwrap()].clone(),
+                ));
+            }
+        }
+        assert!(
+            seen.contains(&(
+                "JobsCompleted".into(),
+                serde_json::json!("Count"),
+                serde_json::json!(1)
+            )),
+            "{seen:?}"
         );
-        let document: Value = serde_json::from_str(&line).unwrap();
-        let directive = &document["_aws"]["CloudWatchMetrics"][0];
-        assert_eq!(document["_aws"]["Timestamp"], 1_795_586_812_000i64);
-        assert_eq!(directive["Namespace"], NAMESPACE);
-        assert_eq!(directive["Dimensions"], json!([["Function"]]));
-        assert_eq!(
-            directive["Metrics"],
-            json!([{"Name": "OcrDuration", "Unit": "Milliseconds"}])
-        );
-        // Every dimension and metric the directive names is a member of the root.
-        assert_eq!(document["Function"], "lambda-ocr-OcrWorker");
-        assert_eq!(document["OcrDuration"], 812.0);
-        assert!(!line.contains('\n'), "one line");
+        let duration = seen
+            .iter()
+            .find(|(name, ..)| name == "OcrDuration")
+            .unwrap();
+        assert_eq!(duration.1, "Milliseconds");
+        assert!(duration.2.to_string().contains("812"), "{duration:?}");
     }
 
     #[test]

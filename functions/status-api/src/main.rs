@@ -6,8 +6,12 @@ use status_api::{Config, StatusApi, handle};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     ocr_shared::telemetry::init();
+    ocr_shared::metrics::install();
     let config = Config::from_env(&Env::new(&ProcessEnv))?;
     let sdk = load_sdk_config(&config.stack.aws).await;
     let api = StatusApi::connect(&sdk, config);
-    run(service_fn(|request| handle(request, &api))).await
+    run(service_fn(|request| {
+        ocr_shared::metrics::flushed(handle(request, &api))
+    }))
+    .await
 }

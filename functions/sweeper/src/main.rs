@@ -6,8 +6,12 @@ use sweeper::{Config, Sweeper, handle};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     ocr_shared::telemetry::init();
+    ocr_shared::metrics::install();
     let config = Config::from_env(&Env::new(&ProcessEnv))?;
     let sdk = load_sdk_config(&config.stack.aws).await;
     let sweeper = Sweeper::connect(&sdk, config);
-    run(service_fn(|event| handle(event, &sweeper))).await
+    run(service_fn(|event| {
+        ocr_shared::metrics::flushed(handle(event, &sweeper))
+    }))
+    .await
 }
