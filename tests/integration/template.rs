@@ -176,6 +176,30 @@ fn a_function_whose_logs_are_kept_forever_is_caught() {
 }
 
 #[test]
+fn the_stack_outputs_a_ready_link_to_the_page_and_allows_its_origin() {
+    let template = parse(TEMPLATE);
+    let link = &template["Outputs"]["DemoPageLink"]["Value"];
+    let Value::Tagged(link) = link else {
+        panic!("DemoPageLink is a !Sub: {link:?}")
+    };
+    let link = link.value.as_str().unwrap();
+    assert!(
+        link.starts_with("http://localhost:8000/#api=https://${HttpApi}.execute-api."),
+        "{link}"
+    );
+    let origins = template["Parameters"]["AllowedOrigins"]["Default"]
+        .as_str()
+        .unwrap();
+    assert!(
+        origins
+            .split(',')
+            .any(|origin| origin == "http://localhost:8000"),
+        "the page's origin is allowed by default: {origins}"
+    );
+    assert!(template["Outputs"]["DashboardUrl"].is_mapping());
+}
+
+#[test]
 fn a_metric_the_functions_publish_but_no_dashboard_shows_is_caught() {
     let found = problems_after(|t| {
         let body = &mut resource(t, "Dashboard")["Properties"]["DashboardBody"];
