@@ -135,6 +135,8 @@ test: setup setup-ocr setup-browser setup-schemathesis fmt lint openapi template
 bench: setup setup-ocr
 	cargo bench -p ocr-cli --bench local_pipeline
 	cargo bench -p ocr-tests --bench worker_memory
+	cargo build --release -p upload-api -p status-api -p ingest -p ocr-worker -p notifier -p sweeper -p bench-hello -p bench-floor
+	cargo bench -p ocr-tests --bench cold_start
 
 ## The local stack: installs what is missing, then `ocr dev` until Ctrl-C.
 dev: setup setup-ocr
