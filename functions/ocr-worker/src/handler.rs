@@ -628,7 +628,14 @@ impl Worker {
         let now = Timestamp::now();
         let key = job.job_id.result_key();
         let (text, text_truncated) = truncate_utf8(&result.text, MAX_STORED_TEXT_BYTES);
-        let mut completion = Completion {
+        let needs_review = result.confidence < self.settings.review_below;
+        let review_pages = result
+            .pages
+            .iter()
+            .filter(|page| needs_review && page.confidence < self.settings.review_below)
+            .map(|page| page.page)
+            .collect();
+        let completion = Completion {
             redacted: result.redacted.clone(),
             text,
             text_truncated,
@@ -638,17 +645,9 @@ impl Worker {
             model_version: result.model_version.clone(),
             result_key: key.clone(),
             document_type: Some(document_type),
-            needs_review: result.confidence < self.settings.review_below,
-            review_pages: result
-                .pages
-                .iter()
-                .filter(|page| page.confidence < self.settings.review_below)
-                .map(|page| page.page)
-                .collect(),
+            needs_review,
+            review_pages,
         };
-        if !completion.needs_review {
-            completion.review_pages.clear();
-        }
         let transition = Transition::Complete {
             attempt,
             completion,

@@ -23,10 +23,13 @@ const SNIPPET_CONTEXT_CHARS: usize = 40;
 /// `text` in the normal form search compares: NFKC, lower case, without
 /// white space and control characters.
 pub fn normalize(text: &str) -> String {
-    text.nfkc()
-        .flat_map(char::to_lowercase)
+    searchable(text.nfkc()).collect()
+}
+
+/// NFKC output in lower case, white space and control characters dropped.
+fn searchable(nfkc: impl Iterator<Item = char>) -> impl Iterator<Item = char> {
+    nfkc.flat_map(char::to_lowercase)
         .filter(|c| !c.is_whitespace() && !c.is_control())
-        .collect()
 }
 
 /// The normal form of a document's text as stored for search, cut to
@@ -83,7 +86,7 @@ impl SearchQuery {
         let mut normal = String::new();
         let mut origin = Vec::new();
         for (index, c) in chars.iter().enumerate() {
-            for piece in normalize(&c.to_string()).chars() {
+            for piece in searchable(std::iter::once(*c).nfkc()) {
                 normal.push(piece);
                 origin.push(index);
             }
