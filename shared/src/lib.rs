@@ -23,6 +23,8 @@ pub mod retry;
 pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+#[cfg(feature = "https")]
+pub mod tls;
 pub mod upload_policy;
 pub mod view;
 pub mod webhook;

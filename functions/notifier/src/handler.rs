@@ -257,7 +257,8 @@ impl Notifier {
                 Err(error) => return Err(Failure::Refused(error)),
             };
         // The client connects to the addresses just checked: no second lookup can redirect it.
-        let client = reqwest::Client::builder()
+        // It is made per delivery, but over the process's one TLS configuration.
+        let client = ocr_shared::tls::client_builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(self.settings.timeout)
             .connect_timeout(self.settings.timeout)
