@@ -176,6 +176,11 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
         "metrics  {}",
         ocr_shared::metrics::summary(&ocr_shared::metrics::tally())
     );
+    // Lambda's REPORT lines, added up: what the cost model reads.
+    println!(
+        "invocations  {}",
+        crate::invocations::summary(&crate::invocations::tally())
+    );
     println!("stopped");
     served.context("the HTTP server failed")
 }

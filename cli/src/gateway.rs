@@ -195,9 +195,11 @@ async fn api(
         }
     };
     let answer = if method == Method::GET {
-        status_api::handle(request, &gateway.functions.status_api).await
+        let invocation = status_api::handle(request, &gateway.functions.status_api);
+        crate::invocations::timed("status-api", 1, invocation).await
     } else {
-        upload_api::handle(request, &gateway.functions.upload_api).await
+        let invocation = upload_api::handle(request, &gateway.functions.upload_api);
+        crate::invocations::timed("upload-api", 1, invocation).await
     };
     match answer {
         Ok(response) => lambda_response(response),

@@ -4,6 +4,7 @@ pub mod client;
 pub mod dev;
 pub mod functions;
 pub mod gateway;
+pub mod invocations;
 pub mod invoke;
 pub mod moto;
 pub mod provision;

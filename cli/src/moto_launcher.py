@@ -24,6 +24,11 @@ InternalServerError). The answer names the fault: `GET` and `DELETE` on
 disarms it. Only requests that match are touched, so tests
 sharing one server stay apart.
 
+A fourth middleware counts the requests the services receive, by service and
+action, with their bodies' bytes: `GET /lambda-ocr/requests` answers
+`{"dynamodb": {"PutItem": {"count": 2, "bytes": 1400}}, "s3": {"PUT": ...}}`
+and `DELETE` starts the count again. The cost model of `make bench` reads it.
+
 With `--state FILE` the server keeps its state across a restart, as the
 services it stands in for do: on SIGTERM or SIGINT it writes every service's
 data to FILE, and on start it reads FILE back if it exists.
@@ -39,9 +44,11 @@ import copyreg
 import json
 import os
 import pickle
+import re
 import signal
 import sys
 import threading
+import urllib.parse
 
 from moto.backends import get_backend
 from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
@@ -185,6 +192,57 @@ class InjectedFaults:
         return self.app(environ, start_response)
 
 
+REQUESTS_PATH = "/lambda-ocr/requests"
+CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,&]+/\d{8}/[^/]+/([a-z0-9-]+)/aws4_request")
+
+
+class RequestTally:
+    """WSGI middleware: counts each request by service and action (the
+    X-Amz-Target's operation, a query protocol's Action, or S3's method)."""
+
+    def __init__(self, app):
+        self.app = app
+        self.lock = threading.Lock()
+        self.counts = {}
+
+    @staticmethod
+    def service_and_action(environ, body):
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        signed = environ.get("HTTP_AUTHORIZATION", "") + "&" + urllib.parse.unquote(
+            environ.get("QUERY_STRING", "")
+        )
+        scope = CREDENTIAL_SCOPE.search(signed)
+        service = scope.group(1) if scope else "unsigned"
+        if target:
+            return service, target.rsplit(".", 1)[-1]
+        if service == "s3":
+            return service, environ.get("REQUEST_METHOD", "")
+        action = urllib.parse.parse_qs(body.decode("utf-8", "replace")).get("Action")
+        if not action:
+            action = urllib.parse.parse_qs(environ.get("QUERY_STRING", "")).get("Action")
+        return service, (action or [environ.get("REQUEST_METHOD", "")])[0]
+
+    def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO", "").startswith(REQUESTS_PATH):
+            with self.lock:
+                answer = json.dumps(self.counts).encode()
+                if environ.get("REQUEST_METHOD") == "DELETE":
+                    self.counts = {}
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [answer]
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        peek = b""
+        if length and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+            peek = environ["wsgi.input"].read(length)
+            environ["wsgi.input"] = io.BytesIO(peek)
+        service, action = self.service_and_action(environ, peek)
+        with self.lock:
+            entry = self.counts.setdefault(service, {}).setdefault(action, {"count": 0, "bytes": 0})
+            entry["count"] += 1
+            entry["bytes"] += length
+        return self.app(environ, start_response)
+
+
 # The services the pipeline uses: their data is what a restart keeps.
 KEPT_SERVICES = ("dynamodb", "s3", "sqs", "sns", "secretsmanager")
 
@@ -257,7 +315,7 @@ def main(argv=None):
     run_simple(
         args.host,
         args.port,
-        InjectedFaults(CheckedDigests(SerialisedWrites(app))),
+        RequestTally(InjectedFaults(CheckedDigests(SerialisedWrites(app)))),
         threaded=True,
         request_handler=MotoRequestHandler,
     )

@@ -68,13 +68,16 @@ pub fn sqs_event(messages: &[Message], queue_url: &str) -> SqsEvent {
 pub struct Pump {
     sqs: Client,
     url: String,
+    /// The function it feeds, for the invocation tally.
+    function: &'static str,
 }
 
 impl Pump {
-    pub fn new(sqs: Client, url: &str) -> Self {
+    pub fn new(sqs: Client, url: &str, function: &'static str) -> Self {
         Self {
             sqs,
             url: url.to_owned(),
+            function,
         }
     }
 
@@ -118,7 +121,9 @@ impl Pump {
             return Ok(0);
         }
         // A function error leaves the whole batch to its visibility timeout.
-        let failed: Vec<String> = match handler(sqs_event(&messages, &self.url)).await {
+        let invocation = handler(sqs_event(&messages, &self.url));
+        let answer = crate::invocations::timed(self.function, messages.len(), invocation).await;
+        let failed: Vec<String> = match answer {
             Ok(response) => response
                 .batch_item_failures
                 .into_iter()
@@ -155,7 +160,8 @@ impl Pump {
                 }
             };
             let event = LambdaEvent::new(payload, Context::default());
-            match ingest::handle(event, &functions.ingest).await {
+            let invocation = ingest::handle(event, &functions.ingest);
+            match crate::invocations::timed("ingest", 1, invocation).await {
                 Ok(handled) => {
                     for outcome in &handled {
                         info!(outcome = %serde_json::to_string(outcome).unwrap_or_default(), "ingest");
@@ -188,14 +194,14 @@ const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 pub async fn run(sqs: Client, resources: Resources, functions: Arc<Functions>) {
     let uploads = async {
-        let pump = Pump::new(sqs.clone(), &resources.uploads_queue);
+        let pump = Pump::new(sqs.clone(), &resources.uploads_queue, "ingest");
         loop {
             let polled = pump.uploads(LONG_POLL_SECONDS, &functions).await;
             report(polled.map(|uploads| uploads.received)).await;
         }
     };
     let jobs = (0..WORKER_CONCURRENCY).map(|_| async {
-        let pump = Pump::new(sqs.clone(), &resources.jobs_queue);
+        let pump = Pump::new(sqs.clone(), &resources.jobs_queue, "ocr-worker");
         loop {
             let result = pump
                 .batch(LONG_POLL_SECONDS, |event| {
@@ -209,7 +215,7 @@ pub async fn run(sqs: Client, resources: Resources, functions: Arc<Functions>) {
         }
     });
     let notifications = async {
-        let pump = Pump::new(sqs.clone(), &resources.notifier_queue);
+        let pump = Pump::new(sqs.clone(), &resources.notifier_queue, "notifier");
         loop {
             let result = pump
                 .batch(LONG_POLL_SECONDS, |event| {
@@ -228,7 +234,8 @@ pub async fn run(sqs: Client, resources: Resources, functions: Arc<Functions>) {
         loop {
             every.tick().await;
             let event = LambdaEvent::new(serde_json::json!({}), Context::default());
-            if let Err(error) = sweeper::handle(event, &functions.sweeper).await {
+            let invocation = sweeper::handle(event, &functions.sweeper);
+            if let Err(error) = crate::invocations::timed("sweeper", 1, invocation).await {
                 tracing::warn!(%error, "sweep");
             }
         }

@@ -166,4 +166,22 @@ fn main() {
             ms / hello
         );
     }
+    let worst = medians
+        .iter()
+        .filter(|(name, _)| !name.starts_with("bench-"))
+        .map(|(name, ms)| (name, ms / floor))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap();
+    println!(
+        "budgets: every function's init ≤ 1.2 × the floor: {} (largest {} at {:.2}×); the floor ≤ 2 × hello-world: {} ({:.2}×)",
+        if worst.1 <= 1.2 { "met" } else { "missed" },
+        worst.0,
+        worst.1,
+        if floor <= 2.0 * hello {
+            "met"
+        } else {
+            "missed"
+        },
+        floor / hello
+    );
 }

@@ -60,8 +60,13 @@ struct Script {
     limited_until: Option<Instant>,
     /// When each request that passed the contract checks came, 429s included.
     arrivals: Vec<Instant>,
-    /// Requests answered with the storm's 429.
+    /// Requests answered with a 429 (the storm's or the quota's).
     throttled: usize,
+    /// At most this many requests per second of the clock (a fixed window,
+    /// as a per-second quota counts); more get a 429 with Retry-After: 1.
+    quota: Option<usize>,
+    /// Requests admitted in the current second, and which second that is.
+    admitted_in: (u64, usize),
 }
 
 #[derive(Clone)]
@@ -104,7 +109,14 @@ impl FakeUpstage {
         self.script.lock().unwrap().limited_until = Some(Instant::now() + period);
     }
 
-    /// How many requests the storm answered with a 429.
+    /// From now on, at most `per_second` requests are read in any second of
+    /// the clock; the others are answered 429 with Retry-After: 1, as
+    /// Upstage's quota answers them.
+    pub fn enforce_quota(&self, per_second: usize) {
+        self.script.lock().unwrap().quota = Some(per_second);
+    }
+
+    /// How many requests were answered with a 429 (the storm's or the quota's).
     pub fn throttled(&self) -> usize {
         self.script.lock().unwrap().throttled
     }
@@ -165,6 +177,23 @@ async fn digitize(
         if script.limited_until.is_some_and(|until| now < until) {
             script.throttled += 1;
             return upstage_error(StatusCode::TOO_MANY_REQUESTS, "Too many requests");
+        }
+        if let Some(quota) = script.quota {
+            let second = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs();
+            if script.admitted_in.0 != second {
+                script.admitted_in = (second, 0);
+            }
+            if script.admitted_in.1 >= quota {
+                script.throttled += 1;
+                let mut response =
+                    upstage_error(StatusCode::TOO_MANY_REQUESTS, "Too many requests");
+                response.headers_mut().insert(header::RETRY_AFTER, 1.into());
+                return response;
+            }
+            script.admitted_in.1 += 1;
         }
         script.calls.push(call);
         (script.replies.pop_front(), script.read_pdfs)

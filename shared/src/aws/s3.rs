@@ -188,24 +188,16 @@ impl BlobStore for S3BlobStore {
 
     #[instrument(skip(self))]
     async fn get(&self, key: &str) -> Result<Bytes, BlobError> {
-        let body = self
-            .open(key)
-            .await?
-            .collect()
-            .await
-            .map_err(|e| BlobError::backend(AwsCallError::new("GetObject body", &e)))?;
-        Ok(body.into_bytes())
+        read_whole(self.open(key).await?).await
     }
 
     #[instrument(skip(self))]
     async fn get_if_match(&self, key: &str, etag: &str) -> Result<Bytes, BlobError> {
-        let body = self
-            .send_get(self.client.get_object().if_match(etag), key)
-            .await?
-            .collect()
-            .await
-            .map_err(|e| BlobError::backend(AwsCallError::new("GetObject body", &e)))?;
-        Ok(body.into_bytes())
+        read_whole(
+            self.send_get(self.client.get_object().if_match(etag), key)
+                .await?,
+        )
+        .await
     }
 
     #[instrument(skip(self, body), fields(size = body.len()))]
@@ -233,6 +225,25 @@ impl BlobStore for S3BlobStore {
             .map_err(|e| BlobError::backend(AwsCallError::new("DeleteObject", &e)))?;
         Ok(())
     }
+}
+
+/// Buffers beyond this are grown as chunks come, not reserved from the length announced.
+const MAX_RESERVED: u64 = 128 * 1024 * 1024;
+
+/// A whole body in one buffer reserved from its announced length: a 50 MiB
+/// object never needs twice its size in memory, as collecting its chunks and
+/// then joining them would.
+async fn read_whole(mut body: ByteStream) -> Result<Bytes, BlobError> {
+    let (low, high) = body.size_hint();
+    let mut whole = bytes::BytesMut::with_capacity(high.unwrap_or(low).min(MAX_RESERVED) as usize);
+    while let Some(chunk) = body
+        .try_next()
+        .await
+        .map_err(|e| BlobError::backend(AwsCallError::new("GetObject body", &e)))?
+    {
+        whole.extend_from_slice(&chunk);
+    }
+    Ok(whole.freeze())
 }
 
 impl S3BlobStore {
