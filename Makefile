@@ -121,7 +121,7 @@ package: setup-deploy
 	  $(PYTHON) -c 'import io, os, sys, zipfile; p = sys.argv[2]; b = io.BytesIO(); \
 	    zipfile.ZipFile(b, "w", zipfile.ZIP_DEFLATED).write(p, "bootstrap"); \
 	    z = len(b.getvalue()); \
-	    print(f"  {sys.argv[1]:<12} bootstrap {os.path.getsize(p) / 2**20:>6.2} MiB   zipped {z / 2**20:>5.2} MiB   ({z / 2**20 / 2.5:.2}x the 2.5 MiB budget)")' \
+	    print(f"  {sys.argv[1]:<12} bootstrap {os.path.getsize(p) / 2**20:>6.2f} MiB   zipped {z / 2**20:>5.2f} MiB   ({z / 2**20 / 2.5:.2f}x the 2.5 MiB budget)")' \
 	    $$f target/lambda/$$f/bootstrap; \
 	done
 

@@ -8,7 +8,8 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_s3::types::{
-    CorsConfiguration, CorsRule, Event, NotificationConfiguration, QueueConfiguration,
+    CorsConfiguration, CorsRule, Event, FilterRule, FilterRuleName, NotificationConfiguration,
+    NotificationConfigurationFilter, QueueConfiguration, S3KeyFilter,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use ocr_shared::aws::{
@@ -192,6 +193,21 @@ pub async fn notify_uploads(config: &SdkConfig, bucket: &str, queue_url: &str) -
     let queue = QueueConfiguration::builder()
         .queue_arn(queue_arn(config, queue_url).await?)
         .events(Event::S3ObjectCreated)
+        // As the template's: only uploads are ingest's (results and chunks are ours).
+        .filter(
+            NotificationConfigurationFilter::builder()
+                .key(
+                    S3KeyFilter::builder()
+                        .filter_rules(
+                            FilterRule::builder()
+                                .name(FilterRuleName::Prefix)
+                                .value("uploads/")
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build(),
+        )
         .build()
         .expect("queue configuration is complete");
     S3BlobStore::client(config)

@@ -32,6 +32,9 @@ pub mod vars {
     pub const WEBHOOK_SECRET_ARN: &str = "WEBHOOK_SECRET_ARN";
     pub const RETENTION_DAYS: &str = "RETENTION_DAYS";
     pub const AWS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
+    pub const AWS_TRUST_STORE: &str = "AWS_TRUST_STORE";
+    /// Set by Lambda in every function's environment.
+    pub const AWS_LAMBDA_FUNCTION_NAME: &str = "AWS_LAMBDA_FUNCTION_NAME";
     pub const JOB_CREATE_RATE_PER_MINUTE: &str = "JOB_CREATE_RATE_PER_MINUTE";
     pub const OCR_LEASE_SECONDS: &str = "OCR_LEASE_SECONDS";
     pub const OCR_RETRY_BASE_SECONDS: &str = "OCR_RETRY_BASE_SECONDS";
@@ -162,6 +165,20 @@ impl<'a> Env<'a> {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AwsSettings {
     pub endpoint_url: Option<String>,
+    pub trust_store: TrustStore,
+}
+
+/// The roots the AWS clients' TLS trusts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TrustStore {
+    /// Amazon Trust Services' five roots, compiled in: every AWS endpoint's
+    /// chain ends in one of them, and a start reads and parses no system store.
+    /// The default in Lambda when no endpoint is overridden.
+    Amazon,
+    /// The operating system's store: elsewhere, with an endpoint override, or
+    /// behind a proxy that presents its own certificates.
+    #[default]
+    System,
 }
 
 impl AwsSettings {
@@ -170,7 +187,24 @@ impl AwsSettings {
             Some(_) => Some(env.url(vars::AWS_ENDPOINT_URL, "")?),
             None => None,
         };
-        Ok(Self { endpoint_url })
+        let in_lambda = env.optional(vars::AWS_LAMBDA_FUNCTION_NAME).is_some();
+        let trust_store = match env.optional(vars::AWS_TRUST_STORE).as_deref() {
+            None if in_lambda && endpoint_url.is_none() => TrustStore::Amazon,
+            None => TrustStore::System,
+            Some("amazon") => TrustStore::Amazon,
+            Some("system") => TrustStore::System,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: vars::AWS_TRUST_STORE,
+                    value: other.to_owned(),
+                    reason: "must be amazon or system".into(),
+                });
+            }
+        };
+        Ok(Self {
+            endpoint_url,
+            trust_store,
+        })
     }
 }
 
@@ -412,6 +446,28 @@ mod tests {
         let forced = env(&[(vars::OCR_ENGINE, "upstage")]);
         let error = OcrSettings::from_env(&Env::new(&forced)).unwrap_err();
         assert_eq!(error.to_string(), "UPSTAGE_SECRET_ARN is not set");
+    }
+
+    #[test]
+    fn the_sdk_trusts_amazons_roots_in_lambda_and_the_system_store_elsewhere() {
+        let settings = |pairs: &[(&str, &str)]| {
+            let source: HashMap<String, String> = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            AwsSettings::from_env(&Env::new(&source)).map(|s| s.trust_store)
+        };
+        let lambda = (vars::AWS_LAMBDA_FUNCTION_NAME, "lambda-ocr-worker");
+        assert_eq!(settings(&[lambda]).unwrap(), TrustStore::Amazon);
+        assert_eq!(settings(&[]).unwrap(), TrustStore::System);
+        let moto = (vars::AWS_ENDPOINT_URL, "http://127.0.0.1:5000");
+        assert_eq!(settings(&[lambda, moto]).unwrap(), TrustStore::System);
+        let system = (vars::AWS_TRUST_STORE, "system");
+        assert_eq!(settings(&[lambda, system]).unwrap(), TrustStore::System);
+        let amazon = (vars::AWS_TRUST_STORE, "amazon");
+        assert_eq!(settings(&[amazon]).unwrap(), TrustStore::Amazon);
+        let error = settings(&[(vars::AWS_TRUST_STORE, "mine")]).unwrap_err();
+        assert!(error.to_string().contains("amazon or system"), "{error}");
     }
 
     #[test]

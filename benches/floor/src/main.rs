@@ -1,12 +1,15 @@
-//! Loads the SDK's configuration and builds one DynamoDB client, then serves
-//! HTTP events: what any of our API functions pays before its own code.
+//! Loads the SDK's configuration as our functions do (the same HTTPS client
+//! and trust roots) and builds one DynamoDB client, then serves HTTP events:
+//! what any of our API functions pays before its own code.
 
-use aws_config::BehaviorVersion;
 use lambda_http::{Body, Error, Request, Response, run, service_fn};
+use ocr_shared::aws::load_sdk_config;
+use ocr_shared::config::{AwsSettings, Env, ProcessEnv};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let settings = AwsSettings::from_env(&Env::new(&ProcessEnv))?;
+    let sdk = load_sdk_config(&settings).await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     run(service_fn(move |_request: Request| {
         let _client = &dynamodb;
