@@ -19,6 +19,9 @@ pub const TEMPLATE: &str = include_str!("../../template.yaml");
 /// Variables a function may read that the template never sets: local runs only.
 pub const LOCAL_ONLY: &[&str] = &[vars::AWS_ENDPOINT_URL, vars::UPSTAGE_API_KEY];
 
+/// Variables Lambda itself sets in every function's environment.
+pub const SET_BY_LAMBDA: &[&str] = &[vars::AWS_LAMBDA_FUNCTION_NAME];
+
 /// Each Lambda binary: how it loads its configuration, and the IAM actions it
 /// calls; an S3 action names the key prefix it is called on (`s3:GetObject@uploads/*`).
 pub struct FunctionSpec {
@@ -136,14 +139,18 @@ impl EnvSource for TemplateEnv {
     }
 }
 
+/// A function's environment as SAM gives it: the Globals' variables, then its own.
 fn environment(template: &Value, function: &Value) -> HashMap<String, String> {
-    let Some(variables) =
-        get(function, &["Properties", "Environment", "Variables"]).and_then(Value::as_mapping)
-    else {
-        return HashMap::new();
-    };
-    variables
-        .iter()
+    let global = get(
+        template,
+        &["Globals", "Function", "Environment", "Variables"],
+    );
+    let own = get(function, &["Properties", "Environment", "Variables"]);
+    [global, own]
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_mapping)
+        .flatten()
         .filter_map(|(name, value)| {
             let name = name.as_str()?.to_owned();
             let value = match value {
@@ -304,7 +311,9 @@ pub fn problems(template: &Value) -> Vec<String> {
             ));
         }
         for asked in env.asked.borrow().iter() {
-            if !env.values.contains_key(asked) && !LOCAL_ONLY.contains(&asked.as_str()) {
+            let provided =
+                LOCAL_ONLY.contains(&asked.as_str()) || SET_BY_LAMBDA.contains(&asked.as_str());
+            if !env.values.contains_key(asked) && !provided {
                 problems.push(format!(
                     "{name} reads {asked}, which its environment does not set"
                 ));
