@@ -122,7 +122,7 @@ package: setup-deploy
 	    zipfile.ZipFile(b, "w", zipfile.ZIP_DEFLATED).write(p, "bootstrap"); \
 	    z = len(b.getvalue()); \
 	    print(f"  {sys.argv[1]:<12} bootstrap {os.path.getsize(p) / 2**20:>6.2f} MiB   zipped {z / 2**20:>5.2f} MiB   ({z / 2**20 / 2.5:.2f}x the 2.5 MiB budget)")' \
-	    $$f target/lambda/$$f/bootstrap; \
+	    $$f "$${CARGO_TARGET_DIR:-target}/lambda/$$f/bootstrap"; \
 	done
 
 ## The SAM build: what `sam deploy` uploads.
