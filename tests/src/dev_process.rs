@@ -10,6 +10,32 @@ use std::time::{Duration, Instant};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// The longest a test waits for a condition of the local stack. The tests
+/// share two cores with Tesseract, a browser and moto, so a wait that is only
+/// slow must not fail: the ceiling is far above any wait seen, and the wait
+/// ends as soon as its condition holds.
+pub const CEILING: Duration = Duration::from_secs(180);
+
+/// Checks `condition` every `every` until it gives a value; past `ceiling`
+/// panics, saying what was waited for and what `condition` last saw.
+pub fn wait_for<T, E: std::fmt::Debug>(
+    what: &str,
+    ceiling: Duration,
+    every: Duration,
+    mut condition: impl FnMut() -> Result<T, E>,
+) -> T {
+    let started = Instant::now();
+    loop {
+        match condition() {
+            Ok(value) => return value,
+            Err(seen) if started.elapsed() >= ceiling => {
+                panic!("{what}: not so after {ceiling:?}; last seen: {seen:?}")
+            }
+            Err(_) => std::thread::sleep(every),
+        }
+    }
+}
+
 /// The repository's root.
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -168,17 +194,12 @@ impl Dev {
             .status()
             .unwrap();
         assert!(sent.success());
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "ocr dev did not stop within 30 s of SIGINT"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_for(
+            "ocr dev stopped after SIGINT",
+            CEILING,
+            Duration::from_millis(100),
+            || self.child.try_wait().unwrap().ok_or("running"),
+        )
     }
 
     /// What it printed on stdout after "ready", until it exited (at most 10 s more).
