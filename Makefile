@@ -22,8 +22,9 @@ export SAM_CLI_TELEMETRY := 0
 
 PORT ?= 3000
 WEB_STAMP := web/node_modules/.installed
+IAM_STAMP := tests/iam/node_modules/.installed
 
-.PHONY: help setup setup-deploy setup-schemathesis setup-ocr setup-browser documents bench test fmt lint unit openapi template package build deploy dev clean
+.PHONY: help setup setup-deploy setup-schemathesis setup-ocr setup-browser setup-iam documents bench test fmt lint unit openapi template package build deploy dev clean
 
 help:
 	@echo "make setup  install the test tools (Python venv with moto's server)"
@@ -81,6 +82,17 @@ $(WEB_STAMP): web/package.json web/package-lock.json
 	cd web && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+## The IAM policy engine the permission test evaluates each function's calls with
+## (@cloud-copilot/iam-simulate, pinned in tests/iam/package-lock.json).
+setup-iam: $(IAM_STAMP)
+
+$(IAM_STAMP): tests/iam/package.json tests/iam/package-lock.json
+	@command -v npm > /dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends nodejs npm > /dev/null; }
+	cd tests/iam && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 ## Re-renders the Korean test documents and their ground truth (committed under tests/fixtures/documents).
 documents: setup setup-ocr
 	$(VENV)/bin/python tools/render_documents.py tests/fixtures/documents
@@ -133,7 +145,7 @@ build: setup-deploy
 deploy: build
 	PATH="$(CURDIR)/$(DEPLOY_VENV)/bin:$$PATH" $(DEPLOY_VENV)/bin/sam deploy
 
-test: setup setup-ocr setup-browser setup-schemathesis fmt lint openapi template unit build
+test: setup setup-ocr setup-browser setup-schemathesis setup-deploy setup-iam fmt lint openapi template unit build
 
 ## Figures, not assertions, all from one run so that ratios hold: the local pipeline
 ## timed end to end; throughput against Upstage's quota and the cost model; peak memory

@@ -14,9 +14,9 @@ use sha2::{Digest, Sha256};
 use crate::domain::{Job, JobId, JobStatus, Owner, Sha256Hex, Timestamp, Transition, WebhookState};
 use crate::ports::{
     BlobError, BlobStore, Document, EventPublisher, JobEvent, JobMessage, JobPage, JobQueue,
-    JobStore, ListQuery, ObjectInfo, OcrEngine, OcrError, OcrResult, PresignedRequest,
-    PublishError, QueueError, RateDecision, RateLimiter, SecretError, SecretSource, StoreError,
-    UploadSlot, window_of,
+    JobStore, ListQuery, ObjectInfo, OcrEngine, OcrError, OcrResult, PendingCursor, PendingPage,
+    PresignedRequest, PublishError, QueueError, RateDecision, RateLimiter, SecretError,
+    SecretSource, StoreError, UploadSlot, window_of,
 };
 
 #[derive(Default)]
@@ -151,20 +151,32 @@ impl JobStore for MemoryJobStore {
     async fn unfinished_before(
         &self,
         before: Timestamp,
+        after: Option<&PendingCursor>,
         limit: u32,
-    ) -> Result<Vec<Job>, StoreError> {
+    ) -> Result<PendingPage, StoreError> {
         let now = Timestamp::now();
+        let past = |job: &Job| {
+            after.is_none_or(|cursor| {
+                (job.updated_at, &job.job_id) > (cursor.updated_at, &cursor.job_id)
+            })
+        };
         let mut stale: Vec<Job> = self
             .jobs
             .lock()
             .unwrap()
             .values()
             .filter(|job| job.pending.is_some() && job.updated_at < before && !job.is_expired(now))
+            .filter(|job| past(job))
             .cloned()
             .collect();
-        stale.sort_by_key(|job| job.updated_at);
+        stale.sort_by(|a, b| (a.updated_at, &a.job_id).cmp(&(b.updated_at, &b.job_id)));
+        let more = stale.len() > limit as usize;
         stale.truncate(limit as usize);
-        Ok(stale)
+        let next = stale.last().filter(|_| more).map(|job| PendingCursor {
+            updated_at: job.updated_at,
+            job_id: job.job_id.clone(),
+        });
+        Ok(PendingPage { jobs: stale, next })
     }
 
     async fn record_webhook(&self, id: &JobId, state: &WebhookState) -> Result<(), StoreError> {

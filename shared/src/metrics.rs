@@ -40,10 +40,13 @@ pub enum Metric {
     OcrThrottled,
     WebhooksDelivered,
     WebhooksFailed,
+    /// Unfinished jobs the sweeper found unchanged for over an hour: jobs it
+    /// cannot move (alarmed).
+    JobsPendingOverAnHour,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 14] = [
+    pub const ALL: [Metric; 15] = [
         Metric::JobsCreated,
         Metric::JobsCompleted,
         Metric::JobsFailed,
@@ -58,6 +61,7 @@ impl Metric {
         Metric::OcrThrottled,
         Metric::WebhooksDelivered,
         Metric::WebhooksFailed,
+        Metric::JobsPendingOverAnHour,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -76,6 +80,7 @@ impl Metric {
             Metric::OcrThrottled => "OcrThrottled",
             Metric::WebhooksDelivered => "WebhooksDelivered",
             Metric::WebhooksFailed => "WebhooksFailed",
+            Metric::JobsPendingOverAnHour => "JobsPendingOverAnHour",
         }
     }
 

@@ -3,6 +3,7 @@
 mod blob_store;
 mod harness;
 mod helpers;
+mod iam;
 mod job_store;
 mod notifications;
 mod pdf;

@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use ocr_shared::aws::{DynamoJobStore, S3BlobStore, SnsEventPublisher, SqsJobQueue};
 use ocr_shared::domain::{JobStatus, Timestamp, Transition};
-use ocr_shared::ports::{JobMessage, JobStore};
+use ocr_shared::ports::{BlobStore, JobMessage, JobStore};
 use ocr_tests::{resources, sdk_config};
 use serde_json::Value;
 use sweeper::{Sweep, SweepSettings, Sweeper};
 
-use crate::helpers::{new_job, owner, sha};
+use crate::helpers::{new_job, owner, queued_job, sha};
 
 async fn bodies(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<String> {
     let mut bodies = Vec::new();
@@ -132,4 +132,63 @@ async fn stuck_jobs_are_sent_again_and_abandoned_uploads_expire_once() {
         JobStatus::AwaitingUpload,
         "a fresh upload slot is left alone"
     );
+}
+
+#[tokio::test]
+async fn uploads_left_for_ingest_at_the_front_never_hide_the_stuck_job_behind_them() {
+    const WAITING: usize = 150;
+    let config = sdk_config().await;
+    let table = resources::jobs_table(&config).await;
+    let bucket = resources::bucket(&config).await;
+    let jobs_queue = resources::queue(&config).await;
+    let topic = resources::topic(&config).await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let store = Arc::new(DynamoJobStore::new(
+        aws_sdk_dynamodb::Client::new(&config),
+        table,
+    ));
+    let blobs = Arc::new(S3BlobStore::new(S3BlobStore::client(&config), bucket));
+    let sweeper = Sweeper {
+        jobs: store.clone(),
+        blobs: blobs.clone(),
+        queue: Arc::new(SqsJobQueue::new(sqs.clone(), &jobs_queue)),
+        events: Arc::new(SnsEventPublisher::new(
+            aws_sdk_sns::Client::new(&config),
+            &topic,
+        )),
+        settings: SweepSettings {
+            stale_after: Duration::from_secs(sweeper::DEFAULT_STALE_SECONDS),
+            max_jobs: sweeper::DEFAULT_MAX_JOBS,
+        },
+    };
+    let now = Timestamp::now();
+    let ago = |minutes: i64| Timestamp::from_millis(now.as_millis() - minutes * 60_000);
+
+    // Uploads that arrived two hours ago and were never ingested: the sweeper
+    // leaves them for ingest's replay, and they stay first in its index.
+    for i in 0..WAITING {
+        let waiting = new_job("alice", ago(120).plus(Duration::from_millis(i as u64)));
+        store.create(&waiting).await.unwrap();
+        blobs
+            .put(
+                &waiting.job_id.upload_key(),
+                bytes::Bytes::from_static(b"%PDF-1.7"),
+                "application/pdf",
+            )
+            .await
+            .unwrap();
+    }
+    // Behind them: a job queued 50 minutes ago whose message was lost.
+    let lost = queued_job(store.as_ref(), "bob", sha(7), ago(50)).await;
+
+    let sweep = sweeper.sweep(now).await.unwrap();
+
+    assert_eq!(sweep.requeued, vec![lost.job_id.clone()], "{sweep:?}");
+    assert_eq!(sweep.left as usize, WAITING);
+    assert_eq!(
+        sweep.pending_over_an_hour as usize, WAITING,
+        "the uploads waiting for two hours are counted, the lost job is not"
+    );
+    let sent = bodies(&sqs, &jobs_queue).await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
 }

@@ -138,8 +138,13 @@ fn an_s3_grant_on_the_wrong_prefix_or_the_whole_bucket_is_caught() {
                     statement["Resource"] =
                         serde_yaml_ng::from_str("!Sub \"${DocumentsBucket.Arn}/*\"").unwrap()
                 }
+                // S3 checks ListBucket for a missing key with no s3:prefix in
+                // the request: a grant limited to prefixes does not give 404s.
                 Some("MissingIsNotFound") => {
-                    statement.as_mapping_mut().unwrap().remove("Condition");
+                    statement.as_mapping_mut().unwrap().insert(
+                        "Condition".into(),
+                        serde_yaml_ng::from_str("{StringLike: {s3:prefix: [uploads/*]}}").unwrap(),
+                    );
                 }
                 _ => {}
             }
@@ -148,7 +153,8 @@ fn an_s3_grant_on_the_wrong_prefix_or_the_whole_bucket_is_caught() {
     for expected in [
         "OcrWorkerFunction calls s3:GetObject@uploads/* but is not allowed to",
         "OcrWorkerFunction is allowed s3:GetObject@*, which it never calls",
-        "OcrWorkerFunction is allowed s3:ListBucket@(whole bucket), which it never calls",
+        "OcrWorkerFunction calls s3:ListBucket but is not allowed to",
+        "OcrWorkerFunction is allowed s3:ListBucket@uploads/*, which it never calls",
     ] {
         assert!(
             found.contains(&expected.to_owned()),

@@ -23,7 +23,10 @@ pub const LOCAL_ONLY: &[&str] = &[vars::AWS_ENDPOINT_URL, vars::UPSTAGE_API_KEY]
 pub const SET_BY_LAMBDA: &[&str] = &[vars::AWS_LAMBDA_FUNCTION_NAME];
 
 /// Each Lambda binary: how it loads its configuration, and the IAM actions it
-/// calls; an S3 action names the key prefix it is called on (`s3:GetObject@uploads/*`).
+/// calls. An S3 object action names the key prefix it is called on
+/// (`s3:GetObject@uploads/*`); `s3:ListBucket` is on the bucket itself, as S3
+/// checks it for a missing key; a DynamoDB action on an index names it
+/// (`dynamodb:Query@index/by_hash`), one on the table names nothing.
 pub struct FunctionSpec {
     pub binary: &'static str,
     pub load: fn(&Env) -> Result<(), ConfigError>,
@@ -186,16 +189,17 @@ fn strings(value: Option<&Value>) -> Vec<String> {
 }
 
 /// Where in the documents bucket an S3 grant applies: the key prefix of an
-/// object ARN, or for the bucket itself the `s3:prefix` values it is limited to.
-fn s3_scopes(resource: &str, statement: &Value) -> Vec<String> {
+/// object ARN, or for the bucket itself the `s3:prefix` values it is limited
+/// to (none: the whole bucket).
+fn s3_scopes(resource: &str, statement: &Value) -> Vec<Option<String>> {
     if let Some((_, prefix)) = resource.split_once("/") {
-        return vec![prefix.to_owned()];
+        return vec![Some(prefix.to_owned())];
     }
     let prefixes = strings(get(statement, &["Condition", "StringLike", "s3:prefix"]));
     if prefixes.is_empty() {
-        vec!["(whole bucket)".to_owned()]
+        vec![None]
     } else {
-        prefixes
+        prefixes.into_iter().map(Some).collect()
     }
 }
 
@@ -208,19 +212,30 @@ fn granted_actions(function: &Value) -> BTreeSet<String> {
             if get(statement, &["Effect"]).and_then(Value::as_str) != Some("Allow") {
                 continue;
             }
-            let resources = strings(get(statement, &["Resource"]));
+            let mut resources = strings(get(statement, &["Resource"]));
+            if resources.is_empty() {
+                // A `!Ref`: the resource as a whole.
+                resources.push(String::new());
+            }
             for action in strings(get(statement, &["Action"])) {
-                if !action.starts_with("s3:") {
-                    actions.insert(action);
-                    continue;
-                }
                 for resource in &resources {
-                    // The bucket's ARN is a `${…}` reference or ends in its name's `${Suffix}`.
+                    // An ARN is a `${…}` reference, or ends in its name's `${Suffix}`,
+                    // and what follows names the part of it granted.
                     let tail = resource
                         .rsplit_once('}')
                         .map_or(resource.as_str(), |(_, t)| t);
-                    for scope in s3_scopes(tail, statement) {
-                        actions.insert(format!("{action}@{scope}"));
+                    if action.starts_with("s3:") {
+                        for scope in s3_scopes(tail, statement) {
+                            actions.insert(match scope {
+                                Some(scope) => format!("{action}@{scope}"),
+                                None => action.clone(),
+                            });
+                        }
+                    } else {
+                        actions.insert(match tail.strip_prefix('/') {
+                            Some(part) if part.starts_with("index/") => format!("{action}@{part}"),
+                            _ => action.clone(),
+                        });
                     }
                 }
             }

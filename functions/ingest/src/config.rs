@@ -10,17 +10,16 @@ use crate::Ingest;
 
 /// The IAM actions this function's adapters call; the template must grant exactly these.
 pub const IAM_ACTIONS: &[&str] = &[
-    "dynamodb:GetItem",        // the job of an upload
-    "dynamodb:UpdateItem",     // enqueue, reject, complete as duplicate
-    "dynamodb:Query",          // dedup by hash
-    "s3:GetObject@uploads/*",  // HEAD, ranged reads, hashing
-    "s3:GetObject@results/*",  // the earlier result for a duplicate
-    "s3:ListBucket@uploads/*", // a missing object is a 404, not a 403
-    "s3:ListBucket@results/*",
-    "s3:PutObject@results/*",    // the duplicate's own copy of the result
-    "s3:DeleteObject@uploads/*", // rejected and orphaned uploads
-    "sqs:SendMessage",           // the OCR queue
-    "sns:Publish",               // job events
+    "dynamodb:GetItem",             // the job of an upload
+    "dynamodb:UpdateItem",          // enqueue, reject, complete as duplicate
+    "dynamodb:Query@index/by_hash", // dedup by hash
+    "s3:GetObject@uploads/*",       // HEAD, ranged reads, hashing
+    "s3:GetObject@results/*",       // the earlier result for a duplicate
+    "s3:ListBucket",                // a missing object is a 404, not a 403
+    "s3:PutObject@results/*",       // the duplicate's own copy of the result
+    "s3:DeleteObject@uploads/*",    // rejected and orphaned uploads
+    "sqs:SendMessage",              // the OCR queue
+    "sns:Publish",                  // job events
 ];
 
 pub struct Config {

@@ -21,21 +21,19 @@ const KEY_CACHE_TTL: Duration = Duration::from_secs(300);
 
 /// The IAM actions this function's adapters call; the template must grant exactly these.
 pub const IAM_ACTIONS: &[&str] = &[
-    "dynamodb:GetItem",        // the job
-    "dynamodb:UpdateItem",     // lease, release, complete, fail; the OCR rate counter
-    "s3:GetObject@uploads/*",  // the upload
-    "s3:ListBucket@uploads/*", // a missing object is a 404, not a 403
-    "s3:ListBucket@results/*",
-    "s3:GetObject@results/*",    // a result an earlier attempt stored
-    "s3:PutObject@results/*",    // the result
-    "s3:DeleteObject@results/*", // a result of a job deleted while it was read
-    "s3:ListBucket@chunks/*",
-    "s3:GetObject@chunks/*",    // a long PDF's chunks an earlier attempt read
-    "s3:PutObject@chunks/*",    // each chunk, as it is read
-    "s3:DeleteObject@chunks/*", // the chunks, once merged
-    "sqs:SendMessage",          // a job deferred for OCR capacity
-    "sqs:ChangeMessageVisibility", // retry backoff
-    "sns:Publish",              // job events
+    "dynamodb:GetItem",              // the job
+    "dynamodb:UpdateItem",           // lease, release, complete, fail; the OCR rate counter
+    "s3:GetObject@uploads/*",        // the upload
+    "s3:ListBucket",                 // a missing object is a 404, not a 403
+    "s3:GetObject@results/*",        // a result an earlier attempt stored
+    "s3:PutObject@results/*",        // the result
+    "s3:DeleteObject@results/*",     // a result of a job deleted while it was read
+    "s3:GetObject@chunks/*",         // a long PDF's chunks an earlier attempt read
+    "s3:PutObject@chunks/*",         // each chunk, as it is read
+    "s3:DeleteObject@chunks/*",      // the chunks, once merged
+    "sqs:SendMessage",               // a job deferred for OCR capacity
+    "sqs:ChangeMessageVisibility",   // retry backoff
+    "sns:Publish",                   // job events
     "secretsmanager:GetSecretValue", // the Upstage key
 ];
 

@@ -9,11 +9,12 @@ use crate::StatusApi;
 
 /// The IAM actions this function's adapters call; the template must grant exactly these.
 pub const IAM_ACTIONS: &[&str] = &[
-    "dynamodb:GetItem",              // a job
-    "dynamodb:BatchGetItem",         // a search's hits, whole
-    "dynamodb:Query",                // listing by owner, and search
-    "s3:GetObject@results/*",        // presigned result links
-    "secretsmanager:GetSecretValue", // the master webhook secret, for an owner's key
+    "dynamodb:GetItem",               // a job
+    "dynamodb:BatchGetItem",          // a search's hits, whole
+    "dynamodb:Query@index/by_owner",  // listing by owner
+    "dynamodb:Query@index/by_search", // search
+    "s3:GetObject@results/*",         // presigned result links
+    "secretsmanager:GetSecretValue",  // the master webhook secret, for an owner's key
 ];
 
 /// How long the master webhook secret is cached per container.

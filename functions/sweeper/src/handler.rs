@@ -1,14 +1,18 @@
 //! The sweeper, run on a schedule: it owns the rule that no job is left stuck.
 //! Unfinished jobs unchanged for longer than any retry or lease are found on
-//! the sparse `by_pending` index; queued ones and ones under a lapsed lease are
-//! sent to the OCR queue again, and uploads that never came are expired and
-//! announced.
+//! the sparse `by_pending` index, oldest first, a page at a time; queued ones
+//! and ones under a lapsed lease are sent to the OCR queue again, and uploads
+//! that never came are expired and announced. Jobs it leaves alone (an upload
+//! waiting for ingest's replay) are paged past, so that however many of them
+//! sit at the front, the jobs behind them are still reached; a run looks at
+//! `max_jobs` at most, and counts the ones pending for over an hour.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use ocr_shared::domain::{Job, JobId, JobStatus, Timestamp, Transition};
+use ocr_shared::metrics::{self, Metric};
 use ocr_shared::ports::{
     BlobError, BlobStore, EventPublisher, JobMessage, JobQueue, JobStore, PublishError, QueueError,
     StoreError, announce, transition_unless_moved,
@@ -22,9 +26,17 @@ pub struct SweepSettings {
     /// How long a job may sit unchanged before the sweeper looks at it: longer
     /// than any retry delay and lease, so that it only meets jobs nobody moves.
     pub stale_after: Duration,
-    /// Jobs looked at in one run at most: a run's cost is bounded.
+    /// Jobs looked at in one run at most, over as many pages as that takes:
+    /// a run's cost is bounded.
     pub max_jobs: u32,
 }
+
+/// Jobs read from the index in one page.
+pub const PAGE: u32 = 100;
+
+/// A job unchanged for this long is counted as pending too long
+/// (`JobsPendingOverAnHour`, alarmed): a job the sweeper cannot move.
+pub const PENDING_TOO_LONG: Duration = Duration::from_secs(3600);
 
 pub struct Sweeper {
     pub jobs: Arc<dyn JobStore>,
@@ -45,6 +57,8 @@ pub struct Sweep {
     pub left: u32,
     /// Could not be handled this run; the next run tries again.
     pub failed: u32,
+    /// Of those looked at, unchanged for over `PENDING_TOO_LONG`.
+    pub pending_over_an_hour: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -105,34 +119,57 @@ impl Sweeper {
     /// One run at `now`: every unfinished job unchanged for `stale_after`, oldest first.
     #[instrument(skip(self, now))]
     pub async fn sweep(&self, now: Timestamp) -> Result<Sweep, SweepError> {
-        let cutoff = now
-            .as_millis()
-            .saturating_sub(self.settings.stale_after.as_millis() as i64);
-        let stale = self
-            .jobs
-            .unfinished_before(Timestamp::from_millis(cutoff), self.settings.max_jobs)
-            .await?;
+        let ago = |age: Duration| {
+            Timestamp::from_millis(now.as_millis().saturating_sub(age.as_millis() as i64))
+        };
+        let (cutoff, too_long) = (ago(self.settings.stale_after), ago(PENDING_TOO_LONG));
         let mut sweep = Sweep::default();
-        for job in stale {
-            let id = job.job_id.clone();
-            match self.job(job, now).await {
-                Ok(Action::Requeued) => sweep.requeued.push(id),
-                Ok(Action::Expired) => sweep.expired.push(id),
-                Ok(Action::Left) => sweep.left += 1,
-                Err(error) => {
-                    error!(job_id = %id, %error, "job not swept");
-                    sweep.failed += 1;
+        let (mut looked, mut after) = (0, None);
+        while looked < self.settings.max_jobs {
+            let limit = PAGE.min(self.settings.max_jobs - looked);
+            let page = self
+                .jobs
+                .unfinished_before(cutoff, after.as_ref(), limit)
+                .await?;
+            looked += limit;
+            for job in page.jobs {
+                if job.updated_at < too_long {
+                    sweep.pending_over_an_hour += 1;
                 }
+                self.look_at(job, now, &mut sweep).await;
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
             }
         }
+        metrics::record(
+            Metric::JobsPendingOverAnHour,
+            f64::from(sweep.pending_over_an_hour),
+        );
         info!(
             requeued = sweep.requeued.len(),
             expired = sweep.expired.len(),
             left = sweep.left,
             failed = sweep.failed,
+            pending_over_an_hour = sweep.pending_over_an_hour,
             "sweep done"
         );
         Ok(sweep)
+    }
+
+    /// Handles one job, noting in `sweep` what became of it.
+    async fn look_at(&self, job: Job, now: Timestamp, sweep: &mut Sweep) {
+        let id = job.job_id.clone();
+        match self.job(job, now).await {
+            Ok(Action::Requeued) => sweep.requeued.push(id),
+            Ok(Action::Expired) => sweep.expired.push(id),
+            Ok(Action::Left) => sweep.left += 1,
+            Err(error) => {
+                error!(job_id = %id, %error, "job not swept");
+                sweep.failed += 1;
+            }
+        }
     }
 
     async fn job(&self, job: Job, now: Timestamp) -> Result<Action, SweepError> {
@@ -360,6 +397,37 @@ mod tests {
 
         let oldest: Vec<JobId> = stuck.iter().take(2).map(|(_, id)| id.clone()).collect();
         assert_eq!(sweep.requeued, oldest);
+    }
+
+    /// `count` uploads that arrived `hours` ago and were never ingested.
+    async fn waiting_for_ingest(given: &Given, now: Timestamp, hours: i64, count: usize) {
+        for i in 0..count {
+            let at = ago(now, hours * HOUR - i as i64);
+            let waiting = job_at(given, at, &[]).await;
+            let key = waiting.job_id.upload_key();
+            let pdf = Bytes::from_static(b"%PDF-");
+            given.blobs.put(&key, pdf, "application/pdf").await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_run_pages_past_the_jobs_it_leaves_alone_up_to_its_bound() {
+        let now = Timestamp::now();
+        // Two and a half pages of uploads waiting for ingest, then a stuck job.
+        let paged = given(PAGE * 3);
+        waiting_for_ingest(&paged, now, 3, 250).await;
+        let stuck = job_at(&paged, ago(now, HOUR / 2), &[enqueue()]).await;
+
+        let sweep = paged.sweeper.sweep(now).await.unwrap();
+
+        assert_eq!(sweep.requeued, vec![stuck.job_id]);
+        assert_eq!((sweep.left, sweep.pending_over_an_hour), (250, 250));
+
+        // The bound holds: a run that may look at 120 looks at 120.
+        let bounded = given(120);
+        waiting_for_ingest(&bounded, now, 3, 250).await;
+        let sweep = bounded.sweeper.sweep(now).await.unwrap();
+        assert_eq!((sweep.left, sweep.requeued.len()), (120, 0));
     }
 
     #[tokio::test]

@@ -3,5 +3,5 @@
 pub mod config;
 pub mod handler;
 
-pub use config::{Config, IAM_ACTIONS};
-pub use handler::{Sweep, SweepSettings, Sweeper, handle};
+pub use config::{Config, DEFAULT_MAX_JOBS, DEFAULT_STALE_SECONDS, IAM_ACTIONS};
+pub use handler::{PAGE, PENDING_TOO_LONG, Sweep, SweepSettings, Sweeper, handle};

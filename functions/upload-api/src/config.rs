@@ -10,15 +10,15 @@ use crate::{UploadApi, UploadApiSettings};
 /// The IAM actions this function's adapters call; the template must grant
 /// exactly these (a test holds it to that).
 pub const IAM_ACTIONS: &[&str] = &[
-    "dynamodb:GetItem",          // owned_job
-    "dynamodb:PutItem",          // create
-    "dynamodb:UpdateItem",       // rate limiter
-    "dynamodb:DeleteItem",       // delete
-    "dynamodb:Query",            // dedup by hash
-    "s3:PutObject@uploads/*",    // presigned upload (signed with this role)
-    "s3:GetObject@results/*",    // a deduplicated job: its result is still there, and its link
-    "s3:ListBucket@results/*",   // a missing result is a 404, not a 403
-    "s3:DeleteObject@uploads/*", // delete
+    "dynamodb:GetItem",             // owned_job
+    "dynamodb:PutItem",             // create
+    "dynamodb:UpdateItem",          // rate limiter
+    "dynamodb:DeleteItem",          // delete
+    "dynamodb:Query@index/by_hash", // dedup by hash
+    "s3:PutObject@uploads/*",       // presigned upload (signed with this role)
+    "s3:GetObject@results/*",       // a deduplicated job: its result is still there, and its link
+    "s3:ListBucket",                // a missing result is a 404, not a 403
+    "s3:DeleteObject@uploads/*",    // delete
     "s3:DeleteObject@results/*",
 ];
 

@@ -21,7 +21,7 @@ use crate::domain::{
     FieldChange, Guard, Job, JobId, JobStatus, Owner, PENDING, Sha256Hex, Timestamp, Transition,
     TransitionRefused, WebhookState,
 };
-use crate::ports::{JobPage, JobStore, ListQuery, StoreError};
+use crate::ports::{JobPage, JobStore, ListQuery, PendingCursor, PendingPage, StoreError};
 
 /// GSI (owner, created_at): an owner's jobs, newest first.
 pub const INDEX_BY_OWNER: &str = "by_owner";
@@ -167,6 +167,30 @@ fn is_item_too_large(message: Option<&str>) -> bool {
 
 fn text(value: &str) -> AttributeValue {
     AttributeValue::S(value.to_owned())
+}
+
+/// The `by_pending` index's key of the job a sweeper's page ended at: where
+/// the next page's query starts.
+fn pending_key(cursor: &PendingCursor) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        ("pending".to_owned(), text(PENDING)),
+        (
+            "updated_at".to_owned(),
+            AttributeValue::N(cursor.updated_at.as_millis().to_string()),
+        ),
+        ("job_id".to_owned(), text(cursor.job_id.as_str())),
+    ])
+}
+
+/// The cursor of a `by_pending` query's last evaluated key; `None` for a key
+/// this table would not have written.
+fn pending_cursor(key: &HashMap<String, AttributeValue>) -> Option<PendingCursor> {
+    let updated_at = key.get("updated_at")?.as_n().ok()?.parse().ok()?;
+    let job_id = JobId::parse(key.get("job_id")?.as_s().ok()?).ok()?;
+    Some(PendingCursor {
+        updated_at: Timestamp::from_millis(updated_at),
+        job_id,
+    })
 }
 
 /// Expression placeholders, named as they are used so that none goes unused.
@@ -679,8 +703,9 @@ impl JobStore for DynamoJobStore {
     async fn unfinished_before(
         &self,
         before: Timestamp,
+        after: Option<&PendingCursor>,
         limit: u32,
-    ) -> Result<Vec<Job>, StoreError> {
+    ) -> Result<PendingPage, StoreError> {
         let mut expression = Expression::default();
         let key = format!(
             "{} = {} AND {} < {}",
@@ -699,9 +724,11 @@ impl JobStore for DynamoJobStore {
             .set_expression_attribute_values(Some(expression.values))
             .scan_index_forward(true)
             .limit(limit.max(1) as i32)
+            .set_exclusive_start_key(after.map(pending_key))
             .send()
             .await
             .map_err(|e| StoreError::backend(AwsCallError::new("Query", &e)))?;
+        let next = output.last_evaluated_key.as_ref().and_then(pending_cursor);
         let mut jobs = Vec::new();
         for item in output.items.unwrap_or_default() {
             let Some(Ok(id)) = item
@@ -718,7 +745,7 @@ impl JobStore for DynamoJobStore {
                 jobs.push(job);
             }
         }
-        Ok(jobs)
+        Ok(PendingPage { jobs, next })
     }
 
     #[instrument(skip(self, state), fields(job_id = %id, webhook = %state.status))]

@@ -43,6 +43,22 @@ pub struct JobPage {
     pub next_cursor: Option<String>,
 }
 
+/// Where a page of the sweeper's jobs ended: the last job it held, in the
+/// index's order (oldest change first).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingCursor {
+    pub updated_at: Timestamp,
+    pub job_id: JobId,
+}
+
+/// One page of unfinished jobs, and where the next one starts.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PendingPage {
+    pub jobs: Vec<Job>,
+    /// `None` when no unfinished job is left past this page.
+    pub next: Option<PendingCursor>,
+}
+
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ListQuery {
     pub status: Option<JobStatus>,
@@ -115,12 +131,15 @@ pub trait JobStore: Send + Sync {
     async fn delete(&self, id: &JobId) -> Result<(), StoreError>;
 
     /// Unfinished jobs whose last change is older than `before`, oldest
-    /// first, at most `limit`: what the sweeper looks at.
+    /// first, a page of at most `limit` after `after`: what the sweeper looks
+    /// at. A page may hold fewer (a job that finished since the index saw
+    /// it is left out) and still have a next one.
     async fn unfinished_before(
         &self,
         before: Timestamp,
+        after: Option<&PendingCursor>,
         limit: u32,
-    ) -> Result<Vec<Job>, StoreError>;
+    ) -> Result<PendingPage, StoreError>;
 
     /// Records how the job's webhook delivery stands. Never touches the job's
     /// status: a webhook cannot change what became of the OCR.

@@ -12,7 +12,9 @@ mod secrets;
 pub use blob_store::{BlobError, BlobStore, ObjectInfo, PresignedRequest, UploadSlot};
 pub use events::{EventPublisher, JobEvent, JobEventType, PublishError, announce};
 pub use job_queue::{JobMessage, JobQueue, QueueError};
-pub use job_store::{JobPage, JobStore, ListQuery, StoreError, transition_unless_moved};
+pub use job_store::{
+    JobPage, JobStore, ListQuery, PendingCursor, PendingPage, StoreError, transition_unless_moved,
+};
 pub use ocr::{
     Document, OcrEngine, OcrError, OcrPage, OcrResult, OcrWord, PAGE_SEPARATOR, Vertex,
     document_text,
