@@ -3,11 +3,10 @@
 // Plain JavaScript, no build step: copy what you need.
 "use strict";
 
-// The API: the page's own origin (ocr dev serves both), or the one the
-// address names (#api=https://…execute-api…amazonaws.com) or the form saved.
+// The API: the page's own origin (ocr dev serves both), or the one saved with
+// the token (#api=https://…execute-api…amazonaws.com&token=…, or the form).
 function apiBase() {
-  const saved = localStorage.getItem("lambda-ocr-api");
-  return new URL("/v1/", saved || location.href).href;
+  return new URL("/v1/", saved().api || location.href).href;
 }
 const FINAL = ["completed", "failed", "rejected", "expired"];
 
@@ -59,32 +58,56 @@ const LABELS = {
 
 const $ = (id) => document.getElementById(id);
 
-// ---- the API and the token: from the address (#api=...&token=..., as ocr dev
-// and the stack's DemoPageLink print it) or the form, kept in localStorage.
+// ---- the API and the token, kept together in localStorage: a token is only
+// ever sent to the API it was given for. They come from the address
+// (#token=… for this page's own origin, as ocr dev prints it; #api=…&token=…
+// for a deployed stack) or from the form. An address that names an API
+// without a token stores nothing: the form opens with that API filled in, and
+// the token for it must be given there, so that a link cannot send the token
+// kept here to an API of its choosing.
+const AUTH = "lambda-ocr-auth";
+
+function saved() {
+  try {
+    const { api, token } = JSON.parse(localStorage.getItem(AUTH)) ?? {};
+    return { api: typeof api === "string" ? api : "", token: typeof token === "string" ? token : "" };
+  } catch {
+    return { api: "", token: "" };
+  }
+}
+
+function save(api, token) {
+  localStorage.setItem(AUTH, JSON.stringify({ api, token }));
+}
+
+let proposedApi = null;
 function readAddress() {
   const given = new URLSearchParams(location.hash.slice(1));
-  if (given.has("api")) localStorage.setItem("lambda-ocr-api", given.get("api"));
-  if (given.has("token")) localStorage.setItem("lambda-ocr-token", given.get("token"));
+  // Keys of earlier versions, which kept the two apart.
+  localStorage.removeItem("lambda-ocr-api");
+  localStorage.removeItem("lambda-ocr-token");
+  if (given.has("token")) save(given.get("api") ?? "", given.get("token"));
+  else if (given.has("api")) proposedApi = given.get("api");
   if (given.has("api") || given.has("token")) history.replaceState(null, "", location.pathname);
 }
 readAddress();
 
 function token() {
-  return localStorage.getItem("lambda-ocr-token");
+  return saved().token;
 }
 
 function askForToken() {
-  $("api").value = localStorage.getItem("lambda-ocr-api") ?? "";
+  const kept = saved();
+  $("api").value = proposedApi ?? kept.api;
+  $("token").value = "";
   $("auth").hidden = false;
   $("token").focus();
 }
 
 $("auth").addEventListener("submit", (event) => {
   event.preventDefault();
-  const api = $("api").value.trim();
-  if (api) localStorage.setItem("lambda-ocr-api", api);
-  else localStorage.removeItem("lambda-ocr-api");
-  localStorage.setItem("lambda-ocr-token", $("token").value.trim());
+  save($("api").value.trim(), $("token").value.trim());
+  proposedApi = null;
   $("auth").hidden = true;
   loadRecent();
 });
@@ -313,7 +336,7 @@ const SEARCH_PAGES = 10;
 // The newest jobs, or with a query those whose text holds it (each with the
 // passage around the match), following the cursor past pages the search emptied.
 async function loadRecent() {
-  if (!token()) return askForToken();
+  if (!token() || proposedApi !== null) return askForToken();
   const query = $("query").value.trim();
   try {
     let jobs = [];

@@ -852,6 +852,17 @@ fn the_demo_page_uploads_shows_text_and_boxes_and_explains_a_rejection() {
         "{seen}"
     );
     assert_eq!(seen["opened_by_keyboard"], true, "{seen}");
+    // Its Content-Security-Policy lets only its own scripts run.
+    assert_eq!(seen["injected_script_ran"], false, "{seen}");
+    // A link naming another API gets no token: the page asks for one for it.
+    let hostile = &seen["hostile_link"];
+    assert_eq!(hostile["api"], "http://127.0.0.1:9", "{seen}");
+    assert_eq!(hostile["token"], "", "{seen}");
+    assert_eq!(hostile["requests"], json!([]), "{seen}");
+    assert!(
+        hostile["own_api_still_read"].as_u64().unwrap() >= 1,
+        "{seen}"
+    );
     assert_eq!(seen["keyboard_file_chooser"], true, "{seen}");
     // Served from another origin, the page reached the API by its address and by its form.
     assert!(seen["elsewhere"]["recent"].as_u64().unwrap() >= 1, "{seen}");

@@ -143,7 +143,10 @@ async fn the_same_job_message_five_times_reads_once_and_posts_one_webhook() {
         ocr_shared::aws::SqsJobQueue::connect(&stack.config, stack.resources.jobs_queue.clone());
     for _ in 0..4 {
         queue
-            .send(&JobMessage { job_id: id.clone() })
+            .send(&JobMessage {
+                job_id: id.clone(),
+                wake: 0,
+            })
             .await
             .unwrap();
     }

@@ -29,6 +29,7 @@ async fn a_sent_job_message_arrives_and_a_delayed_one_stays_hidden_until_its_tim
     queue
         .send(&JobMessage {
             job_id: job_id.clone(),
+            wake: 0,
         })
         .await
         .unwrap();

@@ -102,7 +102,8 @@ async fn stuck_jobs_are_sent_again_and_abandoned_uploads_expire_once() {
     assert_eq!(
         sent,
         vec![JobMessage {
-            job_id: lost.job_id.clone()
+            job_id: lost.job_id.clone(),
+            wake: 0,
         }]
     );
     let expired = store.get(&abandoned.job_id).await.unwrap().unwrap();

@@ -104,6 +104,20 @@ fn a_queue_that_redelivers_before_the_worker_can_finish_is_caught() {
 }
 
 #[test]
+fn an_app_client_open_to_plain_password_sign_in_is_caught() {
+    let found = problems_after(|t| {
+        resource(t, "UserPoolClient")["Properties"]["ExplicitAuthFlows"] =
+            serde_yaml_ng::from_str("[ALLOW_USER_SRP_AUTH, ALLOW_USER_PASSWORD_AUTH]").unwrap();
+    });
+    assert!(
+        found
+            .iter()
+            .any(|p| p.starts_with("UserPoolClient allows USER_PASSWORD_AUTH")),
+        "{found:?}"
+    );
+}
+
+#[test]
 fn a_bucket_without_public_access_block_or_tls_policy_is_caught() {
     let found = problems_after(|t| {
         resource(t, "DocumentsBucket")["Properties"]

@@ -445,6 +445,14 @@ pub fn problems(template: &Value) -> Vec<String> {
             ));
         }
     }
+    for (name, client) in of_type(template, "AWS::Cognito::UserPoolClient") {
+        let flows = strings(get(client, &["Properties", "ExplicitAuthFlows"]));
+        if flows.iter().any(|flow| flow == "ALLOW_USER_PASSWORD_AUTH") {
+            problems.push(format!(
+                "{name} allows USER_PASSWORD_AUTH: passwords can be tried against it without AWS credentials"
+            ));
+        }
+    }
     for (name, api) in of_type(template, "AWS::Serverless::HttpApi") {
         problems.extend(access_log_problems(&name, api, &log_groups));
     }

@@ -32,11 +32,12 @@ const browser = await chromium.launch({
   ],
 });
 const seen = {};
-// A page whose every wait and action runs under the ceiling.
+// A page in a browser context of its own (its own storage), whose every wait
+// and action, and those of other pages opened in its context, run under the ceiling.
 async function open(options) {
-  const opened = await browser.newPage(options);
-  opened.setDefaultTimeout(CEILING);
-  return opened;
+  const context = await browser.newContext(options);
+  context.setDefaultTimeout(CEILING);
+  return context.newPage();
 }
 try {
   // First visit without the token in the address: the page asks for one.
@@ -77,6 +78,14 @@ try {
   seen.review = (await page.isVisible("#review")) ? await page.textContent("#review") : null;
   seen.screenshot = join(outDir, `${basename(documentPath).replace(/\.[^.]+$/, "")}.png`);
   await page.screenshot({ path: seen.screenshot, fullPage: true });
+
+  // Only the page's own scripts run: one injected into it is refused.
+  seen.injected_script_ran = await page.evaluate(() => new Promise((resolve) => {
+    document.addEventListener("securitypolicyviolation", () => resolve(window.injected === true), { once: true });
+    const script = document.createElement("script");
+    script.textContent = "window.injected = true";
+    document.body.append(script);
+  }));
 
   // A PDF cut in half: accepted as a PDF, uploaded, then rejected by ingest.
   const pdf = await readFile(new URL("../../tests/fixtures/documents/contract.pdf", import.meta.url));
@@ -140,6 +149,28 @@ try {
   await page.keyboard.press("Enter");
   await page.waitForSelector("#result:not([hidden])");
   seen.opened_by_keyboard = (await page.textContent("#text")).includes(word);
+
+  // A link naming another API, with no token: the page keeps the token it has
+  // for its own API, sends it nowhere else, and asks for a token for that API.
+  // Opened in a tab of the same browser, which holds the page's saved token.
+  const hostile = "http://127.0.0.1:9";
+  const toHostile = [];
+  const linked = await page.context().newPage();
+  linked.on("request", (r) => {
+    if (r.url().startsWith(hostile)) toHostile.push({ url: r.url(), authorization: r.headers().authorization ?? null });
+  });
+  await linked.goto(new URL(`/#api=${encodeURIComponent(hostile)}`, pageUrl).href);
+  await linked.waitForSelector("#auth:not([hidden])");
+  seen.hostile_link = {
+    api: await linked.inputValue("#api"),
+    token: await linked.inputValue("#token"),
+  };
+  // Opened again without the link, the page reads its own API as before.
+  await linked.goto(new URL("/", pageUrl).href);
+  await linked.waitForSelector("#recent li .name");
+  seen.hostile_link.own_api_still_read = await linked.locator("#recent li").count();
+  seen.hostile_link.requests = toHostile;
+  await linked.close();
 
   // The page served elsewhere reaches the API its address names (CORS), and
   // one given in its form.

@@ -228,11 +228,7 @@ impl Ingest {
             JobStatus::AwaitingUpload => self.check(job, now).await,
             JobStatus::Queued => {
                 info!("event repeated while queued; message sent again");
-                self.queue
-                    .send(&JobMessage {
-                        job_id: job.job_id.clone(),
-                    })
-                    .await?;
+                self.queue.send(&JobMessage::of(&job)).await?;
                 Ok(Outcome::Requeued { job_id: job.job_id })
             }
             status => {
@@ -311,11 +307,7 @@ impl Ingest {
         if let Err(duplicate) = self.apply(&job.job_id, &enqueue, now).await? {
             return Ok(duplicate);
         }
-        self.queue
-            .send(&JobMessage {
-                job_id: job.job_id.clone(),
-            })
-            .await?;
+        self.queue.send(&JobMessage::of(&job)).await?;
         info!(size = info.size, "upload accepted and queued");
         Ok(Outcome::Queued { job_id: job.job_id })
     }
@@ -706,7 +698,8 @@ mod tests {
             sent,
             vec![(
                 JobMessage {
-                    job_id: job.job_id.clone()
+                    job_id: job.job_id.clone(),
+                    wake: 0,
                 },
                 Duration::ZERO
             )]

@@ -167,16 +167,14 @@ impl Worker {
     async fn resume_later(&self, job: &Job, attempt: u32, pages_done: u32) -> Result<(), JobRetry> {
         let now = Timestamp::now();
         let step = Transition::Yield { attempt };
-        if transition_unless_moved(self.jobs.as_ref(), &job.job_id, &step, now)
-            .await?
-            .is_none()
-        {
+        let Some(yielded) =
+            transition_unless_moved(self.jobs.as_ref(), &job.job_id, &step, now).await?
+        else {
             return Ok(());
-        }
-        let message = JobMessage {
-            job_id: job.job_id.clone(),
         };
-        self.queue.send_later(&message, Duration::ZERO).await?;
+        self.queue
+            .send_later(&JobMessage::of(&yielded), Duration::ZERO)
+            .await?;
         info!(
             pages_done,
             "out of invocation time; the rest resumes from a fresh message"

@@ -41,6 +41,11 @@ pub const DEFAULT_PAGES_PER_CALL: u32 = 100;
 /// 15-minute ceiling, hours of a limit that never lifts.
 pub const MAX_THROTTLES: u32 = 24;
 
+/// Credential refusals in a row before a job fails with `ocr_unauthorized`:
+/// with the same backoff, hours for an operator to mend the key after the
+/// alarm, and never a job that waits for good.
+pub const MAX_POSTPONES: u32 = 24;
+
 /// Pauses before asking the store again to record a finished read.
 const COMPLETION_RETRIES: [Duration; 3] = [
     Duration::from_millis(100),
@@ -292,6 +297,14 @@ impl Worker {
             info!(status = %job.status, "nothing to do; duplicate or stray message");
             return Ok(None);
         }
+        if message.wake != job.wake {
+            info!(
+                message = message.wake,
+                live = job.wake,
+                "a fresh message was sent for the job since; stale message dropped"
+            );
+            return Ok(None);
+        }
         if job.lease_is_live(now) {
             info!("another attempt holds the lease; duplicate message dropped");
             return Ok(None);
@@ -429,6 +442,16 @@ impl Worker {
                     event = "ocr_auth_failure",
                     "the OCR engine refused our credentials"
                 );
+                if job.auth_failures >= MAX_POSTPONES {
+                    let error = JobError::new(
+                        ErrorCode::OcrUnauthorized,
+                        format!(
+                            "gave up after the OCR engine refused our credentials {MAX_POSTPONES} times in a row: {}",
+                            job_error.message
+                        ),
+                    );
+                    return self.fail(job, attempt, error).await;
+                }
                 let postpone = Transition::Postpone {
                     attempt,
                     error: job_error,
@@ -520,10 +543,9 @@ impl Worker {
             retry_after,
             &mut rand::rng(),
         );
-        let message = JobMessage {
-            job_id: job.job_id.clone(),
-        };
-        self.queue.send_later(&message, delay).await?;
+        self.queue
+            .send_later(&JobMessage::of(&waiting), delay)
+            .await?;
         warn!(
             count,
             delay_ms = delay.as_millis() as u64,
@@ -824,14 +846,22 @@ mod tests {
         sent.iter().map(|(_, delay)| *delay).collect()
     }
 
+    /// Delivers the job's live message: ingest's, or the last one the worker sent.
     async fn run(given: &Given, job: &Job, receive_count: u32) -> Result<(), JobRetry> {
-        let message = JobMessage {
-            job_id: job.job_id.clone(),
-        };
+        let live = given.jobs.get(&job.job_id).await.unwrap();
+        let message = JobMessage::of(live.as_ref().unwrap_or(job));
+        deliver(given, &message, receive_count).await
+    }
+
+    async fn deliver(
+        given: &Given,
+        message: &JobMessage,
+        receive_count: u32,
+    ) -> Result<(), JobRetry> {
         given
             .worker
             .job(
-                &message,
+                message,
                 Delivery {
                     receive_count,
                     receipt: "receipt-1",
@@ -1064,6 +1094,75 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn credentials_refused_for_hours_fail_the_job_with_ocr_unauthorized() {
+        let mut engine = scripted();
+        for _ in 0..=MAX_POSTPONES {
+            engine = engine.then(Err(OcrError::Unauthorized {
+                message: "Upstage refused the API key (401)".into(),
+            }));
+        }
+        let given = given(engine, 100);
+        let job = queued(&given, None).await;
+        for refusal in 1..=MAX_POSTPONES {
+            run(&given, &job, 1).await.unwrap();
+            let waiting = stored(&given, &job).await;
+            assert_eq!(waiting.status, JobStatus::Queued, "refusal {refusal}");
+        }
+        assert_eq!(sent_delays(&given).len() as u32, MAX_POSTPONES);
+
+        // One refusal past the cap: failed, announced, and no message more.
+        run(&given, &job, 1).await.unwrap();
+        let failed = stored(&given, &job).await;
+        assert_eq!(failed.status, JobStatus::Failed);
+        let error = failed.error.unwrap();
+        assert_eq!(error.code, "ocr_unauthorized");
+        assert!(
+            error
+                .message
+                .contains("refused our credentials 24 times in a row"),
+            "{}",
+            error.message
+        );
+        assert_eq!(published(&given), vec![JobEventType::Failed]);
+        assert_eq!(sent_delays(&given).len() as u32, MAX_POSTPONES);
+    }
+
+    #[tokio::test]
+    async fn a_copy_sent_before_a_hand_back_is_stale_and_the_job_keeps_one_live_message() {
+        let engine = scripted().then(Err(OcrError::RateLimited {
+            message: "Upstage's rate limit was reached".into(),
+            retry_after: None,
+        }));
+        let given = given(engine, 100);
+        let job = queued(&given, None).await;
+        // Ingest's message, and a duplicate of it (SQS delivers at least once).
+        let first = JobMessage::of(&job);
+        deliver(&given, &first, 1).await.unwrap();
+        let waiting = stored(&given, &job).await;
+        assert_eq!((waiting.status, waiting.wake), (JobStatus::Queued, 1));
+        assert_eq!(
+            sent_delays(&given).len(),
+            1,
+            "the hand-back's fresh message"
+        );
+
+        // The duplicate comes in while the job waits: dropped unread, and it
+        // sends nothing, so copies never multiply.
+        deliver(&given, &first, 1).await.unwrap();
+        assert_eq!(
+            stored(&given, &job).await,
+            waiting,
+            "the duplicate moved nothing"
+        );
+        assert_eq!(sent_delays(&given).len(), 1);
+
+        // The live one reads the job.
+        deliver(&given, &JobMessage::of(&waiting), 1).await.unwrap();
+        assert_eq!(stored(&given, &job).await.status, JobStatus::Completed);
+        assert_eq!(sent_delays(&given).len(), 1);
+    }
+
+    #[tokio::test]
     async fn the_engines_rate_limit_never_uses_up_attempts_until_it_holds_for_hours() {
         let limited = || {
             Err(OcrError::RateLimited {
@@ -1174,6 +1273,7 @@ mod tests {
         }
         let message = JobMessage {
             job_id: job.job_id.clone(),
+            wake: 0,
         };
         given
             .worker
@@ -1200,6 +1300,7 @@ mod tests {
         run(&given, &job, 1).await.unwrap(); // finished: nothing to do
         let missing = JobMessage {
             job_id: JobId::new(),
+            wake: 0,
         };
         given
             .worker
@@ -1344,6 +1445,7 @@ mod tests {
         for job in [&first, &second] {
             let message = JobMessage {
                 job_id: job.job_id.clone(),
+                wake: 0,
             };
             given
                 .worker
@@ -1696,6 +1798,7 @@ mod tests {
         given.worker.engine = engine.clone();
         let message = JobMessage {
             job_id: job.job_id.clone(),
+            wake: 0,
         };
         let delivery = Delivery {
             receive_count: 1,
@@ -1724,13 +1827,15 @@ mod tests {
         let sent = given.queue.sent.lock().unwrap().clone();
         assert_eq!(sent.len(), 1);
         assert_eq!(
-            (&sent[0].0.job_id, sent[0].1),
-            (&job.job_id, Duration::ZERO)
+            (&sent[0].0, sent[0].1),
+            (&JobMessage::of(&waiting), Duration::ZERO),
+            "the fresh message is the job's live one"
         );
 
+        // The message that yielded is stale now: the fresh one resumes.
         given
             .worker
-            .job(&message, delivery, Timestamp::now())
+            .job(&sent[0].0, delivery, Timestamp::now())
             .await
             .unwrap();
         // The resumed run reads the two chunks left, at once (in either order).

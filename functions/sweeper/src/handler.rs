@@ -183,14 +183,11 @@ impl Sweeper {
         }
     }
 
-    /// Sends the job to the OCR queue again. A message still in flight makes
-    /// this one a duplicate, which the worker's conditional lease makes harmless.
+    /// Sends the job to the OCR queue again, as its live message (the same
+    /// `wake`). A message still in flight makes this one a duplicate, which the
+    /// worker's conditional lease makes harmless.
     async fn requeue(&self, job: &Job, why: &'static str) -> Result<Action, SweepError> {
-        self.queue
-            .send(&JobMessage {
-                job_id: job.job_id.clone(),
-            })
-            .await?;
+        self.queue.send(&JobMessage::of(job)).await?;
         warn!(job_id = %job.job_id, status = %job.status, why, "stuck job sent to the OCR queue again");
         Ok(Action::Requeued)
     }

@@ -164,6 +164,10 @@ pub struct Job {
     /// they back off, but never count as attempts.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub throttles: u32,
+    /// The fresh messages sent for this job since ingest's (on a hand-back or
+    /// a yield): a message whose `wake` differs is stale (see `JobMessage`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub wake: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_until: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -271,6 +275,7 @@ impl Job {
             attempts: 0,
             auth_failures: 0,
             throttles: 0,
+            wake: 0,
             lease_until: None,
             error: None,
             text: None,

@@ -264,20 +264,25 @@ impl Transition {
                 ),
                 Set("completed_at", json!(now)),
             ]),
-            Transition::Yield { .. } => {
-                changes.extend([Remove("lease_until"), Increment("attempts", -1)])
-            }
+            // Each hands the job to a fresh message, counted in `wake`.
+            Transition::Yield { .. } => changes.extend([
+                Remove("lease_until"),
+                Increment("attempts", -1),
+                Increment("wake", 1),
+            ]),
             Transition::Postpone { error, .. } => changes.extend([
                 Set("error", json!(error)),
                 Remove("lease_until"),
                 Increment("attempts", -1),
                 Increment("auth_failures", 1),
+                Increment("wake", 1),
             ]),
             Transition::Throttle { error, .. } => changes.extend([
                 Set("error", json!(error)),
                 Remove("lease_until"),
                 Increment("attempts", -1),
                 Increment("throttles", 1),
+                Increment("wake", 1),
             ]),
         }
         if self.target().is_final() {

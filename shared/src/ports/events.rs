@@ -74,11 +74,18 @@ pub struct JobEvent {
     pub status: JobStatus,
 }
 
+/// The namespace of event ids (a UUID of this project's own).
+const EVENT_NAMESPACE: uuid::Uuid = uuid::uuid!("1c0f3c52-8d55-4e0a-9a4b-6f2f8e7c2d10");
+
 impl JobEvent {
-    /// A fresh event (new id) telling that `job` reached `event_type`'s status at `now`.
+    /// The event telling that `job` reached `event_type`'s status at `now`.
+    /// Its id is the job's and the type's (a name-based UUID): the same event
+    /// has the same id however often, and by whichever delivery, it is
+    /// announced, so that a receiver drops a repeat by its id.
     pub fn for_job(job: &Job, event_type: JobEventType, now: Timestamp) -> Self {
+        let name = format!("{}/{}", job.job_id.as_str(), event_type.as_str());
         Self {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: uuid::Uuid::new_v5(&EVENT_NAMESPACE, name.as_bytes()).to_string(),
             event_type,
             created_at: now,
             job_id: job.job_id.clone(),
@@ -113,4 +120,31 @@ pub async fn announce(
         tracing::warn!(%error, job_id = %job.job_id, "announced, but not noted on the job");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::FileType;
+    use crate::testing;
+
+    #[test]
+    fn the_same_event_keeps_its_id_and_another_event_or_job_has_another() {
+        let now = Timestamp::now();
+        let job = testing::open(testing::request("alice", "a.pdf", FileType::Pdf, 10), now);
+        let other = testing::open(testing::request("alice", "a.pdf", FileType::Pdf, 10), now);
+        let later = now.plus(std::time::Duration::from_secs(60));
+        let first = JobEvent::for_job(&job, JobEventType::Completed, now);
+        let again = JobEvent::for_job(&job, JobEventType::Completed, later);
+        assert_eq!(first.id, again.id, "a retry or a concurrent announce");
+        assert_ne!(
+            first.id,
+            JobEvent::for_job(&job, JobEventType::Failed, now).id
+        );
+        assert_ne!(
+            first.id,
+            JobEvent::for_job(&other, JobEventType::Completed, now).id
+        );
+        assert!(uuid::Uuid::parse_str(&first.id).is_ok());
+    }
 }

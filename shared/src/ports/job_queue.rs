@@ -20,10 +20,31 @@ impl QueueError {
     }
 }
 
-/// The body of a jobs-queue message: the id alone; the job record holds the rest.
+/// The body of a jobs-queue message: the id, and which of the job's messages
+/// this is; the job record holds the rest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobMessage {
     pub job_id: JobId,
+    /// The job's `wake` when the message was sent. A worker that hands a job
+    /// back sends a fresh message and counts it on the job, so a copy sent
+    /// before (a duplicate, or the sweeper's) is known stale and dropped: a
+    /// job has at most one live message. Ingest's first message is 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub wake: u32,
+}
+
+fn is_zero(value: &u32) -> bool {
+    *value == 0
+}
+
+impl JobMessage {
+    /// The live message of `job` as it stands.
+    pub fn of(job: &crate::domain::Job) -> Self {
+        JobMessage {
+            job_id: job.job_id.clone(),
+            wake: job.wake,
+        }
+    }
 }
 
 #[async_trait]
