@@ -52,6 +52,44 @@ def windows_program() -> bytes:
     return bytes(stub) + b"PE\x00\x00" + bytes(60)
 
 
+def sideways_photo_100_mp() -> bytes:
+    """A 10000 x 10000 RGB photo stored sideways (EXIF orientation 6): 1-2 MB on
+    disk, 300 MB decoded at full size, twice that turned in one piece."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (10000, 10000), (250, 248, 240))
+    draw = ImageDraw.Draw(image)
+    for row in range(40):
+        draw.rectangle([800, 600 + row * 220, 8800, 660 + row * 220], fill=(30, 30, 30))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=80, exif=exif.tobytes())
+    return out.getvalue()
+
+
+def jpeg_frame_past_64_kib(width: int, height: int) -> bytes:
+    """A JPEG whose frame header follows 3 metadata segments of 64 KiB: a check
+    of the first 64 KiB alone never sees what it declares."""
+    out = b"\xff\xd8"
+    for _ in range(3):
+        out += b"\xff\xef\xff\xff" + b" " * (0xFFFF - 2)
+    out += b"\xff\xc0\x00\x0b\x08" + struct.pack(">HH", height, width) + b"\x01\x01\x11\x00"
+    out += b"\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00\x12\x34\xff\xd9"
+    return out
+
+
+def tiff_pages(sizes: list) -> bytes:
+    """A little-endian TIFF with one directory (width, height) per page."""
+    out = b"II*\x00" + struct.pack("<I", 8)
+    for i, (width, height) in enumerate(sizes):
+        at = len(out)
+        out += struct.pack("<H", 2)
+        out += struct.pack("<HHII", 256, 4, 1, width) + struct.pack("<HHII", 257, 4, 1, height)
+        out += struct.pack("<I", at + 2 + 24 + 4 if i + 1 < len(sizes) else 0)
+    return out
+
+
 def pdfs(out: Path) -> None:
     import pikepdf
     from pikepdf import Dictionary, Name
@@ -90,6 +128,9 @@ def main(out: Path) -> None:
         "archive.zip.pdf": zip_archive(),
         "program.exe.png": windows_program(),
         "bomb-60000x60000.png": png_declaring(60000, 60000),
+        "sideways-100mp.jpg": sideways_photo_100_mp(),
+        "frame-past-64k-20000x20000.jpg": jpeg_frame_past_64_kib(20000, 20000),
+        "tiff-huge-third-page.tif": tiff_pages([(2480, 3508), (2480, 3508), (60000, 60000)]),
     }
     for name, data in files.items():
         (out / name).write_bytes(data)

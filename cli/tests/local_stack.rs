@@ -1702,6 +1702,30 @@ fn bad_input_corpus_every_input_gets_a_clear_status_and_reason_and_nothing_rejec
             Ends::Rejected("image_too_large"),
         ),
         (
+            "a sideways 100-megapixel photo (EXIF orientation 6)",
+            "photo.jpg",
+            "image/jpeg",
+            file("sideways-100mp.jpg"),
+            Declared::Truly(true),
+            Ends::Read(1),
+        ),
+        (
+            "a JPEG whose frame header sits past its first 64 KiB",
+            "late.jpg",
+            "image/jpeg",
+            file("frame-past-64k-20000x20000.jpg"),
+            Declared::Truly(false),
+            Ends::Rejected("image_too_large"),
+        ),
+        (
+            "a 3-page TIFF whose third page declares 60000 × 60000",
+            "scan.tif",
+            "image/tiff",
+            file("tiff-huge-third-page.tif"),
+            Declared::Truly(false),
+            Ends::Rejected("image_too_large"),
+        ),
+        (
             "a PDF that needs a password",
             "locked.pdf",
             pdf,
@@ -1995,13 +2019,18 @@ fn bad_input_corpus_every_input_gets_a_clear_status_and_reason_and_nothing_rejec
         .filter(|status| **status >= 500)
         .count();
     assert_eq!(server_errors, 0, "{:?}", corpus.statuses);
-    // Upstage read the 1,000 pages in ten calls and the receipt once (its
-    // later uploads were the same bytes, answered from the first read), and
-    // never saw anything refused.
+    // Upstage read the 1,000 pages in ten calls, the photo once, and the
+    // receipt once (its later uploads were the same bytes, answered from the
+    // first read), and never saw anything refused.
     let calls = upstage.calls();
     let chunks: Vec<u32> = calls.iter().filter_map(|call| call.pages).collect();
     assert_eq!(chunks, [100; 10], "{calls:?}");
-    assert_eq!(calls.len(), 11, "{calls:?}");
+    assert_eq!(calls.len(), 12, "{calls:?}");
+    // Every function ran in this one process: through the 100-megapixel photo
+    // and the 1,000 pages it stayed within one worker's memory.
+    let peak = peak_rss_mib(dev.child.id());
+    println!("bad-input corpus: ocr dev peak RSS {peak:.0} MiB");
+    assert!(peak < 512.0, "ocr dev peaked at {peak:.0} MiB");
     for call in &calls {
         assert!(!refused_names.contains(&call.filename), "{call:?}");
     }

@@ -53,12 +53,18 @@ pub enum UploadRejection {
         "the image declares {width} × {height} pixels; the limit is {max} pixels (send a smaller scan or photo)"
     )]
     TooManyPixels { width: u64, height: u64, max: u64 },
-    #[error("the PDF has {pages} pages; the limit is {max} pages (split it into smaller files)")]
-    TooManyPages { pages: u32, max: u32 },
+    #[error("the {kind} has {pages} pages; the limit is {max} pages (split it into smaller files)")]
+    TooManyPages {
+        kind: &'static str,
+        pages: u32,
+        max: u32,
+    },
     #[error("the PDF is protected by a password; remove the password and upload it again")]
     EncryptedPdf,
     #[error("the PDF cannot be read: {reason}")]
     UnreadablePdf { reason: String },
+    #[error("the image cannot be read: {reason}")]
+    UnreadableImage { reason: String },
 }
 
 impl UploadRejection {
@@ -75,7 +81,9 @@ impl UploadRejection {
             UploadRejection::TooManyPixels { .. } => ErrorCode::ImageTooLarge,
             UploadRejection::TooManyPages { .. } => ErrorCode::TooManyPages,
             UploadRejection::EncryptedPdf => ErrorCode::EncryptedDocument,
-            UploadRejection::UnreadablePdf { .. } => ErrorCode::UnreadableDocument,
+            UploadRejection::UnreadablePdf { .. } | UploadRejection::UnreadableImage { .. } => {
+                ErrorCode::UnreadableDocument
+            }
         }
     }
 }
@@ -170,11 +178,31 @@ impl UploadLimits {
 
     /// A PDF's page count against `max_pages`.
     pub fn check_pages(&self, pages: u32) -> Result<(), UploadRejection> {
+        self.check_pages_of("PDF", pages)
+    }
+
+    /// A document's page count (a PDF's, a TIFF's) against `max_pages`.
+    pub fn check_pages_of(&self, kind: &'static str, pages: u32) -> Result<(), UploadRejection> {
         if pages > self.max_pages {
             return Err(UploadRejection::TooManyPages {
+                kind,
                 pages,
                 max: self.max_pages,
             });
+        }
+        Ok(())
+    }
+
+    /// Each page's declared width × height against `max_pixels`.
+    pub fn check_page_pixels(&self, pages: &[(u64, u64)]) -> Result<(), UploadRejection> {
+        for &(width, height) in pages {
+            if width.saturating_mul(height) > self.max_pixels {
+                return Err(UploadRejection::TooManyPixels {
+                    width,
+                    height,
+                    max: self.max_pixels,
+                });
+            }
         }
         Ok(())
     }

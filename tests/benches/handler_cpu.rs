@@ -170,6 +170,7 @@ fn stack() -> Stack {
         in_flight: ocr_worker::budget::ByteBudget::new(
             ocr_worker::handler::DEFAULT_BYTES_IN_FLIGHT,
         ),
+        decoding: ocr_worker::budget::ByteBudget::new(ocr_worker::handler::DECODE_BUDGET),
     };
     let status = status_api::StatusApi {
         jobs: jobs.clone(),

@@ -127,6 +127,7 @@ async fn run(blobs: Arc<S3BlobStore>, budget: u64) -> (u64, f64) {
             review_below: ocr_worker::DEFAULT_LOW_CONFIDENCE,
         },
         in_flight: ByteBudget::new(budget),
+        decoding: ByteBudget::new(ocr_worker::handler::DECODE_BUDGET),
     };
     reset_peak();
     let started = Instant::now();

@@ -21,6 +21,8 @@ use ocr_shared::ports::{
 };
 use ocr_shared::redact;
 use ocr_shared::upload_policy::{HEADER_BYTES, TAIL_BYTES, UploadLimits, UploadRejection};
+
+use crate::geometry;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{error, info, instrument, warn};
@@ -339,6 +341,23 @@ impl Ingest {
             pages: None,
             body: None,
         };
+        if let Ok(kind @ (FileType::Jpeg | FileType::Tiff)) = inspection.verdict {
+            let mut file = geometry::Ranged::new(self.blobs.as_ref(), key, size, head.clone());
+            match self.image_pages(kind, &mut file).await {
+                Ok(pages) => inspection.pages = pages,
+                Err(geometry::Unreadable::Storage(error)) => return Err(error.into()),
+                Err(geometry::Unreadable::Format(reason)) => {
+                    inspection.verdict = Err(UploadRejection::UnreadableImage { reason })
+                }
+                Err(geometry::Unreadable::Refused(rejection)) => {
+                    inspection.verdict = Err(rejection)
+                }
+            }
+            if let Err(rejection) = &inspection.verdict {
+                info!(%rejection, "image refused by its headers");
+                return Ok(inspection);
+            }
+        }
         let kind = match inspection.verdict {
             Ok(kind) if UploadLimits::has_end_marker(kind) => kind,
             _ => return Ok(inspection),
@@ -381,6 +400,29 @@ impl Ingest {
         }
         inspection.body = Some(body);
         Ok(inspection)
+    }
+
+    /// A JPEG's or TIFF's pages checked against the limits from their headers
+    /// wherever they sit (the head's own check sees only its first 64 KiB):
+    /// the page count of a TIFF, for the record; `Err` with the refusal's
+    /// reason as a format error.
+    async fn image_pages(
+        &self,
+        kind: FileType,
+        file: &mut geometry::Ranged<'_>,
+    ) -> Result<Option<u32>, geometry::Unreadable> {
+        let limits = &self.limits;
+        let refused = |rejection: UploadRejection| geometry::Unreadable::Refused(rejection);
+        if kind == FileType::Jpeg {
+            let size = geometry::jpeg_size(file).await?;
+            limits.check_page_pixels(&[size]).map_err(refused)?;
+            return Ok(None);
+        }
+        let pages = geometry::tiff_pages(file, limits.max_pages).await?;
+        let count = pages.len() as u32;
+        limits.check_pages_of("TIFF", count).map_err(refused)?;
+        limits.check_page_pixels(&pages).map_err(refused)?;
+        Ok(Some(count))
     }
 
     /// The job after `transition`, or the duplicate outcome when another
@@ -1012,6 +1054,132 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(outcome, Outcome::Queued { job_id: job.job_id });
+    }
+
+    /// A JPEG whose frame header (declaring `width` × `height`) comes after
+    /// `padding` metadata segments of 64 KiB each: never decodable, all headers.
+    fn jpeg_after(padding: usize, width: u16, height: u16) -> Vec<u8> {
+        let mut bytes = vec![0xFF, 0xD8];
+        for _ in 0..padding {
+            bytes.extend_from_slice(&[0xFF, 0xEF, 0xFF, 0xFF]);
+            bytes.extend(std::iter::repeat_n(0x20, 0xFFFF - 2));
+        }
+        bytes.extend_from_slice(&[0xFF, 0xC0, 0, 11, 8]);
+        bytes.extend_from_slice(&height.to_be_bytes());
+        bytes.extend_from_slice(&width.to_be_bytes());
+        bytes.extend_from_slice(&[1, 1, 0x11, 0]);
+        bytes.extend_from_slice(&[0xFF, 0xDA, 0, 8, 1, 1, 0, 0, 0x3F, 0, 0x12, 0x34]);
+        bytes.extend_from_slice(&[0xFF, 0xD9]);
+        bytes
+    }
+
+    /// A little-endian TIFF with a directory per page of these sizes.
+    fn tiff(pages: &[(u32, u32)]) -> Vec<u8> {
+        let mut bytes = b"II*\0\x08\0\0\0".to_vec();
+        for (i, (width, height)) in pages.iter().enumerate() {
+            let at = bytes.len() as u32;
+            bytes.extend_from_slice(&2u16.to_le_bytes());
+            for (tag, value) in [(256u16, width), (257, height)] {
+                bytes.extend_from_slice(&tag.to_le_bytes());
+                bytes.extend_from_slice(&4u16.to_le_bytes());
+                bytes.extend_from_slice(&1u32.to_le_bytes());
+                bytes.extend_from_slice(&value.to_le_bytes());
+            }
+            let next = if i + 1 < pages.len() {
+                at + 2 + 24 + 4
+            } else {
+                0
+            };
+            bytes.extend_from_slice(&next.to_le_bytes());
+        }
+        bytes
+    }
+
+    async fn ingested(given: &Given, kind: FileType, bytes: &[u8]) -> (Outcome, Job) {
+        let job = uploaded(given, "alice", kind, bytes.len() as u64, None, bytes).await;
+        let outcome = given
+            .ingest
+            .upload(&job.job_id, Timestamp::now())
+            .await
+            .unwrap();
+        (outcome, status(given, &job).await)
+    }
+
+    #[tokio::test]
+    async fn a_jpeg_whose_frame_header_sits_past_the_first_64_kib_is_still_measured() {
+        let given = given();
+        let (outcome, job) = ingested(&given, FileType::Jpeg, &jpeg_after(3, 20_000, 20_000)).await;
+        assert!(
+            matches!(
+                outcome,
+                Outcome::Rejected {
+                    code: ErrorCode::ImageTooLarge,
+                    ..
+                }
+            ),
+            "{outcome:?}"
+        );
+        assert!(job.error.unwrap().message.contains("20000 × 20000"));
+
+        let (outcome, job) = ingested(&given, FileType::Jpeg, &jpeg_after(3, 1000, 800)).await;
+        assert!(matches!(outcome, Outcome::Queued { .. }), "{outcome:?}");
+        assert_eq!(job.status, JobStatus::Queued);
+    }
+
+    #[tokio::test]
+    async fn every_page_of_a_tiff_is_measured_and_counted_against_the_page_limit() {
+        let given = given();
+        let (outcome, job) = ingested(&given, FileType::Tiff, &tiff(&[(2480, 3508); 3])).await;
+        assert!(matches!(outcome, Outcome::Queued { .. }), "{outcome:?}");
+        assert_eq!(job.pages, Some(3), "counted at ingest");
+
+        // Two ordinary pages, then one far over the pixel limit.
+        let bomb = tiff(&[(2480, 3508), (2480, 3508), (60_000, 60_000)]);
+        let (outcome, job) = ingested(&given, FileType::Tiff, &bomb).await;
+        assert!(
+            matches!(
+                outcome,
+                Outcome::Rejected {
+                    code: ErrorCode::ImageTooLarge,
+                    ..
+                }
+            ),
+            "{outcome:?}"
+        );
+        assert!(job.error.unwrap().message.contains("60000 × 60000"));
+
+        let (outcome, job) = ingested(&given, FileType::Tiff, &tiff(&[(100, 100); 11])).await;
+        assert!(
+            matches!(
+                outcome,
+                Outcome::Rejected {
+                    code: ErrorCode::TooManyPages,
+                    ..
+                }
+            ),
+            "{outcome:?}"
+        );
+        assert_eq!(
+            job.error.unwrap().message,
+            "the TIFF has 11 pages; the limit is 10 pages (split it into smaller files)"
+        );
+
+        // Directories that point back at themselves: refused, not followed for ever.
+        let mut looped = tiff(&[(100, 100)]);
+        let end = looped.len();
+        looped[end - 4..].copy_from_slice(&8u32.to_le_bytes());
+        let (outcome, job) = ingested(&given, FileType::Tiff, &looped).await;
+        assert!(
+            matches!(
+                outcome,
+                Outcome::Rejected {
+                    code: ErrorCode::UnreadableDocument,
+                    ..
+                }
+            ),
+            "{outcome:?}"
+        );
+        assert!(job.error.unwrap().message.contains("loop"));
     }
 
     #[tokio::test]

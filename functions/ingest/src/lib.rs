@@ -1,6 +1,7 @@
 //! Ingest: every upload is checked before anything is spent on it.
 
 pub mod config;
+pub mod geometry;
 pub mod handler;
 
 pub use config::{Config, IAM_ACTIONS};

@@ -134,6 +134,7 @@ impl Worker {
             engine,
             limiter: Arc::new(DynamoRateLimiter::new(dynamodb, config.stack.table)),
             in_flight: ByteBudget::new(config.settings.max_bytes_in_flight),
+            decoding: ByteBudget::new(crate::handler::DECODE_BUDGET),
             settings: config.settings,
         })
     }

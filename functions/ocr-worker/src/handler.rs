@@ -31,6 +31,11 @@ use crate::budget::ByteBudget;
 /// 200 MiB: four 50 MiB documents at once fit a 512 MB function beside the runtime.
 pub const DEFAULT_BYTES_IN_FLIGHT: u64 = 200 * 1024 * 1024;
 
+/// 160 MiB: the decoded pixels of the images being turned or fitted at once
+/// (`images::decode_cost`), beside the documents' own bytes; an image whose
+/// preparation takes more waits until it is prepared alone.
+pub const DECODE_BUDGET: u64 = 160 * 1024 * 1024;
+
 /// Below this confidence a document is marked for review.
 pub const DEFAULT_LOW_CONFIDENCE: f64 = 0.7;
 
@@ -111,6 +116,8 @@ pub struct Worker {
     pub settings: WorkerSettings,
     /// Bounds the bytes the batch's concurrent jobs hold: see `max_bytes_in_flight`.
     pub in_flight: ByteBudget,
+    /// Bounds the decoded pixels of the images prepared at once: see `DECODE_BUDGET`.
+    pub decoding: ByteBudget,
 }
 
 /// Why a message goes back to the queue (reported as a batch item failure).
@@ -253,6 +260,9 @@ impl Worker {
             engine = self.engine.name(),
             "OCR started"
         );
+        if let Some(error) = self.beyond_one_call(&taken) {
+            return self.fail(&taken, attempt, error).await;
+        }
         if let Some(pdf) = self.splittable(&taken, &document).await {
             return self
                 .read_in_chunks(&taken, attempt, pdf, delivery, now, deadline)
@@ -268,10 +278,33 @@ impl Worker {
         }
     }
 
+    /// Why a document that is read in one call cannot be: a TIFF (counted at
+    /// ingest) with more pages than one call takes. A PDF is cut into chunks.
+    fn beyond_one_call(&self, job: &Job) -> Option<JobError> {
+        let pages = job
+            .pages
+            .filter(|_| job.content_type == ocr_shared::domain::FileType::Tiff)?;
+        let most = self.settings.pages_per_call;
+        (pages > most).then(|| {
+            JobError::new(
+                ErrorCode::TooManyPages,
+                format!(
+                    "the TIFF has {pages} pages and is read in one call of at most {most}; send it as a PDF, which is read in chunks"
+                ),
+            )
+        })
+    }
+
     /// The document upright and within the engine's pixel budget, with the
     /// scale that maps the engine's boxes back onto it (decoded off the runtime).
     async fn upright(&self, document: Document) -> (Document, f64) {
         let max_pixels = self.engine.max_pixels();
+        let cost = images::decode_cost(&document, max_pixels);
+        let _decoding = if cost > 0 {
+            Some(self.decoding.reserve(cost).await)
+        } else {
+            None
+        };
         let original = document.clone();
         let prepared = tokio::task::spawn_blocking(move || images::prepare(&document, max_pixels));
         match prepared.await {
@@ -777,6 +810,7 @@ mod tests {
                 review_below: DEFAULT_LOW_CONFIDENCE,
             },
             in_flight: ByteBudget::new(DEFAULT_BYTES_IN_FLIGHT),
+            decoding: ByteBudget::new(DECODE_BUDGET),
         };
         Given {
             jobs,
@@ -1649,6 +1683,42 @@ mod tests {
             .transition(&job.job_id, &enqueue, Timestamp::now())
             .await
             .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_tiff_of_more_pages_than_one_call_takes_fails_with_its_reason_unread() {
+        let mut given = given(scripted(), 100);
+        given.worker.settings.pages_per_call = 3;
+        let request = testing::request("alice", "scan.tif", FileType::Tiff, 4);
+        let job = testing::open(request, Timestamp::now());
+        given.jobs.create(&job).await.unwrap();
+        let mut enqueue = testing::enqueue(&job, 4, Sha256Hex::from_digest([2; 32]), None);
+        if let Transition::Enqueue { pages, .. } = &mut enqueue {
+            *pages = Some(4);
+        }
+        given
+            .jobs
+            .transition(&job.job_id, &enqueue, Timestamp::now())
+            .await
+            .unwrap();
+        given
+            .blobs
+            .put(
+                &job.job_id.upload_key(),
+                Bytes::from_static(b"II*\0"),
+                "image/tiff",
+            )
+            .await
+            .unwrap();
+
+        run(&given, &job, 1).await.unwrap();
+
+        let failed = stored(&given, &job).await;
+        assert_eq!(failed.status, JobStatus::Failed);
+        let error = failed.error.unwrap();
+        assert_eq!(error.code, "too_many_pages");
+        assert!(error.message.contains("4 pages"), "{}", error.message);
+        assert_eq!(published(&given), vec![JobEventType::Failed]);
     }
 
     fn numbered(pages: u32) -> Vec<String> {
