@@ -90,6 +90,20 @@ def tiff_pages(sizes: list) -> bytes:
     return out
 
 
+def object_stream_bomb() -> bytes:
+    """About 1 MB of PDF whose four object streams inflate to 250 MiB each,
+    with /Encrypt named only in a comment (which once forced a full parse)."""
+    data = zlib.compress(bytes(250 * 1024 * 1024), 9)
+    out = b"%PDF-1.5\n% /Encrypt\n"
+    for n in range(1, 5):
+        out += f"{n} 0 obj\n<< /Type /ObjStm /N 1 /First 0 /Filter /FlateDecode /Length {len(data)} >>\nstream\n".encode()
+        out += data + b"\nendstream\nendobj\n"
+    out += b"5 0 obj\n<< /Type /Catalog /Pages 6 0 R >>\nendobj\n"
+    out += b"6 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\n"
+    out += b"trailer\n<< /Root 5 0 R >>\n%%EOF\n"
+    return out
+
+
 def pdfs(out: Path) -> None:
     import pikepdf
     from pikepdf import Dictionary, Name
@@ -131,6 +145,7 @@ def main(out: Path) -> None:
         "sideways-100mp.jpg": sideways_photo_100_mp(),
         "frame-past-64k-20000x20000.jpg": jpeg_frame_past_64_kib(20000, 20000),
         "tiff-huge-third-page.tif": tiff_pages([(2480, 3508), (2480, 3508), (60000, 60000)]),
+        "object-stream-bomb.pdf": object_stream_bomb(),
     }
     for name, data in files.items():
         (out / name).write_bytes(data)

@@ -46,6 +46,7 @@ const LABELS = {
     unsupported_document: "읽을 수 없는 문서 형식입니다 · The OCR engine cannot read this kind of document",
     document_too_large: "문서가 너무 큽니다 · The document is too large for the OCR engine",
     unreadable_document: "문서의 글자를 읽지 못했습니다 · The document could not be read",
+    document_too_complex: "문서 구조가 너무 복잡합니다 · The document's structure is too complex to read",
     ocr_unavailable: "OCR 서비스가 응답하지 않았습니다 · The OCR service did not answer",
     ocr_unauthorized: "OCR 서비스가 인증을 거부했습니다 · The OCR service refused our credentials",
     storage_unavailable: "저장소가 응답하지 않았습니다 · Storage did not answer",

@@ -1726,6 +1726,14 @@ fn bad_input_corpus_every_input_gets_a_clear_status_and_reason_and_nothing_rejec
             Ends::Rejected("image_too_large"),
         ),
         (
+            "1 MB of PDF whose object streams inflate to 4 × 250 MiB",
+            "bomb.pdf",
+            pdf,
+            file("object-stream-bomb.pdf"),
+            Declared::Truly(false),
+            Ends::Rejected("document_too_complex"),
+        ),
+        (
             "a PDF that needs a password",
             "locked.pdf",
             pdf,

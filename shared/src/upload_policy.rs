@@ -65,6 +65,8 @@ pub enum UploadRejection {
     UnreadablePdf { reason: String },
     #[error("the image cannot be read: {reason}")]
     UnreadableImage { reason: String },
+    #[error("the PDF is too complex to read: {reason}")]
+    ComplexPdf { reason: String },
 }
 
 impl UploadRejection {
@@ -84,6 +86,7 @@ impl UploadRejection {
             UploadRejection::UnreadablePdf { .. } | UploadRejection::UnreadableImage { .. } => {
                 ErrorCode::UnreadableDocument
             }
+            UploadRejection::ComplexPdf { .. } => ErrorCode::DocumentTooComplex,
         }
     }
 }

@@ -387,6 +387,9 @@ impl Ingest {
                 Err(rejection) => inspection.verdict = Err(rejection),
             },
             Err(PdfError::Encrypted) => inspection.verdict = Err(UploadRejection::EncryptedPdf),
+            Err(PdfError::TooComplex(reason)) => {
+                inspection.verdict = Err(UploadRejection::ComplexPdf { reason })
+            }
             Err(error @ PdfError::NoPages) => {
                 inspection.verdict = Err(UploadRejection::UnreadablePdf {
                     reason: error.to_string(),

@@ -27,6 +27,7 @@ pub enum ErrorCode {
     UnsupportedDocument,
     DocumentTooLarge,
     UnreadableDocument,
+    DocumentTooComplex,
     // The OCR engine: the service.
     OcrUnavailable,
     OcrUnauthorized,
@@ -40,7 +41,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 21] = [
         ErrorCode::UnsupportedType,
         ErrorCode::TypeMismatch,
         ErrorCode::SizeMismatch,
@@ -54,6 +55,7 @@ impl ErrorCode {
         ErrorCode::UnsupportedDocument,
         ErrorCode::DocumentTooLarge,
         ErrorCode::UnreadableDocument,
+        ErrorCode::DocumentTooComplex,
         ErrorCode::OcrUnavailable,
         ErrorCode::OcrUnauthorized,
         ErrorCode::StorageUnavailable,
@@ -78,6 +80,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedDocument => "unsupported_document",
             ErrorCode::DocumentTooLarge => "document_too_large",
             ErrorCode::UnreadableDocument => "unreadable_document",
+            ErrorCode::DocumentTooComplex => "document_too_complex",
             ErrorCode::OcrUnavailable => "ocr_unavailable",
             ErrorCode::OcrUnauthorized => "ocr_unauthorized",
             ErrorCode::StorageUnavailable => "storage_unavailable",
