@@ -932,6 +932,15 @@ fn an_id_card_has_its_resident_registration_number_masked_everywhere_it_goes() {
             "{place} holds the number: {seen}"
         );
     }
+    // The search index holds the masked form only: the number finds nothing,
+    // written either way.
+    for query in ["900101-1234568", "９００１０１－１２３４５６８", "1234568"] {
+        let found = json(&dev.ocr(&["search", query, "--json"]));
+        assert_eq!(found["jobs"], json!([]), "{query}: {found}");
+    }
+    // What the mask leaves (the birth date) is found: the search itself works.
+    let found = json(&dev.ocr(&["search", "900101-1", "--json"]));
+    assert_eq!(found["jobs"][0]["job_id"], id, "{found}");
 }
 
 #[test]

@@ -44,7 +44,7 @@ fn regex(pattern: &str) -> Regex {
 }
 
 static RRN: LazyLock<Regex> =
-    LazyLock::new(|| regex(r"([0-9]{2})([0-9]{2})([0-9]{2})( ?[-–] ?| )?([0-9])([0-9]{5})([0-9])"));
+    LazyLock::new(|| regex(r"([0-9]{2})([0-9]{2})([0-9]{2})( *[-.] *| )?([0-9])([0-9]{5})([0-9])"));
 static CARD: LazyLock<Regex> = LazyLock::new(|| {
     regex(r"[0-9]{4}([ -]?)[0-9]{4}[ -]?[0-9]{4}[ -]?[0-9]{4}|[0-9]{4}[ -]?[0-9]{6}[ -]?[0-9]{5}")
 });
@@ -71,8 +71,38 @@ const ACCOUNT_LABELS: [&str; 7] = [
     "bank",
 ];
 const RRN_LABELS: [&str; 4] = ["주민", "외국인", "등록번호", "RRN"];
-/// A corporate registration number (법인등록번호) has the same shape and is public.
+/// A corporate registration number (법인등록번호) has the same shape and is
+/// public: a number whose nearest label before it on its line is one of these
+/// is left alone (a line may name both, as a company's and its
+/// representative's numbers side by side).
 const NOT_RRN_LABELS: [&str; 2] = ["법인", "corporate"];
+/// Labels of a person's number, against which `NOT_RRN_LABELS` are weighed.
+const PERSON_LABELS: [&str; 4] = ["주민", "외국인", "RRN", "resident"];
+
+/// Whether the label nearest before `at` on its line names a corporation's number.
+fn corporate_number(text: &str, at: usize) -> bool {
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let before = &text[line_start..at];
+    let last = |labels: &[&str]| labels.iter().filter_map(|l| before.rfind(l)).max();
+    match (last(&NOT_RRN_LABELS), last(&PERSON_LABELS)) {
+        (Some(corporate), Some(person)) => corporate > person,
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
+
+/// One character as the patterns read it: full-width digits as ASCII ones,
+/// every dash and minus as `-`, full-width stops as `.`, and other spaces as
+/// ` `; each character stays one character, so positions carry over.
+fn fold(c: char) -> char {
+    match c {
+        '０'..='９' => char::from(b'0' + (c as u32 - '０' as u32) as u8),
+        '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{FE58}' | '\u{FE63}' | '\u{FF0D}' => '-',
+        '．' | '\u{FF61}' => '.',
+        '\u{00A0}' | '\u{2000}'..='\u{200A}' | '\u{202F}' | '\u{3000}' => ' ',
+        _ => c,
+    }
+}
 
 /// Whether the characters just around `start..end` let the match stand on its
 /// own: no digit (or, for passports, letter) runs into it.
@@ -212,7 +242,7 @@ fn next_match(text: &str, from: usize, kind: PiiKind) -> Option<(usize, usize, u
                 let separated = parts.get(4).is_some();
                 let line = line_of(text, start);
                 rrn_kind(number(1), number(2), number(3), number(5)) == Some(kind)
-                    && !NOT_RRN_LABELS.iter().any(|label| line.contains(label))
+                    && !corporate_number(text, start)
                     && (separated
                         || rrn_check_digit_holds(&digits)
                         || RRN_LABELS.iter().any(|label| line.contains(label)))
@@ -258,8 +288,24 @@ const ORDER: [PiiKind; 7] = [
     PiiKind::BankAccount,
 ];
 
-/// `text` with every match of `kinds` masked, and the count of each.
+/// `text` with every match of `kinds` masked, and the count of each. The
+/// patterns read the text folded (`fold`: full-width digits, every dash);
+/// the mask is laid on the text as written, character for character.
 pub fn mask_text(text: &str, kinds: &[PiiKind]) -> (String, Counts) {
+    let folded: String = text.chars().map(fold).collect();
+    let (masked, counts) = mask_folded(&folded, kinds);
+    if counts.is_empty() {
+        return (text.to_owned(), counts);
+    }
+    let laid = text
+        .chars()
+        .zip(masked.chars())
+        .map(|(original, masked)| if masked == '*' { '*' } else { original })
+        .collect();
+    (laid, counts)
+}
+
+fn mask_folded(text: &str, kinds: &[PiiKind]) -> (String, Counts) {
     let mut masked = text.to_owned();
     let mut counts = Counts::new();
     // Every kind is digits: a text without any (most words) is left at once.
@@ -279,28 +325,121 @@ pub fn mask_text(text: &str, kinds: &[PiiKind]) -> (String, Counts) {
 const MAX_SPLIT: usize = 4;
 
 /// Masks the words as the text they make: each run of up to four neighbours,
-/// joined by spaces, is masked as a whole and split back (masking keeps lengths).
-fn mask_words(words: &mut [OcrWord], kinds: &[PiiKind]) {
+/// joined by spaces and joined with nothing between (an engine may cut one
+/// number into several words), is masked as a whole and split back (masking
+/// keeps lengths). The resident registration numbers found so are added to
+/// `known`, which `mask_result` masks wherever else they appear.
+fn mask_words(words: &mut [OcrWord], kinds: &[PiiKind], known: &mut Vec<String>) {
     for start in 0..words.len() {
         for len in 1..=MAX_SPLIT.min(words.len() - start) {
-            let run = &words[start..start + len];
-            let joined = run
-                .iter()
-                .map(|word| word.text.as_str())
-                .collect::<Vec<_>>()
-                .join(" ");
-            let (masked, counts) = mask_text(&joined, kinds);
-            if counts.is_empty() {
-                continue;
-            }
-            let mut rest = masked.as_str();
-            for word in &mut words[start..start + len] {
-                let (own, after) = rest.split_at(word.text.len());
-                word.text = own.to_owned();
-                rest = after.strip_prefix(' ').unwrap_or(after);
+            for separator in [" ", ""] {
+                let run = &words[start..start + len];
+                let joined = run
+                    .iter()
+                    .map(|word| word.text.as_str())
+                    .collect::<Vec<_>>()
+                    .join(separator);
+                let (masked, counts) = mask_text(&joined, kinds);
+                if counts.is_empty() {
+                    continue;
+                }
+                known.extend(rrn_numbers(&joined, kinds));
+                let mut rest = masked.as_str();
+                for word in &mut words[start..start + len] {
+                    let (own, after) = rest.split_at(word.text.len());
+                    word.text = own.to_owned();
+                    rest = after.strip_prefix(separator).unwrap_or(after);
+                }
             }
         }
     }
+}
+
+/// Masks the last six digits of each `known` number whose 13 digits run, in
+/// order, through `words` (other characters between them allowed).
+fn mask_known(words: &mut [OcrWord], known: &[String]) {
+    // Every digit of the run: which word, which character, which digit.
+    let mut places = Vec::new();
+    for (w, word) in words.iter().enumerate() {
+        for (c, ch) in word.text.chars().enumerate() {
+            if let Some(digit) = fold(ch).to_digit(10) {
+                places.push((w, c, char::from_digit(digit, 10).unwrap_or('0')));
+            }
+        }
+    }
+    let digits: String = places.iter().map(|(_, _, d)| d).collect();
+    for number in known {
+        let Some(at) = digits.find(number.as_str()) else {
+            continue;
+        };
+        let hidden: Vec<(usize, usize)> = places[at + 7..at + 13]
+            .iter()
+            .map(|(w, c, _)| (*w, *c))
+            .collect();
+        for (w, word) in words.iter_mut().enumerate() {
+            if hidden.iter().any(|(hw, _)| *hw == w) {
+                word.text = word
+                    .text
+                    .chars()
+                    .enumerate()
+                    .map(|(c, ch)| if hidden.contains(&(w, c)) { '*' } else { ch })
+                    .collect();
+            }
+        }
+    }
+}
+
+/// `text` with the last six digits of each `known` number masked where its
+/// digits run in order with only spaces, dashes or dots between them (an
+/// engine's text may cut a number the words showed whole).
+fn mask_known_text(text: &str, known: &[String]) -> String {
+    let mut chars: Vec<char> = text.chars().collect();
+    let mut segment: Vec<(usize, char)> = Vec::new();
+    let mut segments = Vec::new();
+    for (i, c) in chars.iter().enumerate() {
+        let folded = fold(*c);
+        if folded.is_ascii_digit() {
+            segment.push((i, folded));
+        } else if !matches!(folded, ' ' | '-' | '.') {
+            segments.push(std::mem::take(&mut segment));
+        }
+    }
+    segments.push(segment);
+    for segment in segments {
+        let digits: String = segment.iter().map(|(_, d)| d).collect();
+        for number in known {
+            let mut from = 0;
+            while let Some(at) = digits[from..].find(number.as_str()) {
+                for (i, _) in &segment[from + at + 7..from + at + 13] {
+                    chars[*i] = '*';
+                }
+                from += at + 13;
+            }
+        }
+    }
+    chars.into_iter().collect()
+}
+
+/// The 13 digits of each resident registration number `kinds` would mask in `text`.
+fn rrn_numbers(text: &str, kinds: &[PiiKind]) -> Vec<String> {
+    let folded: String = text.chars().map(fold).collect();
+    let mut numbers = Vec::new();
+    for kind in [PiiKind::Rrn, PiiKind::ForeignerRrn] {
+        if !kinds.contains(&kind) {
+            continue;
+        }
+        let mut from = 0;
+        while let Some((start, end, _, _)) = next_match(&folded, from, kind) {
+            numbers.push(
+                digits_of(&folded[start..end])
+                    .iter()
+                    .map(|d| char::from_digit(*d, 10).unwrap_or('0'))
+                    .collect(),
+            );
+            from = end;
+        }
+    }
+    numbers
 }
 
 /// Masks `kinds` in the result's text, every page's text and every word, in
@@ -310,14 +449,25 @@ pub fn mask_result(result: &mut OcrResult, kinds: &[PiiKind]) -> Option<Counts> 
     if kinds.is_empty() {
         return None;
     }
+    // The numbers found anywhere (the text, a page's text, a run of words)
+    // are masked everywhere else they appear, however cut.
+    let mut known = rrn_numbers(&result.text, kinds);
+    for page in &mut result.pages {
+        known.extend(rrn_numbers(&page.text, kinds));
+        mask_words(&mut page.words, kinds, &mut known);
+    }
     let (text, mut counts) = mask_text(&result.text, kinds);
     for kind in kinds {
         counts.entry(*kind).or_insert(0);
     }
-    result.text = text;
+    result.text = mask_known_text(&text, &known);
     for page in &mut result.pages {
-        page.text = mask_text(&page.text, kinds).0;
-        mask_words(&mut page.words, kinds);
+        let text = mask_text(&page.text, kinds).0;
+        page.text = mask_known_text(&text, &known);
+        for start in 0..page.words.len() {
+            let end = (start + MAX_SPLIT).min(page.words.len());
+            mask_known(&mut page.words[start..end], &known);
+        }
     }
     Some(counts)
 }
@@ -410,11 +560,84 @@ mod tests {
     #[test]
     fn an_id_card_masks_everything_by_default_and_a_client_choice_wins() {
         assert_eq!(kinds_for(None, DocumentType::IdCard), PiiKind::ALL.to_vec());
-        assert_eq!(kinds_for(None, DocumentType::Receipt), Vec::new());
+        assert_eq!(
+            kinds_for(None, DocumentType::Receipt),
+            [PiiKind::Rrn, PiiKind::ForeignerRrn]
+        );
         assert_eq!(kinds_for(Some(&[]), DocumentType::IdCard), Vec::new());
         assert_eq!(
             kinds_for(Some(&[PiiKind::Phone]), DocumentType::Receipt),
             vec![PiiKind::Phone]
+        );
+    }
+
+    #[test]
+    fn every_written_form_of_a_resident_registration_number_is_masked() {
+        let rrn = [PiiKind::Rrn, PiiKind::ForeignerRrn];
+        for (written, masked) in [
+            ("９００１０１－１２３４５６８", "９００１０１－１******"),
+            ("900101\u{2010}1234568", "900101\u{2010}1******"),
+            ("900101\u{2013}1234568", "900101\u{2013}1******"),
+            ("900101\u{2212}1234568", "900101\u{2212}1******"),
+            ("900101\u{FF0D}1234568", "900101\u{FF0D}1******"),
+            ("900101 - 1234568", "900101 - 1******"),
+            ("900101.1234568", "900101.1******"),
+            (
+                "근로자 홍길동 900101-1234568",
+                "근로자 홍길동 900101-1******",
+            ),
+        ] {
+            let (text, counts) = mask_text(written, &rrn);
+            assert_eq!(text, masked, "{written}");
+            assert_eq!(counts.get(&PiiKind::Rrn), Some(&1), "{written}");
+        }
+        // A line with a company's number and its representative's: only the person's.
+        let (text, _) = mask_text(
+            "법인등록번호 110111-1234567 대표자 주민등록번호 900101-1234568",
+            &rrn,
+        );
+        assert_eq!(
+            text,
+            "법인등록번호 110111-1234567 대표자 주민등록번호 900101-1******"
+        );
+    }
+
+    #[test]
+    fn word_boxes_are_masked_however_the_engine_cut_the_number_and_however_far_its_label() {
+        let word = |text: &str| OcrWord {
+            text: text.into(),
+            confidence: 0.9,
+            vertices: [Vertex { x: 0, y: 0 }; 4],
+        };
+        // No hyphen and no valid check digit: only the label, six words away, supports it.
+        let text = "주민등록번호 확인 대상 성명 홍길동 (남) 9001011234560\n900101-123 4568";
+        let mut result = crate::testing::ocr_result(text);
+        result.pages[0].text = text.into();
+        result.pages[0].words = text.split_whitespace().map(word).collect();
+        mask_result(&mut result, &[PiiKind::Rrn, PiiKind::ForeignerRrn]);
+        let words: Vec<&str> = result.pages[0]
+            .words
+            .iter()
+            .map(|w| w.text.as_str())
+            .collect();
+        assert_eq!(
+            words,
+            [
+                "주민등록번호",
+                "확인",
+                "대상",
+                "성명",
+                "홍길동",
+                "(남)",
+                "9001011******",
+                "900101-1**",
+                "****"
+            ]
+        );
+        assert!(
+            !result.text.contains("234560") && !result.text.contains("4568"),
+            "{}",
+            result.text
         );
     }
 

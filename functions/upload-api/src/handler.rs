@@ -774,6 +774,11 @@ mod tests {
                     pages: 1,
                     result_key: id.result_key(),
                     document_type: None,
+                    // As the worker masks every document by default.
+                    redacted: Some(ocr_shared::domain::PiiCounts::from([
+                        (PiiKind::Rrn, 0),
+                        (PiiKind::ForeignerRrn, 0),
+                    ])),
                     ..testing::completion("영수증")
                 },
             },

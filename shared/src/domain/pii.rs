@@ -61,12 +61,14 @@ impl fmt::Display for PiiKind {
 }
 
 /// What a job masks: the client's list (empty for `"none"`), else every kind
-/// on an ID card and none on anything else.
+/// on an ID card and resident registration numbers (citizens' and foreign
+/// residents') on anything else: an employment contract or a family
+/// register carries them as often as an ID card does.
 pub fn kinds_for(requested: Option<&[PiiKind]>, document_type: DocumentType) -> Vec<PiiKind> {
     match requested {
         Some(kinds) => kinds.to_vec(),
         None if document_type == DocumentType::IdCard => PiiKind::ALL.to_vec(),
-        None => Vec::new(),
+        None => vec![PiiKind::Rrn, PiiKind::ForeignerRrn],
     }
 }
 
