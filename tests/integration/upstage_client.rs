@@ -136,7 +136,9 @@ async fn each_scripted_failure_is_classified() {
         matches!(&errors[3], OcrError::Rejected { code, .. } if *code == ErrorCode::UnsupportedDocument)
     );
     assert!(
-        matches!(&errors[4], OcrError::Retryable { message, .. } if message.contains("not a document result"))
+        matches!(&errors[4], OcrError::Rejected { code, message } if *code == ErrorCode::OcrUnavailable && message.contains("not a document result")),
+        "a 200 that does not parse is billed and not asked again: {:?}",
+        errors[4]
     );
     assert!(
         matches!(&errors[5], OcrError::Retryable { message, .. } if message.contains("in time")),

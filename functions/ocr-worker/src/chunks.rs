@@ -6,6 +6,7 @@
 //! renews the job's lease and records the pages read so far.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
@@ -24,9 +25,23 @@ use tracing::{info, warn};
 
 use crate::handler::{JobRetry, Worker};
 
-/// No chunk is started with less of the invocation left than this: a
-/// 100-page call takes Upstage well under a minute.
-const CHUNK_TIME: Duration = Duration::from_secs(90);
+/// No chunk is started with less of the invocation left than this, or than
+/// the engine's own call timeout when it is longer: a call the invocation's
+/// end cuts short is paid for and read again.
+pub(crate) const CHUNK_TIME: Duration = Duration::from_secs(90);
+
+/// Why a chunk was not read.
+enum ChunkError {
+    Ocr(OcrError),
+    /// Too little of the invocation was left to start its call.
+    OutOfTime,
+}
+
+impl From<OcrError> for ChunkError {
+    fn from(error: OcrError) -> Self {
+        ChunkError::Ocr(error)
+    }
+}
 
 /// Most chunks read at once by one job, whatever the quota: each holds its
 /// chunk's bytes and its request body.
@@ -44,6 +59,16 @@ struct ChunkResult {
 }
 
 impl Worker {
+    /// Whether a call started now might outlast the invocation.
+    pub(crate) fn out_of_time(&self, deadline: Option<Instant>) -> bool {
+        let call = self
+            .engine
+            .call_timeout()
+            .unwrap_or(CHUNK_TIME)
+            .max(CHUNK_TIME);
+        deadline.is_some_and(|end| Instant::now() + call > end)
+    }
+
     /// The document parsed for cutting, when it is a PDF of more pages than
     /// one call takes. A PDF this parser cannot follow is read whole: the
     /// engine then decides.
@@ -95,7 +120,7 @@ impl Worker {
             Some(first) => first,
             None => {
                 let read = self
-                    .read_chunk(job, &pdf, ranges[0], None, token.take())
+                    .read_chunk(job, &pdf, ranges[0], None, token.take(), deadline)
                     .await;
                 match read {
                     Ok(chunk) => {
@@ -105,7 +130,10 @@ impl Worker {
                         }
                         chunk
                     }
-                    Err(error) => {
+                    Err(ChunkError::OutOfTime) => {
+                        return self.resume_later(job, attempt, pages_done).await;
+                    }
+                    Err(ChunkError::Ocr(error)) => {
                         return self.ocr_failed(job, attempt, error, delivery, now).await;
                     }
                 }
@@ -120,36 +148,46 @@ impl Worker {
             .map(|(index, _)| (index, ranges[index]))
             .collect();
         let in_flight = (self.settings.rate_limit_rps as usize).clamp(1, MAX_CHUNKS_IN_FLIGHT);
-        let out_of_time = || deadline.is_some_and(|end| Instant::now() + CHUNK_TIME > end);
+        // After a failure no chunk is started, but the ones in flight are
+        // read to the end and kept: they are paid for.
+        let failed = std::sync::atomic::AtomicBool::new(false);
         let mut reads = futures::stream::iter(missing)
-            .take_while(|_| std::future::ready(!out_of_time()))
+            .take_while(|_| {
+                std::future::ready(!failed.load(Ordering::Relaxed) && !self.out_of_time(deadline))
+            })
             .map(|(index, range)| {
                 let token = token.take();
                 let (pdf, kinds) = (&pdf, &kinds);
                 async move {
-                    let chunk = self.read_chunk(job, pdf, range, Some(kinds), token).await;
+                    let chunk = self
+                        .read_chunk(job, pdf, range, Some(kinds), token, deadline)
+                        .await;
                     (index, chunk)
                 }
             })
             .buffer_unordered(in_flight);
+        let mut first_error = None;
         // Progress is recorded here, one chunk after another, so that it only rises.
         while let Some((index, read)) = reads.next().await {
             match read {
                 Ok(chunk) => {
                     pages_done += chunk.range.len();
                     done[index] = Some(chunk);
-                    if !self.progress(job, attempt, pages_done).await? {
+                    if first_error.is_none() && !self.progress(job, attempt, pages_done).await? {
                         return Ok(());
                     }
                 }
-                Err(error) => {
-                    // Chunks still in flight are dropped; the finished ones are kept.
-                    drop(reads);
-                    return self.ocr_failed(job, attempt, error, delivery, now).await;
+                Err(ChunkError::OutOfTime) => failed.store(true, Ordering::Relaxed),
+                Err(ChunkError::Ocr(error)) => {
+                    failed.store(true, Ordering::Relaxed);
+                    first_error.get_or_insert(error);
                 }
             }
         }
         drop(reads);
+        if let Some(error) = first_error {
+            return self.ocr_failed(job, attempt, error, delivery, now).await;
+        }
         if done.iter().skip(1).any(Option::is_none) {
             return self.resume_later(job, attempt, pages_done).await;
         }
@@ -164,7 +202,12 @@ impl Worker {
 
     /// Out of invocation time: the job goes back to the queue with its attempt
     /// handed back, and a fresh message resumes it from the kept chunks.
-    async fn resume_later(&self, job: &Job, attempt: u32, pages_done: u32) -> Result<(), JobRetry> {
+    pub(crate) async fn resume_later(
+        &self,
+        job: &Job,
+        attempt: u32,
+        pages_done: u32,
+    ) -> Result<(), JobRetry> {
         let now = Timestamp::now();
         let step = Transition::Yield { attempt };
         let Some(yielded) =
@@ -213,9 +256,14 @@ impl Worker {
         range: PageRange,
         kinds: Option<&[PiiKind]>,
         token: Option<()>,
-    ) -> Result<ChunkResult, OcrError> {
+        deadline: Option<Instant>,
+    ) -> Result<ChunkResult, ChunkError> {
         if token.is_none() {
             self.wait_for_quota().await?;
+        }
+        // Checked after the quota's wait, which may have been long.
+        if self.out_of_time(deadline) {
+            return Err(ChunkError::OutOfTime);
         }
         let cut = {
             let pdf = Arc::clone(pdf);
@@ -224,16 +272,16 @@ impl Worker {
         let bytes = match cut {
             Ok(Ok(bytes)) => bytes,
             Ok(Err(error)) => {
-                return Err(OcrError::Rejected {
+                return Err(ChunkError::Ocr(OcrError::Rejected {
                     code: ErrorCode::UnreadableDocument,
                     message: format!("pages {range} could not be cut from the PDF: {error}"),
-                });
+                }));
             }
             Err(panic) => {
-                return Err(OcrError::Retryable {
+                return Err(ChunkError::Ocr(OcrError::Retryable {
                     message: format!("cutting pages {range} failed: {panic}"),
                     retry_after: None,
-                });
+                }));
             }
         };
         let document = Document {

@@ -269,6 +269,11 @@ impl Worker {
                 .await;
         }
         let (document, scale) = self.upright(document).await;
+        // After the waits for memory and quota: a call the invocation's end
+        // would cut short is paid for and read again; hand it to a fresh message.
+        if self.out_of_time(deadline) {
+            return self.resume_later(&taken, attempt, 0).await;
+        }
         match self.recognize(&document).await {
             Ok(mut result) => {
                 images::restore(&mut result, scale);
@@ -1587,6 +1592,8 @@ mod tests {
         watch: Option<(Arc<MemoryJobStore>, JobId)>,
         fail_calls: Vec<usize>,
         calls: std::sync::Mutex<Vec<(Vec<String>, Option<u32>)>>,
+        /// How long each call takes.
+        took: Duration,
     }
 
     impl Pages {
@@ -1596,6 +1603,7 @@ mod tests {
                 watch: None,
                 fail_calls: vec![],
                 calls: Default::default(),
+                took: Duration::ZERO,
             }
         }
 
@@ -1611,6 +1619,7 @@ mod tests {
         }
 
         async fn recognize(&self, document: &Document) -> Result<OcrResult, OcrError> {
+            tokio::time::sleep(self.took).await;
             let texts = ocr_shared::pdf::page_texts(&document.bytes);
             assert!(
                 texts.len() as u32 <= self.per_call,
@@ -1719,6 +1728,43 @@ mod tests {
         assert_eq!(error.code, "too_many_pages");
         assert!(error.message.contains("4 pages"), "{}", error.message);
         assert_eq!(published(&given), vec![JobEventType::Failed]);
+    }
+
+    #[tokio::test]
+    async fn with_too_little_of_the_invocation_left_no_call_is_started_and_nothing_is_paid_twice() {
+        let mut given = given(scripted(), 100);
+        given.worker.settings.pages_per_call = 3;
+        let engine = Arc::new(Pages::new(3));
+        given.worker.engine = engine.clone();
+        let delivery = Delivery {
+            receive_count: 1,
+            receipt: "r",
+        };
+        let soon = || Some(Instant::now() + Duration::from_secs(5));
+        // A long PDF's first chunk, and a one-page document.
+        let long = queued_pdf(&given, &numbered(7), None).await;
+        let short = queued_pdf(&given, &numbered(1), None).await;
+        for job in [&long, &short] {
+            given
+                .worker
+                .job_until(&JobMessage::of(job), delivery, Timestamp::now(), soon())
+                .await
+                .unwrap();
+            let waiting = stored(&given, job).await;
+            assert_eq!(
+                (waiting.status, waiting.attempts, waiting.wake),
+                (JobStatus::Queued, 0, 1),
+                "handed back to a fresh message, its attempt returned"
+            );
+        }
+        assert!(engine.calls().is_empty(), "no call was started");
+        assert_eq!(given.queue.sent.lock().unwrap().len(), 2);
+        // With time, each is read once.
+        for job in [&long, &short] {
+            run(&given, job, 1).await.unwrap();
+            assert_eq!(stored(&given, job).await.status, JobStatus::Completed);
+        }
+        assert_eq!(engine.calls().len(), 3 + 1);
     }
 
     fn numbered(pages: u32) -> Vec<String> {
@@ -1864,7 +1910,10 @@ mod tests {
         let mut given = given(scripted(), 100);
         given.worker.settings.pages_per_call = 3;
         let job = queued_pdf(&given, &numbered(7), None).await;
-        let engine = Arc::new(Pages::new(3));
+        let engine = Arc::new(Pages {
+            took: Duration::from_millis(1500),
+            ..Pages::new(3)
+        });
         given.worker.engine = engine.clone();
         let message = JobMessage {
             job_id: job.job_id.clone(),
@@ -1874,9 +1923,9 @@ mod tests {
             receive_count: 1,
             receipt: "r",
         };
-        // Less time left than one more chunk takes: the first chunk is read,
-        // then the invocation stops starting chunks.
-        let deadline = Instant::now() + Duration::from_secs(5);
+        // Time for one call: the first chunk is read, then the invocation
+        // starts no chunk it might not finish.
+        let deadline = Instant::now() + crate::chunks::CHUNK_TIME + Duration::from_secs(1);
         given
             .worker
             .job_until(&message, delivery, Timestamp::now(), Some(deadline))

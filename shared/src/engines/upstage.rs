@@ -51,6 +51,7 @@ pub struct UpstageEngine {
     endpoint: String,
     model: String,
     key: UpstageKeySource,
+    timeout: Duration,
 }
 
 impl UpstageEngine {
@@ -73,6 +74,7 @@ impl UpstageEngine {
             ),
             model: model.to_owned(),
             key,
+            timeout,
         })
     }
 }
@@ -81,6 +83,10 @@ impl UpstageEngine {
 impl OcrEngine for UpstageEngine {
     fn name(&self) -> &'static str {
         ENGINE_NAME
+    }
+
+    fn call_timeout(&self) -> Option<Duration> {
+        Some(self.timeout)
     }
 
     #[instrument(skip(self, document), fields(size = document.bytes.len(), file_type = %document.file_type))]
@@ -129,11 +135,13 @@ impl OcrEngine for UpstageEngine {
                 retry_after: None,
             })?;
         if status.is_success() {
-            return parse_response(&body).map_err(|error| OcrError::Retryable {
+            // A whole 200 is a read Upstage bills; one that does not parse
+            // would not parse the next time either, so it is not paid again.
+            return parse_response(&body).map_err(|error| OcrError::Rejected {
+                code: ErrorCode::OcrUnavailable,
                 message: format!(
                     "Upstage answered with a body that is not a document result: {error}"
                 ),
-                retry_after: None,
             });
         }
         let detail = error_message(&body);

@@ -108,5 +108,11 @@ pub trait OcrEngine: Send + Sync {
         100_000_000
     }
 
+    /// How long one call may take before the client gives up, when it is
+    /// bounded: a call is not started with less of the invocation left.
+    fn call_timeout(&self) -> Option<std::time::Duration> {
+        None
+    }
+
     async fn recognize(&self, document: &Document) -> Result<OcrResult, OcrError>;
 }
