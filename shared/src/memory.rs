@@ -327,6 +327,21 @@ impl BlobStore for MemoryBlobStore {
         self.objects.lock().unwrap().remove(key);
         Ok(())
     }
+
+    async fn delete_prefix(&self, prefix: &str) -> Result<u32, BlobError> {
+        let keys: Vec<String> = self
+            .objects
+            .lock()
+            .unwrap()
+            .keys()
+            .filter(|key| key.starts_with(prefix))
+            .cloned()
+            .collect();
+        for key in &keys {
+            self.delete(key).await?;
+        }
+        Ok(keys.len() as u32)
+    }
 }
 
 /// Records what was sent (with its delay) and which receipts were delayed, and for how long.

@@ -250,3 +250,44 @@ async fn of_eight_racing_puts_through_one_upload_url_exactly_one_lands() {
     statuses.sort_unstable();
     assert_eq!(statuses, [200, 412, 412, 412, 412, 412, 412, 412]);
 }
+
+#[tokio::test]
+async fn deleting_a_prefix_removes_every_object_under_it_over_several_list_pages_and_nothing_else()
+{
+    let store = store().await;
+    // More than one ListObjectsV2 page (1,000 keys) under the prefix.
+    let prefix = "chunks/5cc7d92f-4a9d-43bd-b39c-3fe2c1c900a5/";
+    let store = std::sync::Arc::new(store);
+    let mut puts = tokio::task::JoinSet::new();
+    for n in 1..=1005u32 {
+        let store = store.clone();
+        puts.spawn(async move {
+            let key = format!("{prefix}{n:05}-{n:05}.json");
+            store
+                .put(&key, Bytes::from_static(b"{}"), "application/json")
+                .await
+        });
+    }
+    while let Some(put) = puts.join_next().await {
+        put.unwrap().unwrap();
+    }
+    let other = "chunks/5cc7d92f-4a9d-43bd-b39c-3fe2c1c900a6/00001-00100.json";
+    store
+        .put(other, Bytes::from_static(b"{}"), "application/json")
+        .await
+        .unwrap();
+
+    assert_eq!(store.delete_prefix(prefix).await.unwrap(), 1005);
+    assert_eq!(store.delete_prefix(prefix).await.unwrap(), 0, "idempotent");
+    assert!(
+        store.head(other).await.unwrap().is_some(),
+        "another job's chunk stays"
+    );
+    assert!(
+        store
+            .head(&format!("{prefix}00001-00001.json"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

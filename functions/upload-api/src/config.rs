@@ -20,6 +20,7 @@ pub const IAM_ACTIONS: &[&str] = &[
     "s3:ListBucket",                // a missing result is a 404, not a 403
     "s3:DeleteObject@uploads/*",    // delete
     "s3:DeleteObject@results/*",
+    "s3:DeleteObject@chunks/*", // delete: a long PDF's chunks an attempt left
 ];
 
 pub struct Config {

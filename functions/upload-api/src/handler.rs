@@ -497,7 +497,8 @@ impl UploadApi {
         Ok(results)
     }
 
-    /// `DELETE /v1/jobs/{id}`: the record, the upload and the result.
+    /// `DELETE /v1/jobs/{id}`: the record, the upload, the result and the
+    /// chunks of a long PDF an attempt left.
     #[instrument(skip(self), fields(owner = %owner))]
     pub async fn delete(&self, owner: &Owner, raw_id: &str) -> Result<(), ApiError> {
         let job = api::owned_job(self.jobs.as_ref(), owner, raw_id).await?;
@@ -512,6 +513,10 @@ impl UploadApi {
                 .await
                 .map_err(|e| ApiError::internal(&e))?;
         }
+        self.blobs
+            .delete_prefix(&job.job_id.chunks_prefix())
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
         info!(job_id = %job.job_id, "job deleted");
         Ok(())
     }
@@ -978,6 +983,18 @@ mod tests {
             .put(&job_id.result_key(), "{}".into(), "application/json")
             .await
             .unwrap();
+        // Two chunks an attempt at a long PDF left, and another job's.
+        for key in [
+            job_id.chunk_key(1, 100),
+            job_id.chunk_key(101, 200),
+            ocr_shared::domain::JobId::new().chunk_key(1, 100),
+        ] {
+            given
+                .blobs
+                .put(&key, "{}".into(), "application/json")
+                .await
+                .unwrap();
+        }
 
         let path = format!("/v1/jobs/{id}");
         let (status, body, _) =
@@ -1008,10 +1025,21 @@ mod tests {
         let (status, _, _) = send(&given, request("DELETE", &path, None, Some("user-alice"))).await;
         assert_eq!(status, 204);
         assert!(given.jobs.all().is_empty());
-        assert!(given.blobs.keys().is_empty());
+        assert_eq!(
+            given.blobs.keys().len(),
+            1,
+            "only the other job's chunk is left"
+        );
+        assert!(given.blobs.keys()[0].starts_with("chunks/"));
+        assert!(!given.blobs.keys()[0].contains(job_id.as_str()));
         assert_eq!(
             *record_left.lock().unwrap(),
-            vec![(job_id.upload_key(), false), (job_id.result_key(), false)]
+            vec![
+                (job_id.upload_key(), false),
+                (job_id.result_key(), false),
+                (job_id.chunk_key(1, 100), false),
+                (job_id.chunk_key(101, 200), false)
+            ]
         );
     }
 

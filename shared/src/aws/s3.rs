@@ -225,6 +225,29 @@ impl BlobStore for S3BlobStore {
             .map_err(|e| BlobError::backend(AwsCallError::new("DeleteObject", &e)))?;
         Ok(())
     }
+
+    #[instrument(skip(self))]
+    async fn delete_prefix(&self, prefix: &str) -> Result<u32, BlobError> {
+        let mut deleted = 0;
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page =
+                page.map_err(|e| BlobError::backend(AwsCallError::new("ListObjectsV2", &e)))?;
+            for object in page.contents() {
+                if let Some(key) = object.key() {
+                    self.delete(key).await?;
+                    deleted += 1;
+                }
+            }
+        }
+        Ok(deleted)
+    }
 }
 
 /// Buffers beyond this are grown as chunks come, not reserved from the length announced.

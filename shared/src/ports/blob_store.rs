@@ -89,4 +89,8 @@ pub trait BlobStore: Send + Sync {
 
     /// Removes the object; absent objects are not an error.
     async fn delete(&self, key: &str) -> Result<(), BlobError>;
+
+    /// Removes every object whose key starts with `prefix` (a job's chunks);
+    /// returns how many there were.
+    async fn delete_prefix(&self, prefix: &str) -> Result<u32, BlobError>;
 }
