@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Prints what each function's role allows, as IAM would see it once deployed.
 
-Usage: iam_policies.py TEMPLATE  (run with the deploy venv's python: make setup-deploy)
+Usage: iam_policies.py TEMPLATE [NAME=VALUE ...]  (the deploy venv's python: make setup-deploy)
 
 The template is translated as `sam deploy` translates it (aws-sam-translator,
 the library SAM CLI uses), then every intrinsic is resolved for one stack in
-a fixed account and region, with parameters at their defaults. What comes
+a fixed account and region, with parameters at their defaults unless given
+as NAME=VALUE. What comes
 out, as one JSON object on stdout:
 
 - "account", "region";
@@ -81,13 +82,17 @@ class NoManagedPolicies:
 
 
 class Stack:
-    def __init__(self, template):
+    def __init__(self, template, given):
         self.template = template
         self.resources = template["Resources"]
         self.parameters = {
             name: spec.get("Default", "")
             for name, spec in template.get("Parameters", {}).items()
         }
+        for name, value in given.items():
+            if name not in self.parameters:
+                sys.exit(f"the template has no parameter {name}")
+            self.parameters[name] = value
         self.names = {}
 
     # ---------------------------------------------------------------- names
@@ -244,8 +249,9 @@ def functions(sam, cfn, stack):
 
 
 def main():
-    if len(sys.argv) != 2:
+    if len(sys.argv) < 2:
         sys.exit(__doc__)
+    given = dict(arg.split("=", 1) for arg in sys.argv[2:])
     with open(sys.argv[1], encoding="utf-8") as f:
         sam = yaml_parse(f.read())
     packaged = copy.deepcopy(sam)
@@ -254,7 +260,7 @@ def main():
             # As `sam package` leaves it: the code in S3.
             resource["Properties"]["CodeUri"] = "s3://lambda-ocr-artifacts/code.zip"
     cfn = transform(packaged, {}, NoManagedPolicies())
-    stack = Stack(cfn)
+    stack = Stack(cfn, given)
     bucket_policies = [
         r["Properties"]["PolicyDocument"]
         for r in cfn["Resources"].values()
@@ -272,6 +278,9 @@ def main():
                 },
                 "functions": functions(sam, cfn, stack),
                 "bucket_policy": stack.resolve(bucket_policies[0]) if bucket_policies else None,
+                "bucket_encryption": stack.resolve(
+                    cfn["Resources"]["DocumentsBucket"]["Properties"].get("BucketEncryption")
+                ),
             },
             indent=1,
         )

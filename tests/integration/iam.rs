@@ -18,6 +18,11 @@ use serde_json::{Value, json};
 
 /// The deployed roles: `tools/iam_policies.py` over `template`.
 fn deployed(template: &Path) -> Value {
+    deployed_with(template, &[])
+}
+
+/// The deployed roles with these parameters (`Name=Value`).
+fn deployed_with(template: &Path, parameters: &[&str]) -> Value {
     let python = repo().join(".venv-sam/bin/python");
     assert!(
         python.is_file(),
@@ -26,6 +31,7 @@ fn deployed(template: &Path) -> Value {
     let ran = Command::new(python)
         .arg(repo().join("tools/iam_policies.py"))
         .arg(template)
+        .args(parameters)
         .output()
         .expect("the deploy venv's python runs");
     assert!(
@@ -321,4 +327,70 @@ fn the_engine_sees_that_a_listbucket_limited_to_prefixes_leaves_missing_keys_403
             "{binary}: {found:#?}"
         );
     }
+}
+
+#[test]
+fn with_a_customer_key_each_function_may_use_it_for_what_it_reads_and_writes_and_no_more() {
+    let key = "arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+    let keyed = deployed_with(
+        &repo().join("template.yaml"),
+        &[&format!("DocumentsKmsKeyArn={key}")],
+    );
+    let rule = &keyed["bucket_encryption"]["ServerSideEncryptionConfiguration"][0];
+    assert_eq!(
+        rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"], "aws:kms",
+        "{rule}"
+    );
+    assert_eq!(
+        rule["ServerSideEncryptionByDefault"]["KMSMasterKeyID"], key,
+        "{rule}"
+    );
+    assert_eq!(rule["BucketKeyEnabled"], true);
+    // Writes need a data key, reads a decrypt; HEAD needs neither.
+    let expected = [
+        ("upload-api", true, true),
+        ("status-api", false, true),
+        ("ingest", true, true),
+        ("ocr-worker", true, true),
+        ("notifier", false, true),
+        ("sweeper", false, false),
+    ];
+    let mut asked = Vec::new();
+    let mut requests = Vec::new();
+    for (binary, writes, reads) in expected {
+        let function = &keyed["functions"][binary];
+        for (action, allowed) in [("kms:GenerateDataKey", writes), ("kms:Decrypt", reads)] {
+            asked.push((binary, action, allowed));
+            let mut asking = request(&keyed, function, &Call::new(action, key));
+            // KMS honours IAM policies only where the key's policy lets it:
+            // the default key policy, which the parameter's description asks for.
+            asking["resource_policy"] = json!({
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Sid": "Enable IAM User Permissions",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+                    "Action": "kms:*",
+                    "Resource": "*"
+                }]
+            });
+            requests.push(asking);
+        }
+    }
+    let decisions = evaluate(keyed["account"].as_str().unwrap(), &requests);
+    for ((binary, action, allowed), decision) in asked.iter().zip(decisions) {
+        assert_eq!(
+            decision == "Allowed",
+            *allowed,
+            "{binary}: {action} on the documents' key: {decision}"
+        );
+    }
+    // Without the parameter the bucket is SSE-S3 and no role names a key.
+    let plain = deployed(&repo().join("template.yaml"));
+    let rule = &plain["bucket_encryption"]["ServerSideEncryptionConfiguration"][0];
+    assert_eq!(
+        rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"],
+        "AES256"
+    );
+    assert!(!plain["functions"].to_string().contains("kms:"));
 }
