@@ -155,6 +155,7 @@ test: setup setup-ocr setup-browser setup-schemathesis setup-deploy setup-iam fm
 bench: setup setup-ocr setup-deploy
 	cargo bench -p ocr-cli --bench local_pipeline
 	cargo bench -p ocr-cli --bench quota
+	cargo bench -p ocr-cli --bench hostile
 	cargo bench -p ocr-tests --bench worker_memory
 	cargo bench -p ocr-tests --bench ingest_memory
 	cargo bench -p ocr-tests --bench handler_cpu

@@ -2,6 +2,7 @@
 """Writes the bad-input corpus: files a careless or hostile client uploads.
 
 Usage: bad_inputs.py OUTPUT_DIR
+       bad_inputs.py --scanned-pdf OUTPUT PAGES   (a scan of PAGES pages, about 43 KB each)
 
 Written at test time (nothing large is committed), from the rendered
 documents in tests/fixtures/documents and a few bytes of each format. What
@@ -104,6 +105,37 @@ def object_stream_bomb() -> bytes:
     return out
 
 
+def scanned_pdf(path: Path, pages: int) -> None:
+    """A PDF of `pages` scanned pages: each a noisy 1240 x 1754 grey JPEG of
+    about 43 KB (an A4 page at 150 dpi), so 1,000 pages come near the 50 MiB limit."""
+    import random
+
+    import pikepdf
+    from PIL import Image, ImageDraw
+
+    rng = random.Random(20261203)
+    pdf = pikepdf.new()
+    for number in range(1, pages + 1):
+        image = Image.new("L", (1240, 1754), 235)
+        draw = ImageDraw.Draw(image)
+        for row in range(30):
+            y = 120 + row * 52
+            draw.rectangle([100, y, 100 + rng.randrange(600, 1040), y + 18], fill=40)
+        for _ in range(100):
+            x, y = rng.randrange(1240), rng.randrange(1754)
+            draw.point((x, y), fill=rng.randrange(256))
+        out = io.BytesIO()
+        image.save(out, "JPEG", quality=50, optimize=True)
+        jpeg = pdf.make_stream(out.getvalue(), Type=pikepdf.Name.XObject, Subtype=pikepdf.Name.Image,
+                               Width=1240, Height=1754, ColorSpace=pikepdf.Name.DeviceGray,
+                               BitsPerComponent=8, Filter=pikepdf.Name.DCTDecode)
+        content = pdf.make_stream(b"q 595 0 0 842 0 0 cm /Im0 Do Q")
+        page = pikepdf.Dictionary(Type=pikepdf.Name.Page, MediaBox=[0, 0, 595, 842], Contents=content,
+                                  Resources=pikepdf.Dictionary(XObject=pikepdf.Dictionary(Im0=jpeg)))
+        pdf.pages.append(pikepdf.Page(page))
+    pdf.save(path, static_id=True)
+
+
 def pdfs(out: Path) -> None:
     import pikepdf
     from pikepdf import Dictionary, Name
@@ -153,6 +185,9 @@ def main(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
+    if len(sys.argv) == 4 and sys.argv[1] == "--scanned-pdf":
+        scanned_pdf(Path(sys.argv[2]), int(sys.argv[3]))
+    elif len(sys.argv) == 2:
+        main(Path(sys.argv[1]))
+    else:
         sys.exit(__doc__)
-    main(Path(sys.argv[1]))

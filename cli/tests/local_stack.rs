@@ -1609,6 +1609,11 @@ fn bad_input_corpus_every_input_gets_a_clear_status_and_reason_and_nothing_rejec
     let dev = Dev::with_upstage(&upstage, &[("JOB_CREATE_RATE_PER_MINUTE", "100000")]);
     let dir = tempfile::tempdir().unwrap();
     ocr_tests::dev_process::run_tool("bad_inputs.py", &[dir.path().as_os_str()]);
+    let scan = dir.path().join("scanned-1000.pdf");
+    ocr_tests::dev_process::run_tool(
+        "bad_inputs.py",
+        &["--scanned-pdf".as_ref(), scan.as_os_str(), "1000".as_ref()],
+    );
     let file = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
     let receipt = std::fs::read(document("receipt.png")).unwrap();
     let mut corpus = Corpus {
@@ -1771,6 +1776,14 @@ fn bad_input_corpus_every_input_gets_a_clear_status_and_reason_and_nothing_rejec
             "long.pdf",
             pdf,
             file("pages-1000.pdf"),
+            Declared::Truly(true),
+            Ends::Read(1000),
+        ),
+        (
+            "1,000 scanned pages, 43 MB: near the size limit",
+            "scan.pdf",
+            pdf,
+            file("scanned-1000.pdf"),
             Declared::Truly(true),
             Ends::Read(1000),
         ),
@@ -2036,15 +2049,15 @@ fn bad_input_corpus_every_input_gets_a_clear_status_and_reason_and_nothing_rejec
         .filter(|status| **status >= 500)
         .count();
     assert_eq!(server_errors, 0, "{:?}", corpus.statuses);
-    // Upstage read the 1,000 pages in ten calls, the photo once, and the
+    // Upstage read each 1,000-page PDF in ten calls, the photo once, and the
     // receipt once (its later uploads were the same bytes, answered from the
     // first read), and never saw anything refused.
     let calls = upstage.calls();
     let chunks: Vec<u32> = calls.iter().filter_map(|call| call.pages).collect();
-    assert_eq!(chunks, [100; 10], "{calls:?}");
-    assert_eq!(calls.len(), 12, "{calls:?}");
+    assert_eq!(chunks, [100; 20], "{calls:?}");
+    assert_eq!(calls.len(), 22, "{calls:?}");
     // Every function ran in this one process: through the 100-megapixel photo
-    // and the 1,000 pages it stayed within one worker's memory.
+    // and the 1,000 scanned pages it stayed within one worker's memory.
     let peak = peak_rss_mib(dev.child.id());
     println!("bad-input corpus: ocr dev peak RSS {peak:.0} MiB");
     assert!(peak < 512.0, "ocr dev peaked at {peak:.0} MiB");
