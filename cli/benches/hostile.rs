@@ -6,22 +6,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use ocr_tests::dev_process::{Dev, document, free_port, run_tool};
+use ocr_tests::dev_process::{Dev, document, free_port, peak_rss_mib, run_tool};
 use ocr_tests::fake_upstage::{API_KEY, FakeUpstage};
 use serde_json::Value;
 
 const OCR: &str = env!("CARGO_BIN_EXE_ocr");
 const BUDGET_MIB: f64 = 512.0;
-
-fn peak_rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kib: f64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|value| value.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0.0);
-    kib / 1024.0
-}
 
 /// Where `path` ends through a fresh `ocr dev`: its status and code, the
 /// seconds it took, and the process's peak memory.

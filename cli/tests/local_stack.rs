@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use ocr_tests::dev_process::{CEILING, descendants, document, free_port, repo, wait_for};
+use ocr_tests::dev_process::{
+    CEILING, descendants, document, free_port, peak_rss_mib, repo, wait_for,
+};
 use ocr_tests::quality::{character_error_rate, words_intact};
 use serde_json::{Value, json};
 
@@ -1034,14 +1036,6 @@ fn page_marks(text: &str) -> Vec<u32> {
             digits.parse().ok()
         })
         .collect()
-}
-
-/// Peak resident memory of a process so far (`VmHWM`), in MiB.
-fn peak_rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-    let kib: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kib / 1024.0
 }
 
 #[test]

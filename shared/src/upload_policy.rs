@@ -168,15 +168,7 @@ impl UploadLimits {
         let Ok(size) = imagesize::blob_size(head) else {
             return Ok(());
         };
-        let (width, height) = (size.width as u64, size.height as u64);
-        if width.saturating_mul(height) > self.max_pixels {
-            return Err(UploadRejection::TooManyPixels {
-                width,
-                height,
-                max: self.max_pixels,
-            });
-        }
-        Ok(())
+        self.check_page_pixels(&[(size.width as u64, size.height as u64)])
     }
 
     /// A PDF's page count against `max_pages`.
