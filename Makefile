@@ -148,7 +148,8 @@ deploy: build
 test: setup setup-ocr setup-browser setup-schemathesis setup-deploy setup-iam fmt lint openapi template unit build
 
 ## Figures, not assertions, all from one run so that ratios hold: the local pipeline
-## timed end to end; throughput against Upstage's quota and the cost model; peak memory
+## timed end to end; throughput against Upstage's quota and the cost model; `ocr dev`'s peak
+## memory through each hostile input; peak memory
 ## of the worker and of ingest on 50 MiB uploads; SHA-256 against sha256sum; CPU per
 ## job in each handler; init of each release binary beside a hello-world and a floor;
 ## the arm64 packages as deployed.
