@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use ocr_tests::dev_process::{Dev, document};
+use ocr_tests::dev_process::{Dev, document, peak_rss_mib};
 use ocr_tests::quality::{character_error_rate, words_intact};
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -28,16 +28,6 @@ fn millis(from: OffsetDateTime, to: OffsetDateTime) -> f64 {
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
-}
-
-/// Kilobytes of the process's peak resident memory.
-fn peak_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|value| value.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
 }
 
 fn submit(dev: &Dev, path: &Path, subject: &str) -> (f64, Value) {
@@ -134,7 +124,7 @@ fn main() {
     let moto = ocr_tests::dev_process::descendants(pid);
     println!(
         "\npeak resident memory: ocr dev {} MiB",
-        peak_rss_kib(pid) / 1024
+        peak_rss_mib(pid).floor() as u64
     );
     for child in moto {
         let command = std::fs::read_to_string(format!("/proc/{child}/cmdline"))
@@ -144,7 +134,7 @@ fn main() {
         if command.contains(launcher_doc) && !command.starts_with("sh ") {
             println!(
                 "                      moto   {} MiB",
-                peak_rss_kib(child) / 1024
+                peak_rss_mib(child).floor() as u64
             );
         }
     }
