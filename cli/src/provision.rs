@@ -13,9 +13,10 @@ use aws_sdk_s3::types::{
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use ocr_shared::aws::{
-    AwsCallError, BY_HASH_ATTRIBUTES, BY_OWNER_ATTRIBUTES, BY_SEARCH_ATTRIBUTES, INDEX_BY_HASH,
-    INDEX_BY_OWNER, INDEX_BY_PENDING, INDEX_BY_SEARCH, S3BlobStore,
+    AwsCallError, BY_HASH_ATTRIBUTES, BY_SEARCH_ATTRIBUTES, INDEX_BY_HASH, INDEX_BY_OWNER,
+    INDEX_BY_PENDING, INDEX_BY_SEARCH, S3BlobStore, by_owner_attributes,
 };
+use ocr_shared::domain::JobField;
 use serde::{Deserialize, Serialize};
 
 /// Every resource of one stack, by the names the functions are configured with.
@@ -47,84 +48,95 @@ pub struct QueueSettings {
 
 type Result<T> = std::result::Result<T, AwsCallError>;
 
-fn key(name: &str, key_type: KeyType) -> KeySchemaElement {
+fn key(field: JobField, key_type: KeyType) -> KeySchemaElement {
     KeySchemaElement::builder()
-        .attribute_name(name)
+        .attribute_name(field.as_str())
         .key_type(key_type)
         .build()
         .expect("key schema is complete")
 }
 
-fn attribute(name: &str, kind: ScalarAttributeType) -> AttributeDefinition {
+fn attribute(field: JobField, kind: ScalarAttributeType) -> AttributeDefinition {
     AttributeDefinition::builder()
-        .attribute_name(name)
+        .attribute_name(field.as_str())
         .attribute_type(kind)
         .build()
         .expect("attribute definition is complete")
 }
 
-fn index(name: &str, partition: &str, sort: &str, attributes: &[&str]) -> GlobalSecondaryIndex {
+/// An index on (`partition`, `sort`) projecting `attributes`, or keys only when there are none.
+fn index(
+    name: &str,
+    partition: JobField,
+    sort: JobField,
+    attributes: &[JobField],
+) -> GlobalSecondaryIndex {
+    let projection = if attributes.is_empty() {
+        Projection::builder().projection_type(ProjectionType::KeysOnly)
+    } else {
+        let names = attributes.iter().map(|field| field.as_str().to_owned());
+        Projection::builder()
+            .projection_type(ProjectionType::Include)
+            .set_non_key_attributes(Some(names.collect()))
+    };
     GlobalSecondaryIndex::builder()
         .index_name(name)
         .key_schema(key(partition, KeyType::Hash))
         .key_schema(key(sort, KeyType::Range))
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::Include)
-                .set_non_key_attributes(Some(attributes.iter().map(|a| (*a).to_owned()).collect()))
-                .build(),
-        )
+        .projection(projection.build())
         .build()
         .expect("index is complete")
 }
+
+/// The jobs table's key attributes, with their types.
+const KEY_ATTRIBUTES: [(JobField, ScalarAttributeType); 6] = [
+    (JobField::JobId, ScalarAttributeType::S),
+    (JobField::Owner, ScalarAttributeType::S),
+    (JobField::OwnerSha256, ScalarAttributeType::S),
+    (JobField::CreatedAt, ScalarAttributeType::N),
+    (JobField::SearchAt, ScalarAttributeType::N),
+    (JobField::Pending, ScalarAttributeType::S),
+];
 
 /// The jobs table with its `by_owner`, `by_hash`, `by_search` and
 /// `by_pending` indexes and TTL on `expires_at`.
 pub async fn jobs_table(config: &SdkConfig, name: &str) -> Result<()> {
     let client = aws_sdk_dynamodb::Client::new(config);
-    let created = client
+    let by_owner = by_owner_attributes();
+    let mut table = client
         .create_table()
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(key("job_id", KeyType::Hash))
-        .attribute_definitions(attribute("job_id", ScalarAttributeType::S))
-        .attribute_definitions(attribute("owner", ScalarAttributeType::S))
-        .attribute_definitions(attribute("owner_sha256", ScalarAttributeType::S))
-        .attribute_definitions(attribute("created_at", ScalarAttributeType::N))
-        .attribute_definitions(attribute("search_at", ScalarAttributeType::N))
+        .key_schema(key(JobField::JobId, KeyType::Hash))
+        .attribute_definitions(attribute(JobField::UpdatedAt, ScalarAttributeType::N));
+    for (field, kind) in KEY_ATTRIBUTES {
+        table = table.attribute_definitions(attribute(field, kind));
+    }
+    let created = table
         .global_secondary_indexes(index(
             INDEX_BY_OWNER,
-            "owner",
-            "created_at",
-            BY_OWNER_ATTRIBUTES,
+            JobField::Owner,
+            JobField::CreatedAt,
+            &by_owner,
         ))
         .global_secondary_indexes(index(
             INDEX_BY_HASH,
-            "owner_sha256",
-            "created_at",
+            JobField::OwnerSha256,
+            JobField::CreatedAt,
             BY_HASH_ATTRIBUTES,
         ))
         .global_secondary_indexes(index(
             INDEX_BY_SEARCH,
-            "owner",
-            "search_at",
+            JobField::Owner,
+            JobField::SearchAt,
             BY_SEARCH_ATTRIBUTES,
         ))
-        .attribute_definitions(attribute("pending", ScalarAttributeType::S))
-        .attribute_definitions(attribute("updated_at", ScalarAttributeType::N))
-        .global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name(INDEX_BY_PENDING)
-                .key_schema(key("pending", KeyType::Hash))
-                .key_schema(key("updated_at", KeyType::Range))
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::KeysOnly)
-                        .build(),
-                )
-                .build()
-                .expect("index is complete"),
-        )
+        .global_secondary_indexes(index(
+            INDEX_BY_PENDING,
+            JobField::Pending,
+            JobField::UpdatedAt,
+            &[],
+        ))
         .send()
         .await;
     match created {
@@ -138,12 +150,17 @@ pub async fn jobs_table(config: &SdkConfig, name: &str) -> Result<()> {
         }
         Err(error) => return Err(AwsCallError::new("CreateTable", &error)),
     }
+    expire_by(&client, name, JobField::ExpiresAt).await
+}
+
+/// Switches the table's TTL on, on `field`.
+async fn expire_by(client: &aws_sdk_dynamodb::Client, name: &str, field: JobField) -> Result<()> {
     client
         .update_time_to_live()
         .table_name(name)
         .time_to_live_specification(
             TimeToLiveSpecification::builder()
-                .attribute_name("expires_at")
+                .attribute_name(field.as_str())
                 .enabled(true)
                 .build()
                 .expect("TTL specification is complete"),

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::json;
 use tracing::error;
 
-use crate::domain::{ErrorCode, Job, JobId, JobStatus, Owner};
+use crate::domain::{ErrorCode, Job, JobId, Owner};
 use crate::ports::{BlobStore, JobStore, StoreError};
 use crate::view::RESULT_URL_TTL;
 
@@ -298,9 +298,8 @@ pub async fn owned_job(store: &dyn JobStore, owner: &Owner, raw_id: &str) -> Res
 
 /// A short-lived link to a completed job's full result; `None` before completion.
 pub async fn result_url(blobs: &dyn BlobStore, job: &Job) -> Result<Option<String>, ApiError> {
-    let key = match (job.status, &job.result_key) {
-        (JobStatus::Completed, Some(key)) => key,
-        _ => return Ok(None),
+    let Some(key) = job.completion().map(|completion| &completion.result_key) else {
+        return Ok(None);
     };
     let presigned = blobs
         .presign_download(key, RESULT_URL_TTL)

@@ -15,7 +15,7 @@ use crate::domain::{Job, JobId, JobStatus, Owner, Sha256Hex, Timestamp, Transiti
 use crate::ports::{
     BlobError, BlobStore, Document, EventPublisher, JobEvent, JobMessage, JobPage, JobQueue,
     JobStore, ListQuery, ObjectInfo, OcrEngine, OcrError, OcrResult, PendingCursor, PendingPage,
-    PresignedRequest, PublishError, QueueError, RateDecision, RateLimiter, SecretError,
+    PresignedRequest, PublishError, QueueError, RateDecision, RateLimiter, RateScope, SecretError,
     SecretSource, StoreError, UploadSlot, window_of,
 };
 
@@ -138,7 +138,7 @@ impl JobStore for MemoryJobStore {
             .values()
             .filter(|job| &job.owner == owner && job.status == JobStatus::Completed)
             .filter(|job| !job.is_expired(Timestamp::now()))
-            .filter(|job| job.sha256.as_ref() == Some(sha256))
+            .filter(|job| job.sha256() == Some(sha256))
             .max_by_key(|job| job.created_at)
             .cloned())
     }
@@ -165,7 +165,7 @@ impl JobStore for MemoryJobStore {
             .lock()
             .unwrap()
             .values()
-            .filter(|job| job.pending.is_some() && job.updated_at < before && !job.is_expired(now))
+            .filter(|job| job.unfinished && job.updated_at < before && !job.is_expired(now))
             .filter(|job| past(job))
             .cloned()
             .collect();
@@ -184,7 +184,9 @@ impl JobStore for MemoryJobStore {
         let job = jobs
             .get_mut(id)
             .ok_or_else(|| StoreError::NotFound(id.clone()))?;
-        job.webhook = Some(state.clone());
+        if let Some(webhook) = &mut job.webhook {
+            webhook.state = state.clone();
+        }
         Ok(())
     }
 
@@ -402,21 +404,21 @@ impl EventPublisher for MemoryEventPublisher {
 /// Counts per scope and window, like the DynamoDB counter.
 #[derive(Default)]
 pub struct MemoryRateLimiter {
-    hits: Mutex<HashMap<(String, i64), u32>>,
+    hits: Mutex<HashMap<(RateScope, i64), u32>>,
 }
 
 #[async_trait]
 impl RateLimiter for MemoryRateLimiter {
     async fn acquire(
         &self,
-        scope: &str,
+        scope: &RateScope,
         limit: u32,
         window: Duration,
         now: Timestamp,
     ) -> Result<RateDecision, StoreError> {
         let (index, remaining) = window_of(now, window);
         let mut hits = self.hits.lock().unwrap();
-        let count = hits.entry((scope.to_owned(), index)).or_default();
+        let count = hits.entry((scope.clone(), index)).or_default();
         if *count >= limit {
             return Ok(RateDecision::Limited {
                 retry_after: remaining,

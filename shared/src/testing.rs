@@ -46,7 +46,7 @@ pub fn enqueue(job: &Job, size: u64, sha256: Sha256Hex, etag: Option<String>) ->
             owner: job.owner.clone(),
             sha256,
         },
-        detected_mime: job.content_type.mime().to_owned(),
+        detected: job.content_type,
         etag,
         pages: None,
     }
@@ -55,17 +55,26 @@ pub fn enqueue(job: &Job, size: u64, sha256: Sha256Hex, etag: Option<String>) ->
 /// What an OCR run of `text` leaves on a job.
 pub fn completion(text: &str) -> Completion {
     Completion {
-        text: text.into(),
+        text: Some(text.into()),
         text_truncated: false,
         confidence: 0.93,
-        pages: 2,
         engine: "upstage".into(),
         model_version: "ocr-2.2.1".into(),
         result_key: "results/x.json".into(),
-        document_type: Some(DocumentType::BusinessRegistration),
         redacted: None,
         needs_review: false,
         review_pages: Vec::new(),
+    }
+}
+
+/// `processing → completed` for the lease of `attempt`, with `completion`
+/// of a two-page business registration.
+pub fn complete(attempt: u32, completion: Completion) -> Transition {
+    Transition::Complete {
+        attempt,
+        completion,
+        pages: 2,
+        document_type: Some(DocumentType::BusinessRegistration),
     }
 }
 

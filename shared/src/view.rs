@@ -104,17 +104,17 @@ impl From<&WebhookState> for WebhookView {
 impl JobView {
     /// Everything but the text: for listings.
     pub fn summary(job: &Job, now: Timestamp) -> Self {
-        // Listings read the owner index, which projects no text: the
-        // completion's fields are taken one by one, not as a `Completion`.
-        let completed = job.status == JobStatus::Completed;
+        // Listings read the owner index, which projects no text: a
+        // completion read from it has none, and no result key.
+        let completion = job.completion();
         let running = matches!(job.status, JobStatus::Queued | JobStatus::Processing);
         Self {
             job_id: job.job_id.clone(),
             status: job.reported_status(now),
             filename: job.filename.clone(),
             content_type: job.content_type.mime().to_owned(),
-            size: job.size.unwrap_or(job.declared_size),
-            sha256: job.sha256.as_ref().map(|sha| sha.as_str().to_owned()),
+            size: job.size(),
+            sha256: job.sha256().map(|sha| sha.as_str().to_owned()),
             document_type: job.document_type,
             attempts: job.attempts,
             created_at: job.created_at.to_rfc3339(),
@@ -126,33 +126,37 @@ impl JobView {
             completed_at: job.completed_at.map(Timestamp::to_rfc3339),
             text: None,
             text_truncated: None,
-            confidence: job.confidence.filter(|_| completed),
-            pages: job.pages.filter(|_| completed || running),
-            pages_done: job
+            confidence: completion.map(|done| done.confidence),
+            pages: job
                 .pages
-                .filter(|_| running)
-                .map(|_| job.pages_done.unwrap_or(0)),
-            needs_review: completed.then_some(job.needs_review),
-            review_pages: (completed && job.needs_review).then(|| job.review_pages.clone()),
+                .filter(|_| job.status == JobStatus::Completed || running),
+            pages_done: job.pages.filter(|_| running).map(|_| job.pages_done),
+            needs_review: completion.map(|done| done.needs_review),
+            review_pages: completion
+                .filter(|done| done.needs_review)
+                .map(|done| done.review_pages.clone()),
             snippet: None,
-            engine: job.engine.clone().filter(|_| completed),
-            model_version: job.model_version.clone().filter(|_| completed),
+            engine: completion.map(|done| done.engine.clone()),
+            model_version: completion.map(|done| done.model_version.clone()),
             result_url: None,
             error: job.failure().cloned(),
             redacted: None,
             deduplicated_from: job.deduplicated_from.clone(),
-            webhook_url: job.webhook_url.clone(),
-            webhook: job.webhook.as_ref().map(WebhookView::from),
+            webhook_url: job.webhook_url().cloned(),
+            webhook: job
+                .webhook
+                .as_ref()
+                .map(|webhook| WebhookView::from(&webhook.state)),
         }
     }
 
     /// The whole job: text and the link to the full result when completed.
     pub fn full(job: &Job, now: Timestamp, result_url: Option<String>) -> Self {
         let mut view = Self::summary(job, now);
-        if job.status == JobStatus::Completed {
-            view.text = job.text.clone();
-            view.text_truncated = Some(job.text_truncated);
-            view.redacted = job.redacted.clone();
+        if let Some(completion) = job.completion() {
+            view.text = completion.text.clone();
+            view.text_truncated = Some(completion.text_truncated);
+            view.redacted = completion.redacted.clone();
             view.result_url = result_url;
         }
         view

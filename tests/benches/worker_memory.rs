@@ -88,7 +88,7 @@ async fn queued_batch(jobs: &MemoryJobStore, blobs: &S3BlobStore) -> SqsEvent {
                 owner: job.owner.clone(),
                 sha256: Sha256Hex::from_digest([n as u8; 32]),
             },
-            detected_mime: "application/pdf".into(),
+            detected: FileType::Pdf,
             etag,
             pages: None,
         };

@@ -80,6 +80,8 @@ pub async fn completed_reading(
             &Transition::Complete {
                 attempt: leased.attempts,
                 completion,
+                pages: 2,
+                document_type: Some(ocr_shared::domain::DocumentType::BusinessRegistration),
             },
             at,
         )

@@ -49,9 +49,9 @@ async fn a_job_moves_through_every_stage_and_keeps_what_each_wrote() {
     let t0 = Timestamp::now();
     let job = queued_job(store, "alice", sha(2), t0).await;
     assert_eq!(job.status, JobStatus::Queued);
-    assert_eq!(job.sha256, Some(sha(2)));
+    assert_eq!(job.sha256().cloned(), Some(sha(2)));
     assert_eq!(
-        job.owner_sha256.as_deref(),
+        job.hash.as_ref().and_then(|hash| hash.owner_sha256.as_deref()),
         Some(format!("alice#{}", sha(2)).as_str())
     );
     assert_eq!(job.queued_at, Some(t0));
@@ -103,6 +103,8 @@ async fn a_job_moves_through_every_stage_and_keeps_what_each_wrote() {
             &Transition::Complete {
                 attempt: 1,
                 completion: completion("늦은 결과"),
+                pages: 2,
+                document_type: Some(ocr_shared::domain::DocumentType::BusinessRegistration),
             },
             t0,
         )
@@ -116,14 +118,16 @@ async fn a_job_moves_through_every_stage_and_keeps_what_each_wrote() {
             &Transition::Complete {
                 attempt: 2,
                 completion: completion("대표자 홍길동"),
+                pages: 2,
+                document_type: Some(ocr_shared::domain::DocumentType::BusinessRegistration),
             },
             t1,
         )
         .await
         .unwrap();
     assert_eq!(done.status, JobStatus::Completed);
-    assert_eq!(done.text.as_deref(), Some("대표자 홍길동"));
-    assert_eq!(done.confidence, Some(0.93));
+    assert_eq!(done.text(), Some("대표자 홍길동"));
+    assert_eq!(done.confidence(), Some(0.93));
     assert_eq!(done.error, None);
     assert_eq!(done.lease_until, None);
     assert_eq!(done.completed_at, Some(t1));
@@ -515,6 +519,8 @@ async fn a_throttled_job_hands_its_attempt_back_and_completion_clears_the_count(
             &Transition::Complete {
                 attempt: taken.attempts,
                 completion: completion("영수증"),
+                pages: 2,
+                document_type: Some(ocr_shared::domain::DocumentType::BusinessRegistration),
             },
             now,
         )
@@ -544,6 +550,8 @@ async fn a_completion_too_large_for_an_item_is_refused_as_such_not_as_an_outage(
             &Transition::Complete {
                 attempt: taken.attempts,
                 completion: completion(&"가".repeat(150_000)),
+                pages: 2,
+                document_type: Some(ocr_shared::domain::DocumentType::BusinessRegistration),
             },
             now,
         )
@@ -570,7 +578,7 @@ async fn a_listing_shows_each_job_as_a_read_would_but_never_reads_its_text() {
             ocr_shared::view::JobView::summary(&whole, now),
             "the index projects everything a listing shows"
         );
-        assert_eq!(listed.text, None, "the index never carries the text");
+        assert_eq!(listed.text(), None, "the index never carries the text");
     }
     assert_eq!(
         store
@@ -578,8 +586,7 @@ async fn a_listing_shows_each_job_as_a_read_would_but_never_reads_its_text() {
             .await
             .unwrap()
             .unwrap()
-            .text
-            .as_deref(),
+            .text(),
         Some("상호 주식회사 예시")
     );
 }

@@ -175,7 +175,7 @@ async fn a_failing_receiver_is_retried_until_it_answers() {
     let id = completed_with_webhook(&stack, &receiver.url).await;
     assert_eq!(receiver.received().len(), 3);
     let job = stack.jobs.get(&id).await.unwrap().unwrap();
-    let webhook = job.webhook.unwrap();
+    let webhook = job.webhook.unwrap().state;
     assert_eq!(
         (webhook.status.as_str(), webhook.attempts),
         ("delivered", 3)
@@ -197,7 +197,7 @@ async fn a_receiver_that_is_down_fails_the_webhook_not_the_job_and_the_event_is_
         JobStatus::Completed,
         "a webhook never changes the OCR status"
     );
-    let webhook = job.webhook.unwrap();
+    let webhook = job.webhook.unwrap().state;
     assert_eq!((webhook.status.as_str(), webhook.attempts), ("failed", 3));
     assert!(webhook.last_error.unwrap().contains("could not be reached"));
     let dead = stack.notifier_dead_letters().await;
@@ -351,7 +351,7 @@ async fn deliver_directly(stack: &Stack, webhook_url: &str) -> (WebhookStatus, S
     if let Err(error) = delivered {
         panic!("{webhook_url}: {error}");
     }
-    let state = job.webhook.unwrap();
+    let state = job.webhook.unwrap().state;
     (state.status, state.last_error.unwrap_or_default())
 }
 
@@ -365,7 +365,15 @@ async fn a_redirect_is_not_followed() {
         5,
     ));
     let id = completed_with_webhook(&stack, &receiver.url).await;
-    let webhook = stack.jobs.get(&id).await.unwrap().unwrap().webhook.unwrap();
+    let webhook = stack
+        .jobs
+        .get(&id)
+        .await
+        .unwrap()
+        .unwrap()
+        .webhook
+        .unwrap()
+        .state;
     assert_eq!(webhook.status, WebhookStatus::Failed);
     assert!(
         webhook
@@ -395,7 +403,7 @@ async fn a_failed_delivery_never_records_or_logs_the_webhook_url() {
     let url = format!("http://127.0.0.1:{port}{secret_path}?sig=abc123");
     let (delivered, job) = deliver_once(&stack, &url).await;
     let logged = delivered.err().unwrap_or_default();
-    let state = job.webhook.unwrap();
+    let state = job.webhook.unwrap().state;
     let recorded = state.last_error.unwrap_or_default();
     assert!(recorded.contains("the request failed"), "{recorded}");
     for text in [&recorded, &logged] {

@@ -472,8 +472,8 @@ async fn a_text_over_256_kib_is_cut_in_the_table_and_whole_in_the_result() {
     let id = submit(&stack, "alice", PNG).await;
     let job = stack.jobs.get(&id).await.unwrap().unwrap();
     assert_eq!(job.status, JobStatus::Completed);
-    assert!(job.text_truncated);
-    let stored = job.text.unwrap();
+    assert!(job.completion().unwrap().text_truncated);
+    let stored = job.text().unwrap();
     assert!(stored.len() <= MAX_STORED_TEXT_BYTES && stored.len() > MAX_STORED_TEXT_BYTES - 4);
     assert_eq!(job.pages, Some(30));
 
@@ -489,7 +489,7 @@ async fn a_text_over_256_kib_is_cut_in_the_table_and_whole_in_the_result() {
         .unwrap();
     let whole = full["text"].as_str().unwrap();
     assert!(whole.len() > 30 * 12 * 1024);
-    assert!(whole.starts_with(&stored));
+    assert!(whole.starts_with(stored));
 }
 
 #[tokio::test]

@@ -2,7 +2,8 @@ use std::time::Duration;
 
 use ocr_shared::aws::DynamoRateLimiter;
 use ocr_shared::domain::Timestamp;
-use ocr_shared::ports::{RateDecision, RateLimiter};
+use ocr_shared::ports::{RateDecision, RateLimiter, RateScope};
+use ocr_shared::testing::owner;
 use ocr_tests::{resources, sdk_config};
 
 #[tokio::test]
@@ -17,7 +18,7 @@ async fn a_fixed_window_admits_the_limit_then_says_when_to_come_back() {
     for _ in 0..5 {
         assert_eq!(
             limiter
-                .acquire("create#alice", 5, window, now)
+                .acquire(&RateScope::Create(owner("alice")), 5, window, now)
                 .await
                 .unwrap(),
             RateDecision::Allowed
@@ -25,7 +26,7 @@ async fn a_fixed_window_admits_the_limit_then_says_when_to_come_back() {
     }
     assert_eq!(
         limiter
-            .acquire("create#alice", 5, window, now)
+            .acquire(&RateScope::Create(owner("alice")), 5, window, now)
             .await
             .unwrap(),
         RateDecision::Limited {
@@ -34,13 +35,16 @@ async fn a_fixed_window_admits_the_limit_then_says_when_to_come_back() {
     );
     // Another owner has a counter of its own; the next window starts afresh.
     assert_eq!(
-        limiter.acquire("create#bob", 5, window, now).await.unwrap(),
+        limiter
+            .acquire(&RateScope::Create(owner("bob")), 5, window, now)
+            .await
+            .unwrap(),
         RateDecision::Allowed
     );
     let next = now.plus(Duration::from_secs(50));
     assert_eq!(
         limiter
-            .acquire("create#alice", 5, window, next)
+            .acquire(&RateScope::Create(owner("alice")), 5, window, next)
             .await
             .unwrap(),
         RateDecision::Allowed

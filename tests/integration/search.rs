@@ -93,10 +93,7 @@ async fn korean_english_and_mixed_text_are_found_across_spaces_case_and_width() 
     }
     // Hits are read whole: their text gives the snippet.
     let (hits, _) = search_all(store, "alice", searching("invoice")).await;
-    assert_eq!(
-        hits[0].text.as_deref(),
-        Some("INVOICE No. 42\nTotal 12,000 KRW")
-    );
+    assert_eq!(hits[0].text(), Some("INVOICE No. 42\nTotal 12,000 KRW"));
 
     // Every filter combines with the search.
     let since = ListQuery {
@@ -300,7 +297,7 @@ async fn needs_review_filters_a_listing_and_a_search() {
     };
     let (listed, _) = search_all(store, "fay", flagged(true)).await;
     assert_eq!(ids(&listed), vec![unsure.job_id.clone()]);
-    assert_eq!(listed[0].review_pages, [2], "the index carries the pages");
+    assert_eq!(listed[0].review_pages(), [2], "the index carries the pages");
     let (listed, _) = search_all(store, "fay", flagged(false)).await;
     assert_eq!(listed.len(), 2, "the clear job and the one not read yet");
     assert!(listed.iter().all(|job| job.job_id != unsure.job_id));
@@ -314,5 +311,5 @@ async fn needs_review_filters_a_listing_and_a_search() {
     )
     .await;
     assert_eq!(ids(&found), [unsure.job_id]);
-    assert!(!sure.needs_review);
+    assert!(!sure.needs_review());
 }

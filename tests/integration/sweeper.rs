@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ocr_shared::aws::{DynamoJobStore, S3BlobStore, SnsEventPublisher, SqsJobQueue};
-use ocr_shared::domain::{JobStatus, Timestamp, Transition};
+use ocr_shared::domain::{FileType, JobStatus, Timestamp, Transition};
 use ocr_shared::ports::{BlobStore, JobMessage, JobStore};
 use ocr_tests::{resources, sdk_config};
 use serde_json::Value;
@@ -74,7 +74,7 @@ async fn stuck_jobs_are_sent_again_and_abandoned_uploads_expire_once() {
                     owner: owner("alice"),
                     sha256: sha(21),
                 },
-                detected_mime: "application/pdf".into(),
+                detected: FileType::Pdf,
                 etag: None,
                 pages: None,
             },
@@ -108,7 +108,7 @@ async fn stuck_jobs_are_sent_again_and_abandoned_uploads_expire_once() {
     );
     let expired = store.get(&abandoned.job_id).await.unwrap().unwrap();
     assert_eq!(expired.status, JobStatus::Expired);
-    assert_eq!(expired.pending, None, "out of the sweeper's index");
+    assert!(!expired.unfinished, "out of the sweeper's index");
     let events: Vec<Value> = bodies(&sqs, &events_queue)
         .await
         .iter()

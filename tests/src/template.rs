@@ -8,8 +8,8 @@ use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 
 use ocr_shared::aws::{
-    BY_HASH_ATTRIBUTES, BY_OWNER_ATTRIBUTES, BY_SEARCH_ATTRIBUTES, INDEX_BY_HASH, INDEX_BY_OWNER,
-    INDEX_BY_SEARCH,
+    BY_HASH_ATTRIBUTES, BY_SEARCH_ATTRIBUTES, INDEX_BY_HASH, INDEX_BY_OWNER, INDEX_BY_SEARCH,
+    by_owner_attributes,
 };
 use ocr_shared::config::{ConfigError, Env, EnvSource, vars};
 use serde_yaml_ng::Value;
@@ -384,16 +384,19 @@ pub fn problems(template: &Value) -> Vec<String> {
                 .and_then(Value::as_str)
                 .unwrap_or("?");
             let expected = match index_name {
-                INDEX_BY_OWNER => BY_OWNER_ATTRIBUTES,
-                INDEX_BY_HASH => BY_HASH_ATTRIBUTES,
-                INDEX_BY_SEARCH => BY_SEARCH_ATTRIBUTES,
+                INDEX_BY_OWNER => by_owner_attributes(),
+                INDEX_BY_HASH => BY_HASH_ATTRIBUTES.to_vec(),
+                INDEX_BY_SEARCH => BY_SEARCH_ATTRIBUTES.to_vec(),
                 _ => continue,
             };
             let projected: BTreeSet<String> =
                 strings(get(index, &["Projection", "NonKeyAttributes"]))
                     .into_iter()
                     .collect();
-            let expected: BTreeSet<String> = expected.iter().map(|a| (*a).to_owned()).collect();
+            let expected: BTreeSet<String> = expected
+                .iter()
+                .map(|field| field.as_str().to_owned())
+                .collect();
             if get(index, &["Projection", "ProjectionType"]).and_then(Value::as_str)
                 != Some("INCLUDE")
                 || projected != expected

@@ -277,7 +277,7 @@ impl Ingest {
             (None, Some(body)) => Sha256Hex::of(&body),
             (None, None) => self.blobs.sha256(&key).await?,
         };
-        if let Some(declared) = &job.sha256
+        if let Some(declared) = job.sha256()
             && *declared != sha256
         {
             let message = format!("the file's SHA-256 is {sha256} but {declared} was declared");
@@ -302,7 +302,7 @@ impl Ingest {
         let enqueue = Transition::Enqueue {
             size: info.size,
             digest,
-            detected_mime: kind.mime().to_owned(),
+            detected: kind,
             etag: info.etag.clone(),
             pages,
         };
@@ -473,6 +473,8 @@ impl Ingest {
             digest: digest.clone(),
             size,
             completion,
+            pages: original.pages.unwrap_or_default(),
+            document_type: original.document_type,
         };
         let done = match self.apply(&job.job_id, &transition, now).await {
             Ok(Ok(done)) => {
@@ -507,7 +509,7 @@ impl Ingest {
         original: &Job,
         to: &Job,
     ) -> Result<Option<Completion>, IngestError> {
-        let Some(completion) = original.completion() else {
+        let Some(completion) = original.completion().cloned() else {
             return Ok(None);
         };
         let body = match self.blobs.get(&completion.result_key).await {
@@ -520,7 +522,7 @@ impl Ingest {
             return Ok(None);
         };
         result.job_id = Some(to.job_id.clone());
-        let document_type = completion.document_type.unwrap_or(DocumentType::General);
+        let document_type = original.document_type.unwrap_or(DocumentType::General);
         let needed = redact::kinds_for(to.redact.as_deref(), document_type);
         let mut text = completion.text;
         if !redact::covers(result.redacted.as_ref(), &needed) {
@@ -529,7 +531,7 @@ impl Ingest {
             for (kind, found) in added {
                 *counts.entry(kind).or_insert(0) += found;
             }
-            text = redact::mask_text(&text, &needed).0;
+            text = text.map(|text| redact::mask_text(&text, &needed).0);
         }
         let body = serde_json::to_vec(&result).expect("an OCR result serialises");
         self.blobs
@@ -573,7 +575,7 @@ impl Ingest {
     ) -> Result<Outcome, IngestError> {
         let transition = Transition::Reject {
             error: JobError::new(code, message),
-            size: Some(size),
+            size,
             detected_mime,
         };
         let rejected = match self.apply(&job.job_id, &transition, now).await? {
@@ -728,16 +730,17 @@ mod tests {
         );
         let queued = status(&given, &job).await;
         assert_eq!(queued.status, JobStatus::Queued);
-        assert_eq!(queued.sha256, Some(sha(PNG)));
-        assert_eq!(queued.size, Some(PNG.len() as u64));
-        assert_eq!(queued.detected_mime.as_deref(), Some("image/png"));
+        assert_eq!(queued.sha256().cloned(), Some(sha(PNG)));
+        let upload = queued.upload.clone().unwrap();
+        assert_eq!(upload.size, PNG.len() as u64);
+        assert_eq!(upload.detected_mime.as_deref(), Some("image/png"));
         let checked = given.blobs.head(&job.job_id.upload_key()).await.unwrap();
         assert_eq!(
-            queued.upload_etag,
+            upload.upload_etag,
             checked.and_then(|info| info.etag),
             "the worker is told which version was checked"
         );
-        assert!(queued.upload_etag.is_some());
+        assert!(upload.upload_etag.is_some());
         let sent = given.queue.sent.lock().unwrap().clone();
         assert_eq!(
             sent,
@@ -941,14 +944,14 @@ mod tests {
             .await
             .unwrap();
         let completion = Completion {
-            pages: 1,
             result_key: first.job_id.result_key(),
-            document_type: Some(ocr_shared::domain::DocumentType::Receipt),
             ..testing::completion(text)
         };
         let complete = Transition::Complete {
             attempt: taken.attempts,
             completion,
+            pages: 1,
+            document_type: Some(ocr_shared::domain::DocumentType::Receipt),
         };
         given
             .jobs
@@ -982,9 +985,9 @@ mod tests {
             "{outcome:?}"
         );
         let done = status(&given, &second).await;
-        assert_eq!(done.text.as_deref(), Some("영수증 문의 010-****-5678"));
+        assert_eq!(done.text(), Some("영수증 문의 010-****-5678"));
         let phone = ocr_shared::domain::PiiKind::Phone;
-        assert_eq!(done.redacted.as_ref().unwrap()[&phone], 1);
+        assert_eq!(done.redacted().unwrap()[&phone], 1);
         let copy = given.blobs.get(&second.job_id.result_key()).await.unwrap();
         let copy: OcrResult = serde_json::from_slice(&copy).unwrap();
         assert_eq!(copy.text, "영수증 문의 010-****-5678");
@@ -1014,8 +1017,11 @@ mod tests {
         );
         let done = status(&given, &second).await;
         assert_eq!(done.status, JobStatus::Completed);
-        assert_eq!(done.text.as_deref(), Some("영수증"));
-        assert_eq!(done.result_key, Some(second.job_id.result_key()));
+        assert_eq!(done.text(), Some("영수증"));
+        assert_eq!(
+            done.result_key().map(str::to_owned),
+            Some(second.job_id.result_key())
+        );
         let copy: Value =
             serde_json::from_slice(&given.blobs.get(&second.job_id.result_key()).await.unwrap())
                 .unwrap();
@@ -1212,7 +1218,7 @@ mod tests {
         let queued = status(&given, &job).await;
         assert_eq!(queued.pages, Some(10));
         assert_eq!(
-            queued.sha256,
+            queued.sha256().cloned(),
             Some(Sha256Hex::of(&within)),
             "hashed from the bytes read"
         );

@@ -124,14 +124,14 @@ impl Notifier {
             info!("job deleted; nothing to notify");
             return Ok(());
         };
-        let Some(url) = job.webhook_url.as_ref().map(WebhookUrl::as_str) else {
+        let Some(url) = job.webhook_url().map(WebhookUrl::as_str) else {
             return Ok(());
         };
         // A job has one terminal event: once delivered, a repeat of it is a duplicate.
         if job
             .webhook
             .as_ref()
-            .is_some_and(|state| state.status == WebhookStatus::Delivered)
+            .is_some_and(|webhook| webhook.state.status == WebhookStatus::Delivered)
         {
             info!("already delivered; duplicate event");
             return Ok(());
@@ -214,7 +214,7 @@ impl Notifier {
 
     /// The JSON body: the event and the job as the status API shows it, text capped.
     async fn body(&self, event: &JobEvent, job: &Job) -> Result<Vec<u8>, DeliveryRetry> {
-        let result_url = match (&job.result_key, job.status) {
+        let result_url = match (&job.result_key().map(str::to_owned), job.status) {
             (Some(key), JobStatus::Completed) => self
                 .blobs
                 .presign_download(key, RESULT_URL_TTL)

@@ -1,140 +1,29 @@
-//! The OCR worker: one SQS message per job. It owns the run of a job from
-//! `queued` to `completed` or `failed`: admission (deleted, finished, leased
-//! jobs are dropped), the bytes-in-flight budget, the global OCR quota, the
-//! lease, the attempt count, reading exactly the upload ingest checked, the
-//! engine call, and what each engine error does (fail, retry later, postpone).
+//! The OCR worker's entry: one SQS message per job. It owns the run of a job
+//! from `queued` to `completed` or `failed`: admission (deleted, finished,
+//! leased and stale messages are dropped), the bytes-in-flight budget, the
+//! global OCR quota, the lease, reading exactly the upload ingest checked,
+//! and the engine call; what each outcome does is the `Lease`'s.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{Error, LambdaEvent};
 use ocr_shared::batch::{self, Delivery, process_batch};
-use ocr_shared::config::{ConfigError, Env, OcrSettings, vars};
-use ocr_shared::domain::{
-    Completion, DocumentType, ErrorCode, Job, JobError, JobStatus, MAX_STORED_TEXT_BYTES,
-    Timestamp, Transition, truncate_utf8,
-};
+use ocr_shared::domain::{ErrorCode, FileType, Job, JobError, JobStatus, Timestamp, Transition};
 use ocr_shared::images;
 use ocr_shared::metrics::{self, Metric};
 use ocr_shared::ports::{
-    BlobError, BlobStore, Document, EventPublisher, JobMessage, JobQueue, JobStore, OcrEngine,
-    OcrError, OcrResult, QueueError, RateDecision, RateLimiter, StoreError, announce,
-    transition_unless_moved,
+    BlobError, Document, JobMessage, Moved, OcrResult, RateDecision, announce, transition_or_moved,
 };
-use ocr_shared::redact;
-use ocr_shared::retry::retry_delay;
-use tracing::{Instrument, error, info, info_span, warn};
+use tracing::{Instrument, info, info_span, warn};
 
-use crate::budget::ByteBudget;
-
-/// 200 MiB: four 50 MiB documents at once fit a 512 MB function beside the runtime.
-pub const DEFAULT_BYTES_IN_FLIGHT: u64 = 200 * 1024 * 1024;
-
-/// 160 MiB: the decoded pixels of the images being turned or fitted at once
-/// (`images::decode_cost`), beside the documents' own bytes; an image whose
-/// preparation takes more waits until it is prepared alone.
-pub const DECODE_BUDGET: u64 = 160 * 1024 * 1024;
-
-/// Below this confidence a document is marked for review.
-pub const DEFAULT_LOW_CONFIDENCE: f64 = 0.7;
-
-/// Upstage reads at most 100 pages in one synchronous call.
-pub const DEFAULT_PAGES_PER_CALL: u32 = 100;
-
-/// Rate-limit refusals in a row before a job fails: with the backoff's
-/// 15-minute ceiling, hours of a limit that never lifts.
-pub const MAX_THROTTLES: u32 = 24;
-
-/// Credential refusals in a row before a job fails with `ocr_unauthorized`:
-/// with the same backoff, hours for an operator to mend the key after the
-/// alarm, and never a job that waits for good.
-pub const MAX_POSTPONES: u32 = 24;
-
-/// Pauses before asking the store again to record a finished read.
-const COMPLETION_RETRIES: [Duration; 3] = [
-    Duration::from_millis(100),
-    Duration::from_millis(400),
-    Duration::from_millis(1600),
-];
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct WorkerSettings {
-    /// OCR attempts before a job fails for good.
-    pub max_attempts: u32,
-    /// How long a taken job is reserved for its worker; longer than one invocation.
-    pub lease: Duration,
-    /// The first retry's delay; each further receive doubles it.
-    pub retry_base: Duration,
-    /// OCR calls per second across every worker instance.
-    pub rate_limit_rps: u32,
-    /// Document bytes one instance holds at once (read, and being sent to OCR).
-    pub max_bytes_in_flight: u64,
-    /// Pages of a PDF sent in one OCR call; a longer PDF is read in chunks.
-    pub pages_per_call: u32,
-    /// A document read with less confidence than this needs review.
-    pub review_below: f64,
-}
-
-impl WorkerSettings {
-    pub fn from_env(env: &Env, ocr: &OcrSettings) -> Result<Self, ConfigError> {
-        Ok(Self {
-            max_attempts: ocr.max_attempts,
-            lease: Duration::from_secs(env.number(vars::OCR_LEASE_SECONDS, 300, 10..=3600)?),
-            retry_base: Duration::from_secs(env.number(
-                vars::OCR_RETRY_BASE_SECONDS,
-                10,
-                0..=900,
-            )?),
-            rate_limit_rps: ocr.rate_limit_rps,
-            max_bytes_in_flight: env.number(
-                vars::OCR_MAX_BYTES_IN_FLIGHT,
-                DEFAULT_BYTES_IN_FLIGHT,
-                1024 * 1024..=16 * 1024 * 1024 * 1024,
-            )?,
-            pages_per_call: env.number(
-                vars::OCR_PAGES_PER_CALL,
-                DEFAULT_PAGES_PER_CALL,
-                1..=1000,
-            )?,
-            review_below: env.number(
-                vars::LOW_CONFIDENCE_THRESHOLD,
-                DEFAULT_LOW_CONFIDENCE,
-                0.0..=1.0,
-            )?,
-        })
-    }
-}
-
-pub struct Worker {
-    pub jobs: Arc<dyn JobStore>,
-    pub blobs: Arc<dyn BlobStore>,
-    pub queue: Arc<dyn JobQueue>,
-    pub events: Arc<dyn EventPublisher>,
-    pub engine: Arc<dyn OcrEngine>,
-    pub limiter: Arc<dyn RateLimiter>,
-    pub settings: WorkerSettings,
-    /// Bounds the bytes the batch's concurrent jobs hold: see `max_bytes_in_flight`.
-    pub in_flight: ByteBudget,
-    /// Bounds the decoded pixels of the images prepared at once: see `DECODE_BUDGET`.
-    pub decoding: ByteBudget,
-}
-
-/// Why a message goes back to the queue (reported as a batch item failure).
-#[derive(Debug, thiserror::Error)]
-pub enum JobRetry {
-    /// The OCR engine failed in a way worth another try; the message waits `delay`.
-    #[error("OCR will be tried again in {} s: {message}", delay.as_secs())]
-    Ocr { message: String, delay: Duration },
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Blob(#[from] BlobError),
-    #[error(transparent)]
-    Queue(#[from] QueueError),
-    #[error("the job's event could not be published: {0}")]
-    Publish(#[from] ocr_shared::ports::PublishError),
-}
+use crate::chunks;
+use crate::lease::Lease;
+use crate::worker::document_type_of;
+pub use crate::worker::{
+    DECODE_BUDGET, DEFAULT_BYTES_IN_FLIGHT, DEFAULT_LOW_CONFIDENCE, DEFAULT_PAGES_PER_CALL,
+    JobRetry, MAX_POSTPONES, MAX_THROTTLES, Worker, WorkerSettings,
+};
 
 /// Entry point: the batch is processed concurrently; the messages to try
 /// again are reported by id, the rest are acknowledged.
@@ -161,24 +50,6 @@ fn deadline_of(context: &lambda_runtime::Context) -> Option<Instant> {
     Some(Instant::now() + Duration::from_millis(context.deadline.saturating_sub(now_ms)))
 }
 
-/// The job's document type: the client's, else told from the result's text.
-fn document_type_of(job: &Job, result: &OcrResult) -> DocumentType {
-    job.document_type
-        .unwrap_or_else(|| DocumentType::classify(&result.text))
-}
-
-fn error_of(error: &OcrError) -> JobError {
-    match error {
-        OcrError::Rejected { code, message } => JobError::new(*code, message.clone()),
-        OcrError::Retryable { message, .. } | OcrError::RateLimited { message, .. } => {
-            JobError::new(ErrorCode::OcrUnavailable, message.clone())
-        }
-        OcrError::Unauthorized { message } => {
-            JobError::new(ErrorCode::OcrUnauthorized, message.clone())
-        }
-    }
-}
-
 impl Worker {
     /// One message: `Ok` acknowledges it, `Err` sends it back.
     pub async fn message(
@@ -196,18 +67,9 @@ impl Worker {
             .await
     }
 
-    /// Takes the job under a lease, reads it, and moves it on.
-    pub async fn job(
-        &self,
-        message: &JobMessage,
-        delivery: Delivery<'_>,
-        now: Timestamp,
-    ) -> Result<(), JobRetry> {
-        self.job_until(message, delivery, now, None).await
-    }
-
-    /// `job`, within an invocation that is stopped at `deadline`: a long PDF
-    /// starts no chunk it may not finish, and hands the rest to a fresh message.
+    /// Takes the job under a lease, reads it, and moves it on, within an
+    /// invocation that is stopped at `deadline`: no call is started that it
+    /// may not finish, and the rest goes to a fresh message.
     pub async fn job_until(
         &self,
         message: &JobMessage,
@@ -220,38 +82,39 @@ impl Worker {
         };
         // Waited for before the quota and the lease, so neither runs out while
         // the batch's other documents are read; held until the OCR is done.
-        let waiting = std::time::Instant::now();
-        let _reserved = self
-            .in_flight
-            .reserve(job.size.unwrap_or(job.declared_size))
-            .await;
+        let waiting = Instant::now();
+        let _reserved = self.in_flight.reserve(job.size()).await;
         let now = now.plus(waiting.elapsed());
         if !self.within_quota(message, now).await? {
             return Ok(());
         }
-        let Some(taken) = self.take(&job, now).await? else {
+        let Some(lease) = self.take(&job, delivery, now).await? else {
             return Ok(());
         };
-        let attempt = taken.attempts;
+        self.read(&lease, deadline).await
+    }
+
+    /// Reads the leased job: from an earlier attempt's stored result, in
+    /// chunks, or in one call.
+    async fn read(&self, lease: &Lease<'_>, deadline: Option<Instant>) -> Result<(), JobRetry> {
+        let attempt = lease.attempt();
         // An earlier attempt read the document but died before recording it:
         // finish from its result rather than pay for the OCR again. A first
         // attempt has no earlier one, so it spends no read on looking.
         if attempt > 1
-            && let Some(result) = self.stored_result(&taken, now).await?
+            && let Some(result) = self.stored_result(lease).await?
         {
             info!(
                 attempt,
                 "finishing from the result an earlier attempt stored"
             );
-            let document_type = document_type_of(&taken, &result);
-            return self
-                .record_completion(&taken, attempt, result, document_type)
-                .await;
+            let document_type = document_type_of(&lease.job, &result);
+            return lease.record_completion(result, document_type).await;
         }
         if attempt > self.settings.max_attempts {
-            return self.give_up(&taken, attempt).await;
+            return lease.give_up().await;
         }
-        let Some(document) = self.load(&taken, attempt, now).await? else {
+        let Some(document) = self.load(lease).await? else {
             return Ok(());
         };
         info!(
@@ -260,35 +123,41 @@ impl Worker {
             engine = self.engine.name(),
             "OCR started"
         );
-        if let Some(error) = self.beyond_one_call(&taken) {
-            return self.fail(&taken, attempt, error).await;
+        if let Some(error) = self.beyond_one_call(&lease.job) {
+            return lease.fail(error).await;
         }
-        if let Some(pdf) = self.splittable(&taken, &document).await {
-            return self
-                .read_in_chunks(&taken, attempt, pdf, delivery, now, deadline)
-                .await;
+        if let Some(pdf) = chunks::splittable(self, &lease.job, &document).await {
+            return chunks::read_in_chunks(lease, pdf, deadline).await;
         }
+        self.read_whole(lease, document, deadline).await
+    }
+
+    /// One call for the whole document, prepared upright.
+    async fn read_whole(
+        &self,
+        lease: &Lease<'_>,
+        document: Document,
+        deadline: Option<Instant>,
+    ) -> Result<(), JobRetry> {
         let (document, scale) = self.upright(document).await;
         // After the waits for memory and quota: a call the invocation's end
         // would cut short is paid for and read again; hand it to a fresh message.
         if self.out_of_time(deadline) {
-            return self.resume_later(&taken, attempt, 0).await;
+            return lease.resume_later(0).await;
         }
         match self.recognize(&document).await {
             Ok(mut result) => {
                 images::restore(&mut result, scale);
-                self.complete(&taken, attempt, result).await
+                lease.complete(result).await
             }
-            Err(error) => self.ocr_failed(&taken, attempt, error, delivery, now).await,
+            Err(error) => lease.ocr_failed(error).await,
         }
     }
 
     /// Why a document that is read in one call cannot be: a TIFF (counted at
     /// ingest) with more pages than one call takes. A PDF is cut into chunks.
     fn beyond_one_call(&self, job: &Job) -> Option<JobError> {
-        let pages = job
-            .pages
-            .filter(|_| job.content_type == ocr_shared::domain::FileType::Tiff)?;
+        let pages = job.pages.filter(|_| job.content_type == FileType::Tiff)?;
         let most = self.settings.pages_per_call;
         (pages > most).then(|| {
             JobError::new(
@@ -320,7 +189,7 @@ impl Worker {
 
     /// The job if this message should run it: not deleted, not finished (a
     /// finished job whose event was never published is announced now), uploaded,
-    /// and not held by a live lease.
+    /// the job's live message, and not held by a live lease.
     async fn admit(&self, message: &JobMessage, now: Timestamp) -> Result<Option<Job>, JobRetry> {
         let Some(job) = self.jobs.get(&message.job_id).await? else {
             info!("job deleted; message dropped");
@@ -366,71 +235,40 @@ impl Worker {
         Ok(false)
     }
 
-    /// One call's worth of the OCR quota shared by every instance, if it has room at `now`.
-    pub(crate) async fn ocr_quota(&self, now: Timestamp) -> Result<RateDecision, StoreError> {
-        self.limiter
-            .acquire(
-                "ocr",
-                self.settings.rate_limit_rps,
-                Duration::from_secs(1),
-                now,
-            )
-            .await
-    }
-
     /// The job under this worker's lease, or `None` when another delivery took it first.
-    async fn take(&self, job: &Job, now: Timestamp) -> Result<Option<Job>, JobRetry> {
-        let lease_until = now.plus(self.settings.lease);
-        let start = Transition::StartProcessing { lease_until };
-        match self.jobs.transition(&job.job_id, &start, now).await {
-            Ok(taken) => {
-                if let Some(queued_at) = taken.queued_at {
-                    let waited = now.as_millis().saturating_sub(queued_at.as_millis());
-                    metrics::record(Metric::QueueWait, waited as f64);
-                }
-                Ok(Some(taken))
+    async fn take<'a>(
+        &'a self,
+        job: &Job,
+        delivery: Delivery<'a>,
+        now: Timestamp,
+    ) -> Result<Option<Lease<'a>>, JobRetry> {
+        let start = Transition::StartProcessing {
+            lease_until: now.plus(self.settings.lease),
+        };
+        let taken = match transition_or_moved(self.jobs.as_ref(), &job.job_id, &start, now).await? {
+            Ok(taken) => taken,
+            Err(Moved::Away(status)) => {
+                info!(%status, "another delivery took the job first");
+                return Ok(None);
             }
-            Err(StoreError::Refused(refused)) => {
-                info!(status = %refused.current, "another delivery took the job first");
-                Ok(None)
-            }
-            Err(StoreError::NotFound(_)) => Ok(None),
-            Err(error) => Err(error.into()),
+            Err(Moved::Deleted) => return Ok(None),
+        };
+        if let Some(queued_at) = taken.queued_at {
+            let waited = now.as_millis().saturating_sub(queued_at.as_millis());
+            metrics::record(Metric::QueueWait, waited as f64);
         }
-    }
-
-    /// One OCR call, timed.
-    pub(crate) async fn recognize(&self, document: &Document) -> Result<OcrResult, OcrError> {
-        let started = Instant::now();
-        let read = self.engine.recognize(document).await;
-        metrics::record(Metric::OcrDuration, started.elapsed().as_millis() as f64);
-        read
-    }
-
-    /// Attempts are used up: the job fails with the last attempt's reason.
-    async fn give_up(&self, job: &Job, attempt: u32) -> Result<(), JobRetry> {
-        let last = job.error.clone().unwrap_or_else(|| {
-            JobError::new(ErrorCode::OcrUnavailable, "the OCR engine did not answer")
-        });
-        let error = JobError::new(
-            last.code,
-            format!(
-                "gave up after {} attempts: {}",
-                self.settings.max_attempts, last.message
-            ),
-        );
-        self.fail(job, attempt, error).await
+        Ok(Some(Lease::new(self, taken, delivery, now)))
     }
 
     /// The checked upload; `None` once the job has failed for want of it.
-    async fn load(
-        &self,
-        job: &Job,
-        attempt: u32,
-        now: Timestamp,
-    ) -> Result<Option<Document>, JobRetry> {
+    async fn load(&self, lease: &Lease<'_>) -> Result<Option<Document>, JobRetry> {
+        let job = &lease.job;
         let key = job.job_id.upload_key();
-        let read = match &job.upload_etag {
+        let etag = job
+            .upload
+            .as_ref()
+            .and_then(|upload| upload.upload_etag.as_ref());
+        let read = match etag {
             Some(etag) => self.blobs.get_if_match(&key, etag).await,
             None => self.blobs.get(&key).await,
         };
@@ -452,185 +290,23 @@ impl Worker {
             ),
             Err(error) => {
                 let storage = JobError::new(ErrorCode::StorageUnavailable, error.to_string());
-                self.release(job, attempt, storage, now).await?;
+                lease.release(storage).await?;
                 return Err(error.into());
             }
         };
-        self.fail(job, attempt, error).await?;
+        lease.fail(error).await?;
         Ok(None)
     }
 
-    pub(crate) async fn ocr_failed(
-        &self,
-        job: &Job,
-        attempt: u32,
-        error: OcrError,
-        delivery: Delivery<'_>,
-        now: Timestamp,
-    ) -> Result<(), JobRetry> {
-        let job_error = error_of(&error);
-        let retry_after = match &error {
-            OcrError::Rejected { .. } => {
-                warn!(code = %job_error.code, "the engine cannot read this document");
-                return self.fail(job, attempt, job_error).await;
-            }
-            OcrError::Unauthorized { .. } => {
-                // The alarm's metric filter matches this event name.
-                error!(
-                    event = "ocr_auth_failure",
-                    "the OCR engine refused our credentials"
-                );
-                if job.auth_failures >= MAX_POSTPONES {
-                    let error = JobError::new(
-                        ErrorCode::OcrUnauthorized,
-                        format!(
-                            "gave up after the OCR engine refused our credentials {MAX_POSTPONES} times in a row: {}",
-                            job_error.message
-                        ),
-                    );
-                    return self.fail(job, attempt, error).await;
-                }
-                let postpone = Transition::Postpone {
-                    attempt,
-                    error: job_error,
-                };
-                return self.hand_back(job, &postpone, None, now).await;
-            }
-            OcrError::RateLimited { retry_after, .. } => {
-                metrics::count(Metric::OcrThrottled);
-                return self
-                    .throttle(job, attempt, job_error, *retry_after, now)
-                    .await;
-            }
-            OcrError::Retryable { retry_after, .. } => {
-                metrics::count(Metric::OcrRetries);
-                *retry_after
-            }
-        };
-        if attempt >= self.settings.max_attempts {
-            let error = JobError::new(
-                job_error.code,
-                format!("gave up after {attempt} attempts: {}", job_error.message),
-            );
-            return self.fail(job, attempt, error).await;
-        }
-        self.release(job, attempt, job_error.clone(), now).await?;
-        let delay = retry_delay(
-            self.settings.retry_base,
-            delivery.receive_count,
-            retry_after,
-            &mut rand::rng(),
-        );
-        self.queue.delay_redelivery(delivery.receipt, delay).await?;
-        Err(JobRetry::Ocr {
-            message: job_error.message,
-            delay,
-        })
-    }
-
-    /// The engine's rate limit refused the call: the job waits without using
-    /// up an attempt (see `hand_back`), never sooner than the engine asked.
-    /// Only a limit that holds through `MAX_THROTTLES` backoffs in a row
-    /// (hours) fails the job.
-    async fn throttle(
-        &self,
-        job: &Job,
-        attempt: u32,
-        error: JobError,
-        retry_after: Option<Duration>,
-        now: Timestamp,
-    ) -> Result<(), JobRetry> {
-        if job.throttles >= MAX_THROTTLES {
-            let error = JobError::new(
-                error.code,
-                format!(
-                    "gave up after the rate limit refused {MAX_THROTTLES} calls in a row: {}",
-                    error.message
-                ),
-            );
-            return self.fail(job, attempt, error).await;
-        }
-        let throttle = Transition::Throttle { attempt, error };
-        self.hand_back(job, &throttle, retry_after, now).await
-    }
-
-    /// Credentials refused (`Postpone`) or the engine's rate limit reached
-    /// (`Throttle`): not the document's fault, so the job waits without using
-    /// up an attempt. A fresh message (receive count 1, so the queue never
-    /// dead-letters the job for this) comes back after a delay that grows
-    /// with the count the transition keeps.
-    async fn hand_back(
-        &self,
-        job: &Job,
-        step: &Transition,
-        retry_after: Option<Duration>,
-        now: Timestamp,
-    ) -> Result<(), JobRetry> {
-        let Some(waiting) =
-            transition_unless_moved(self.jobs.as_ref(), &job.job_id, step, now).await?
-        else {
-            return Ok(());
-        };
-        let (count, why) = match step {
-            Transition::Throttle { .. } => (waiting.throttles, "the OCR engine's rate limit"),
-            _ => (waiting.auth_failures, "credentials refused"),
-        };
-        let delay = retry_delay(
-            self.settings.retry_base,
-            count,
-            retry_after,
-            &mut rand::rng(),
-        );
-        self.queue
-            .send_later(&JobMessage::of(&waiting), delay)
-            .await?;
-        warn!(
-            count,
-            delay_ms = delay.as_millis() as u64,
-            "{why}; job deferred without using an attempt"
-        );
-        Ok(())
-    }
-
-    async fn release(
-        &self,
-        job: &Job,
-        attempt: u32,
-        error: JobError,
-        now: Timestamp,
-    ) -> Result<(), JobRetry> {
-        let release = Transition::Release { attempt, error };
-        transition_unless_moved(self.jobs.as_ref(), &job.job_id, &release, now).await?;
-        Ok(())
-    }
-
-    async fn fail(&self, job: &Job, attempt: u32, error: JobError) -> Result<(), JobRetry> {
-        let now = Timestamp::now();
-        let code = error.code;
-        let fail = Transition::Fail { attempt, error };
-        let Some(failed) =
-            transition_unless_moved(self.jobs.as_ref(), &job.job_id, &fail, now).await?
-        else {
-            return Ok(());
-        };
-        warn!(%code, attempt, "job failed");
-        metrics::count(Metric::JobsFailed);
-        announce(self.events.as_ref(), self.jobs.as_ref(), &failed, now).await?;
-        Ok(())
-    }
-
     /// The full result an earlier attempt of this job stored, if it is there and whole.
-    async fn stored_result(
-        &self,
-        job: &Job,
-        now: Timestamp,
-    ) -> Result<Option<OcrResult>, JobRetry> {
+    async fn stored_result(&self, lease: &Lease<'_>) -> Result<Option<OcrResult>, JobRetry> {
+        let job = &lease.job;
         let body = match self.blobs.get(&job.job_id.result_key()).await {
             Ok(body) => body,
             Err(BlobError::NotFound(_)) => return Ok(None),
             Err(error) => {
                 let storage = JobError::new(ErrorCode::StorageUnavailable, error.to_string());
-                self.release(job, job.attempts, storage, now).await?;
+                lease.release(storage).await?;
                 return Err(error.into());
             }
         };
@@ -641,124 +317,6 @@ impl Worker {
                 Ok(None)
             }
         }
-    }
-
-    /// Masks the personal data the job asks for (every kind on an ID card by
-    /// default), then stores the full result and completes the job: the
-    /// unmasked text lives only in this function's memory.
-    async fn complete(
-        &self,
-        job: &Job,
-        attempt: u32,
-        mut result: OcrResult,
-    ) -> Result<(), JobRetry> {
-        result.job_id = Some(job.job_id.clone());
-        // Told from the unmasked text, once: masking must not change the answer.
-        let document_type = document_type_of(job, &result);
-        let kinds = redact::kinds_for(job.redact.as_deref(), document_type);
-        result.redacted = redact::mask_result(&mut result, &kinds);
-        self.finish(job, attempt, result, document_type).await
-    }
-
-    /// Stores the (masked) full result and completes the job from it.
-    pub(crate) async fn finish(
-        &self,
-        job: &Job,
-        attempt: u32,
-        result: OcrResult,
-        document_type: DocumentType,
-    ) -> Result<(), JobRetry> {
-        let body = serde_json::to_vec(&result).expect("an OCR result serialises");
-        self.blobs
-            .put(&job.job_id.result_key(), body.into(), "application/json")
-            .await?;
-        self.record_completion(job, attempt, result, document_type)
-            .await
-    }
-
-    /// Moves the job to completed from its stored `result`. A store that does
-    /// not answer is asked again in-process: the OCR is paid for already.
-    async fn record_completion(
-        &self,
-        job: &Job,
-        attempt: u32,
-        result: OcrResult,
-        document_type: DocumentType,
-    ) -> Result<(), JobRetry> {
-        let now = Timestamp::now();
-        let key = job.job_id.result_key();
-        let (text, text_truncated) = truncate_utf8(&result.text, MAX_STORED_TEXT_BYTES);
-        let needs_review = result.confidence < self.settings.review_below;
-        let review_pages = result
-            .pages
-            .iter()
-            .filter(|page| needs_review && page.confidence < self.settings.review_below)
-            .map(|page| page.page)
-            .collect();
-        let completion = Completion {
-            redacted: result.redacted.clone(),
-            text,
-            text_truncated,
-            confidence: result.confidence,
-            pages: result.pages.len() as u32,
-            engine: result.engine.clone(),
-            model_version: result.model_version.clone(),
-            result_key: key.clone(),
-            document_type: Some(document_type),
-            needs_review,
-            review_pages,
-        };
-        let transition = Transition::Complete {
-            attempt,
-            completion,
-        };
-        let mut written = self.jobs.transition(&job.job_id, &transition, now).await;
-        for pause in COMPLETION_RETRIES {
-            if !matches!(written, Err(StoreError::Backend(_))) {
-                break;
-            }
-            warn!(
-                pause_ms = pause.as_millis() as u64,
-                "the completion was not recorded; trying again"
-            );
-            tokio::time::sleep(pause).await;
-            written = self.jobs.transition(&job.job_id, &transition, now).await;
-        }
-        let done = match written {
-            Ok(done) => done,
-            Err(StoreError::ItemTooLarge(_)) => {
-                let error = JobError::new(
-                    ErrorCode::ResultTooLarge,
-                    "the read text is too large to store with the job; the full result could not be kept",
-                );
-                self.blobs.delete(&key).await?;
-                return self.fail(job, attempt, error).await;
-            }
-            Err(StoreError::NotFound(_)) => {
-                info!("job deleted while it was read; result discarded");
-                self.blobs.delete(&key).await?;
-                return Ok(());
-            }
-            Err(StoreError::Refused(refused)) => {
-                warn!(status = %refused.current, "lease lost before completion; the other attempt owns the job");
-                return Ok(());
-            }
-            Err(error) => return Err(error.into()),
-        };
-        info!(
-            pages = result.pages.len(),
-            confidence = result.confidence,
-            text_bytes = result.text.len(),
-            text_truncated,
-            "job completed"
-        );
-        metrics::count(Metric::JobsCompleted);
-        metrics::record(Metric::Pages, result.pages.len() as f64);
-        metrics::record(Metric::Confidence, result.confidence);
-        let end_to_end = now.as_millis().saturating_sub(job.created_at.as_millis());
-        metrics::record(Metric::EndToEnd, end_to_end as f64);
-        announce(self.events.as_ref(), self.jobs.as_ref(), &done, now).await?;
-        Ok(())
     }
 }
 
@@ -775,8 +333,12 @@ mod tests {
         ScriptedOcr,
     };
 
+    use std::sync::Arc;
+
     use super::*;
-    use ocr_shared::ports::JobEventType;
+    use crate::budget::ByteBudget;
+    use ocr_shared::domain::DocumentType;
+    use ocr_shared::ports::{BlobStore, JobEventType, JobStore, OcrEngine, OcrError};
     use ocr_shared::testing;
 
     fn result(text: &str) -> OcrResult {
@@ -899,13 +461,14 @@ mod tests {
     ) -> Result<(), JobRetry> {
         given
             .worker
-            .job(
+            .job_until(
                 message,
                 Delivery {
                     receive_count,
                     receipt: "receipt-1",
                 },
                 Timestamp::now(),
+                None,
             )
             .await
     }
@@ -934,13 +497,16 @@ mod tests {
         let done = stored(&given, &job).await;
         assert_eq!(done.status, JobStatus::Completed);
         assert_eq!(done.attempts, 1);
-        assert_eq!(done.text.as_deref(), Some("영수증 합계 12,000원"));
+        assert_eq!(done.text(), Some("영수증 합계 12,000원"));
         assert_eq!(
             done.document_type,
             Some(DocumentType::Receipt),
             "told from the text"
         );
-        assert_eq!(done.result_key, Some(job.job_id.result_key()));
+        assert_eq!(
+            done.result_key().map(str::to_owned),
+            Some(job.job_id.result_key())
+        );
         let body = given.blobs.get(&job.job_id.result_key()).await.unwrap();
         let full: OcrResult = serde_json::from_slice(&body).unwrap();
         assert_eq!(full.job_id, Some(job.job_id.clone()));
@@ -977,19 +543,19 @@ mod tests {
         run(&given, &job, 1).await.unwrap();
         let done = stored(&given, &job).await;
         assert_eq!(done.document_type, Some(DocumentType::IdCard));
-        let text = done.text.clone().unwrap();
+        let text = done.text().unwrap().to_owned();
         assert_eq!(
             text,
             "주민등록증\n홍길동\n900101-1******\n연락처 010-****-5678"
         );
-        let counts = done.redacted.clone().unwrap();
+        let counts = done.redacted().cloned().unwrap();
         assert_eq!(counts[&PiiKind::Rrn], 1);
         assert_eq!(counts[&PiiKind::Phone], 1);
         assert_eq!(counts[&PiiKind::Passport], 0, "every kind is listed");
         let body = given.blobs.get(&job.job_id.result_key()).await.unwrap();
         let stored_result: OcrResult = serde_json::from_slice(&body).unwrap();
         assert_eq!(stored_result.text, text);
-        assert_eq!(stored_result.redacted, done.redacted);
+        assert_eq!(stored_result.redacted, done.redacted().cloned());
         assert!(!String::from_utf8_lossy(&body).contains("1234568"));
     }
 
@@ -1002,14 +568,17 @@ mod tests {
         run(&given, &none, 1).await.unwrap();
         run(&given, &phone, 1).await.unwrap();
         let none = stored(&given, &none).await;
-        assert_eq!(none.text.as_deref(), Some(card));
-        assert_eq!(none.redacted, None);
+        assert_eq!(none.text(), Some(card));
+        assert_eq!(none.redacted().cloned(), None);
         let phone = stored(&given, &phone).await;
         assert_eq!(
-            phone.text.as_deref(),
+            phone.text(),
             Some("주민등록증 900101-1234568 010-****-5678")
         );
-        assert_eq!(phone.redacted, Some(PiiCounts::from([(PiiKind::Phone, 1)])));
+        assert_eq!(
+            phone.redacted().cloned(),
+            Some(PiiCounts::from([(PiiKind::Phone, 1)]))
+        );
     }
 
     #[tokio::test]
@@ -1029,15 +598,15 @@ mod tests {
         let weak_job = queued(&given, None).await;
         run(&given, &weak_job, 1).await.unwrap();
         let done = stored(&given, &weak_job).await;
-        assert!(done.needs_review);
-        assert_eq!(done.review_pages, [2, 3], "the pages below 0.7");
+        assert!(done.needs_review());
+        assert_eq!(done.review_pages(), [2, 3], "the pages below 0.7");
 
         // The default reply (0.91) is above the threshold: nothing to review.
         let fine = queued_bytes(&given, None, Bytes::from_static(b"another png")).await;
         run(&given, &fine, 1).await.unwrap();
         let done = stored(&given, &fine).await;
-        assert!(!done.needs_review);
-        assert!(done.review_pages.is_empty());
+        assert!(!done.needs_review());
+        assert!(done.review_pages().is_empty());
     }
 
     #[tokio::test]
@@ -1316,13 +885,14 @@ mod tests {
         };
         given
             .worker
-            .job(
+            .job_until(
                 &message,
                 Delivery {
                     receive_count: 4,
                     receipt: "receipt",
                 },
                 now,
+                None,
             )
             .await
             .unwrap();
@@ -1343,13 +913,14 @@ mod tests {
         };
         given
             .worker
-            .job(
+            .job_until(
                 &missing,
                 Delivery {
                     receive_count: 1,
                     receipt: "r",
                 },
                 Timestamp::now(),
+                None,
             )
             .await
             .unwrap();
@@ -1407,7 +978,7 @@ mod tests {
         run(&given, &job, 2).await.unwrap();
         let done = stored(&given, &job).await;
         assert_eq!(done.status, JobStatus::Completed);
-        assert_eq!(done.text.as_deref(), Some("사업자등록번호 123-45-67890"));
+        assert_eq!(done.text(), Some("사업자등록번호 123-45-67890"));
         assert_eq!(given.engine.calls(), 0, "the OCR was paid for once");
         assert_eq!(published(&given), vec![JobEventType::Completed]);
     }
@@ -1428,7 +999,7 @@ mod tests {
             run(&given, &job, 1).await.unwrap();
             assert_eq!(given.engine.calls(), 1);
             assert_eq!(
-                stored(&given, &job).await.text.as_deref(),
+                stored(&given, &job).await.text(),
                 Some("영수증 합계 12,000원")
             );
         }
@@ -1488,13 +1059,14 @@ mod tests {
             };
             given
                 .worker
-                .job(
+                .job_until(
                     &message,
                     Delivery {
                         receive_count: 1,
                         receipt: "r",
                     },
                     now,
+                    None,
                 )
                 .await
                 .unwrap();
@@ -1627,7 +1199,9 @@ mod tests {
                 texts.len()
             );
             let progress = match &self.watch {
-                Some((jobs, id)) => jobs.get(id).await.unwrap().unwrap().pages_done,
+                Some((jobs, id)) => {
+                    Some(jobs.get(id).await.unwrap().unwrap().pages_done).filter(|done| *done > 0)
+                }
                 None => None,
             };
             let call = {
@@ -1813,7 +1387,7 @@ mod tests {
 
         let done = stored(&given, &job).await;
         assert_eq!(done.status, JobStatus::Completed);
-        assert_eq!((done.pages, done.pages_done), (Some(7), None));
+        assert_eq!((done.pages, done.pages_done), (Some(7), 0));
         let body = given.blobs.get(&job.job_id.result_key()).await.unwrap();
         let result: OcrResult = serde_json::from_slice(&body).unwrap();
         let pages: Vec<(u32, &str)> = result
@@ -1857,7 +1431,7 @@ mod tests {
         let released = stored(&given, &job).await;
         assert_eq!(
             (released.status, released.pages_done),
-            (JobStatus::Queued, Some(3))
+            (JobStatus::Queued, 3)
         );
         let kept = chunks_kept(&given);
         assert_eq!(kept, [job.job_id.chunk_key(1, 3)]);
@@ -1884,8 +1458,11 @@ mod tests {
             (done.status, done.attempts, done.pages),
             (JobStatus::Completed, 2, Some(7))
         );
-        assert_eq!(done.redacted, Some(PiiCounts::from([(PiiKind::Rrn, 2)])));
-        let text = done.text.unwrap();
+        assert_eq!(
+            done.redacted().cloned(),
+            Some(PiiCounts::from([(PiiKind::Rrn, 2)]))
+        );
+        let text = done.text().unwrap();
         assert!(
             text.contains("900101-1******") && text.contains("850505-2******"),
             "{text}"
@@ -1925,7 +1502,7 @@ mod tests {
         };
         // Time for one call: the first chunk is read, then the invocation
         // starts no chunk it might not finish.
-        let deadline = Instant::now() + crate::chunks::CHUNK_TIME + Duration::from_secs(1);
+        let deadline = Instant::now() + crate::worker::CALL_TIME + Duration::from_secs(1);
         given
             .worker
             .job_until(&message, delivery, Timestamp::now(), Some(deadline))
@@ -1940,7 +1517,7 @@ mod tests {
                 waiting.pages_done,
                 waiting.lease_until
             ),
-            (JobStatus::Queued, 0, Some(3), None),
+            (JobStatus::Queued, 0, 3, None),
             "the attempt is handed back: it made progress"
         );
         let sent = given.queue.sent.lock().unwrap().clone();
@@ -1954,7 +1531,7 @@ mod tests {
         // The message that yielded is stale now: the fresh one resumes.
         given
             .worker
-            .job(&sent[0].0, delivery, Timestamp::now())
+            .job_until(&sent[0].0, delivery, Timestamp::now(), None)
             .await
             .unwrap();
         // The resumed run reads the two chunks left, at once (in either order).

@@ -207,7 +207,7 @@ impl StatusApi {
             .map(|job| {
                 let mut view = JobView::summary(job, now);
                 if let Some(search) = &query.search {
-                    view.snippet = job.text.as_deref().map(|text| search.snippet(text));
+                    view.snippet = job.text().map(|text| search.snippet(text));
                 }
                 view
             })
@@ -340,16 +340,25 @@ mod tests {
             attempt: 1,
             completion: Completion {
                 confidence: 0.88,
-                document_type: Some(ocr_shared::domain::DocumentType::Contract),
                 ..testing::completion("임대차 계약서")
             },
+            pages: 2,
+            document_type: Some(ocr_shared::domain::DocumentType::Contract),
         }
     }
 
     #[tokio::test]
     async fn a_completed_job_shows_its_text_and_link_and_answers_304_to_its_etag() {
         let (jobs, api) = api();
-        let job = job(&jobs, "user-alice", Timestamp::now()).await;
+        // A job with a webhook: only such a job records a delivery.
+        let hooked = ocr_shared::domain::NewJob {
+            webhook_url: Some(ocr_shared::domain::WebhookUrl::checked(
+                &"https://example.com/hook".parse().unwrap(),
+            )),
+            ..testing::request("user-alice", "계약서.pdf", FileType::Pdf, 10)
+        };
+        let job = testing::open(hooked, Timestamp::now());
+        testing::create_and_move(jobs.as_ref(), &job, &[], Timestamp::now()).await;
         run(&jobs, &job, completed()).await;
         let path = format!("/v1/jobs/{}", job.job_id);
         let (status, headers, body) = get(&api, request(&path, "user-alice", None)).await;
@@ -595,16 +604,15 @@ mod tests {
                 base.plus(Duration::from_millis(i as u64)),
             )
             .await;
-            let completion = Completion {
-                document_type: Some(ocr_shared::domain::DocumentType::Contract),
-                ..testing::completion(text)
-            };
+            let completion = testing::completion(text);
             run(
                 &jobs,
                 &created,
                 Transition::Complete {
                     attempt: 1,
                     completion,
+                    pages: 2,
+                    document_type: Some(ocr_shared::domain::DocumentType::Contract),
                 },
             )
             .await;

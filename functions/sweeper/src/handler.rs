@@ -277,7 +277,7 @@ mod tests {
                 owner: Owner::parse("alice").unwrap(),
                 sha256: Sha256Hex::from_digest([9; 32]),
             },
-            detected_mime: "application/pdf".into(),
+            detected: FileType::Pdf,
             etag: None,
             pages: None,
         }
@@ -439,12 +439,12 @@ mod tests {
                     ocr_shared::domain::ErrorCode::EmptyFile,
                     "empty",
                 ),
-                size: Some(0),
+                size: 0,
                 detected_mime: None,
             }],
         )
         .await;
-        assert_eq!(rejected.pending, None);
+        assert!(!rejected.unfinished);
         assert_eq!(given.sweeper.sweep(now).await.unwrap(), Sweep::default());
     }
 }

@@ -16,7 +16,7 @@ use ocr_shared::domain::{
     WebhookUrl, pii,
 };
 use ocr_shared::metrics::{self, Metric};
-use ocr_shared::ports::{BlobStore, JobStore, RateDecision, RateLimiter, UploadSlot};
+use ocr_shared::ports::{BlobStore, JobStore, RateDecision, RateLimiter, RateScope, UploadSlot};
 use ocr_shared::upload_policy::UploadRejection;
 use ocr_shared::view::JobView;
 use ocr_shared::webhook::{AddressPolicy, MAX_WEBHOOK_URL_CHARS, check_url};
@@ -334,17 +334,14 @@ impl<'de> serde::de::Visitor<'de> for UniqueVisitor {
 /// asking `redact` would: if not, the new job is read (or copied) and masked itself.
 fn masks_enough(done: &Job, redact: Option<&[PiiKind]>) -> bool {
     let document_type = done.document_type.unwrap_or(DocumentType::General);
-    pii::covers(
-        done.redacted.as_ref(),
-        &pii::kinds_for(redact, document_type),
-    )
+    pii::covers(done.redacted(), &pii::kinds_for(redact, document_type))
 }
 
 impl UploadApi {
     /// Whether the job's full result can still be read: a duplicate must never
     /// point at a result the bucket's lifecycle already removed.
     async fn result_is_stored(&self, job: &Job) -> Result<bool, ApiError> {
-        let Some(key) = &job.result_key else {
+        let Some(key) = job.result_key() else {
             return Ok(false);
         };
         let found = self
@@ -388,7 +385,7 @@ impl UploadApi {
     }
 
     async fn admit(&self, owner: &Owner, now: Timestamp) -> Result<(), ApiError> {
-        let scope = format!("create#{owner}");
+        let scope = RateScope::Create(owner.clone());
         let decision = self
             .limiter
             .acquire(
@@ -438,7 +435,7 @@ impl UploadApi {
         let slot = UploadSlot {
             content_type: job.content_type,
             content_length: job.declared_size,
-            sha256: job.sha256.clone(),
+            sha256: job.sha256().cloned(),
         };
         let presigned = self
             .blobs
@@ -765,7 +762,7 @@ mod tests {
             Transition::Enqueue {
                 size: 498,
                 digest,
-                detected_mime: "image/png".into(),
+                detected: FileType::Png,
                 etag: None,
                 pages: None,
             },
@@ -776,9 +773,7 @@ mod tests {
                 attempt: 1,
                 completion: Completion {
                     confidence: 0.9,
-                    pages: 1,
                     result_key: id.result_key(),
-                    document_type: None,
                     // As the worker masks every document by default.
                     redacted: Some(ocr_shared::domain::PiiCounts::from([
                         (PiiKind::Rrn, 0),
@@ -786,6 +781,8 @@ mod tests {
                     ])),
                     ..testing::completion("영수증")
                 },
+                pages: 1,
+                document_type: None,
             },
         ];
         for step in steps {

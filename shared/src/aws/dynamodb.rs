@@ -18,8 +18,8 @@ use tracing::instrument;
 
 use super::AwsCallError;
 use crate::domain::{
-    FieldChange, Guard, Job, JobId, JobStatus, Owner, PENDING, Sha256Hex, Timestamp, Transition,
-    TransitionRefused, WebhookState,
+    FieldChange, Guard, Job, JobField, JobId, JobStatus, Owner, PENDING, Sha256Hex, Timestamp,
+    Transition, TransitionRefused, WebhookState,
 };
 use crate::ports::{JobPage, JobStore, ListQuery, PendingCursor, PendingPage, StoreError};
 
@@ -29,35 +29,15 @@ pub const INDEX_BY_OWNER: &str = "by_owner";
 pub const INDEX_BY_HASH: &str = "by_hash";
 
 /// What `by_owner` projects besides its keys: what a listing shows and a job
-/// needs to be read, never the text (a listing would otherwise read up to
-/// 256 KiB per job).
-pub const BY_OWNER_ATTRIBUTES: &[&str] = &[
-    "status",
-    "filename",
-    "content_type",
-    "declared_size",
-    "updated_at",
-    "upload_expires_at",
-    "expires_at",
-    "size",
-    "sha256",
-    "document_type",
-    "attempts",
-    "queued_at",
-    "started_at",
-    "completed_at",
-    "confidence",
-    "pages",
-    "pages_done",
-    "engine",
-    "model_version",
-    "error",
-    "deduplicated_from",
-    "webhook_url",
-    "webhook",
-    "needs_review",
-    "review_pages",
-];
+/// needs to be read (`JobField::listed`), never the text (a listing would
+/// otherwise read up to 256 KiB per job).
+pub fn by_owner_attributes() -> Vec<JobField> {
+    JobField::ALL
+        .iter()
+        .copied()
+        .filter(|field| field.listed())
+        .collect()
+}
 /// GSI (pending, updated_at), keys only and sparse: the unfinished jobs,
 /// oldest change first, for the sweeper.
 pub const INDEX_BY_PENDING: &str = "by_pending";
@@ -68,23 +48,23 @@ pub const INDEX_BY_SEARCH: &str = "by_search";
 
 /// What `by_search` projects besides its keys: what its filter reads. Hits
 /// are then read whole from the table (their text gives the snippet).
-pub const BY_SEARCH_ATTRIBUTES: &[&str] = &[
-    "search_text",
-    "status",
-    "document_type",
-    "expires_at",
-    "needs_review",
+pub const BY_SEARCH_ATTRIBUTES: &[JobField] = &[
+    JobField::SearchText,
+    JobField::Status,
+    JobField::DocumentType,
+    JobField::ExpiresAt,
+    JobField::NeedsReview,
 ];
 
 /// What `by_hash` projects besides its keys: enough to pick a match, which is
 /// then read whole from the table.
-pub const BY_HASH_ATTRIBUTES: &[&str] = &["status", "expires_at"];
+pub const BY_HASH_ATTRIBUTES: &[JobField] = &[JobField::Status, JobField::ExpiresAt];
 
 const MAX_PAGE: u32 = 100;
 /// Index items one search round reads by default (DynamoDB stops sooner, at 1 MB).
 const SEARCH_SCAN: i32 = 1000;
 /// The table's key attribute.
-const PRIMARY_KEY: &str = "job_id";
+const PRIMARY_KEY: JobField = JobField::JobId;
 /// How many index pages one list or dedup call reads at most before it
 /// returns what it has (and a cursor): bounds the cost of a sparse filter.
 const MAX_ROUNDS: usize = 10;
@@ -124,17 +104,18 @@ impl DynamoJobStore {
     async fn set_field(
         &self,
         id: &JobId,
-        field: &str,
+        field: JobField,
         value: AttributeValue,
     ) -> Result<(), StoreError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key("job_id", text(id.as_str()))
+            .key(PRIMARY_KEY.as_str(), text(id.as_str()))
             .update_expression("SET #field = :value")
-            .condition_expression("attribute_exists(job_id)")
-            .expression_attribute_names("#field", field)
+            .condition_expression("attribute_exists(#key)")
+            .expression_attribute_names("#field", field.as_str())
+            .expression_attribute_names("#key", PRIMARY_KEY.as_str())
             .expression_attribute_values(":value", value)
             .send()
             .await;
@@ -173,20 +154,28 @@ fn text(value: &str) -> AttributeValue {
 /// the next page's query starts.
 fn pending_key(cursor: &PendingCursor) -> HashMap<String, AttributeValue> {
     HashMap::from([
-        ("pending".to_owned(), text(PENDING)),
+        (JobField::Pending.as_str().to_owned(), text(PENDING)),
         (
-            "updated_at".to_owned(),
+            JobField::UpdatedAt.as_str().to_owned(),
             AttributeValue::N(cursor.updated_at.as_millis().to_string()),
         ),
-        ("job_id".to_owned(), text(cursor.job_id.as_str())),
+        (
+            PRIMARY_KEY.as_str().to_owned(),
+            text(cursor.job_id.as_str()),
+        ),
     ])
 }
 
 /// The cursor of a `by_pending` query's last evaluated key; `None` for a key
 /// this table would not have written.
 fn pending_cursor(key: &HashMap<String, AttributeValue>) -> Option<PendingCursor> {
-    let updated_at = key.get("updated_at")?.as_n().ok()?.parse().ok()?;
-    let job_id = JobId::parse(key.get("job_id")?.as_s().ok()?).ok()?;
+    let updated_at = key
+        .get(JobField::UpdatedAt.as_str())?
+        .as_n()
+        .ok()?
+        .parse()
+        .ok()?;
+    let job_id = job_id_of(key)?;
     Some(PendingCursor {
         updated_at: Timestamp::from_millis(updated_at),
         job_id,
@@ -201,9 +190,10 @@ struct Expression {
 }
 
 impl Expression {
-    fn name(&mut self, field: &str) -> String {
+    fn name(&mut self, field: JobField) -> String {
         let placeholder = format!("#{field}");
-        self.names.insert(placeholder.clone(), field.to_owned());
+        self.names
+            .insert(placeholder.clone(), field.as_str().to_owned());
         placeholder
     }
 
@@ -216,7 +206,7 @@ impl Expression {
     /// Items still within their retention: the TTL attribute lies in the future.
     fn unexpired(&mut self, now: Timestamp) -> String {
         let at = self.value(AttributeValue::N(now.as_epoch_seconds().to_string()));
-        format!("{} > {at}", self.name("expires_at"))
+        format!("{} > {at}", self.name(JobField::ExpiresAt))
     }
 
     fn update(&mut self, changes: &[FieldChange]) -> Result<String, StoreError> {
@@ -227,17 +217,17 @@ impl Expression {
                 FieldChange::Set(field, value) => {
                     let value =
                         serde_dynamo::to_attribute_value(value).map_err(StoreError::backend)?;
-                    set.push(format!("{} = {}", self.name(field), self.value(value)));
+                    set.push(format!("{} = {}", self.name(*field), self.value(value)));
                 }
                 FieldChange::Increment(field, by) => {
-                    let name = self.name(field);
+                    let name = self.name(*field);
                     let zero = self.value(AttributeValue::N("0".into()));
                     let by = self.value(AttributeValue::N(by.to_string()));
                     set.push(format!("{name} = if_not_exists({name}, {zero}) + {by}"));
                 }
-                FieldChange::Remove(field) => remove.push(self.name(field)),
+                FieldChange::Remove(field) => remove.push(self.name(*field)),
                 FieldChange::Copy(field, from) => {
-                    set.push(format!("{} = {}", self.name(field), self.name(from)));
+                    set.push(format!("{} = {}", self.name(*field), self.name(*from)));
                 }
             }
         }
@@ -249,14 +239,14 @@ impl Expression {
     }
 
     fn guard(&mut self, guard: Guard) -> String {
-        let status = self.name("status");
+        let status = self.name(JobField::Status);
         match guard {
             Guard::Status(expected) => {
                 format!("{status} = {}", self.value(text(expected.as_str())))
             }
             Guard::LeaseExpired { now } => {
                 let processing = self.value(text(JobStatus::Processing.as_str()));
-                let lease = self.name("lease_until");
+                let lease = self.name(JobField::LeaseUntil);
                 let now = self.value(AttributeValue::N(now.as_millis().to_string()));
                 format!(
                     "{status} = {processing} AND (attribute_not_exists({lease}) OR {lease} < {now})"
@@ -264,13 +254,13 @@ impl Expression {
             }
             Guard::UploadExpired { now } => {
                 let awaiting = self.value(text(JobStatus::AwaitingUpload.as_str()));
-                let deadline = self.name("upload_expires_at");
+                let deadline = self.name(JobField::UploadExpiresAt);
                 let now = self.value(AttributeValue::N(now.as_millis().to_string()));
                 format!("{status} = {awaiting} AND {deadline} < {now}")
             }
             Guard::LeaseHeld { attempt } => {
                 let processing = self.value(text(JobStatus::Processing.as_str()));
-                let attempts = self.name("attempts");
+                let attempts = self.name(JobField::Attempts);
                 let attempt = self.value(AttributeValue::N(attempt.to_string()));
                 format!("{status} = {processing} AND {attempts} = {attempt}")
             }
@@ -331,7 +321,7 @@ impl DynamoJobStore {
         }
         let keys: Vec<HashMap<String, AttributeValue>> = ids
             .iter()
-            .map(|id| HashMap::from([("job_id".to_owned(), text(id.as_str()))]))
+            .map(|id| HashMap::from([(PRIMARY_KEY.as_str().to_owned(), text(id.as_str()))]))
             .collect();
         let mut pending = Some(
             KeysAndAttributes::builder()
@@ -381,6 +371,284 @@ impl DynamoJobStore {
     }
 }
 
+/// The job id an index item is keyed by; `None` for an item without one.
+fn job_id_of(item: &HashMap<String, AttributeValue>) -> Option<JobId> {
+    let id = item.get(PRIMARY_KEY.as_str())?.as_s().ok()?;
+    JobId::parse(id).ok()
+}
+
+/// How a guard is written in a condition with others: DynamoDB refuses
+/// redundant parentheses, so only a compound one gets them.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Grouping {
+    /// One comparison: `a = b`.
+    Simple,
+    /// Comparisons joined by AND: parenthesised among alternatives.
+    Compound,
+}
+
+impl Grouping {
+    fn of(guard: Guard) -> Self {
+        match guard {
+            Guard::Status(_) => Grouping::Simple,
+            Guard::LeaseExpired { .. } | Guard::LeaseHeld { .. } | Guard::UploadExpired { .. } => {
+                Grouping::Compound
+            }
+        }
+    }
+}
+
+impl Expression {
+    /// The update's condition: the job exists, and any one of `guards` holds.
+    fn condition_for(&mut self, guards: &[Guard]) -> String {
+        let written: Vec<(String, Grouping)> = guards
+            .iter()
+            .map(|guard| (self.guard(*guard), Grouping::of(*guard)))
+            .collect();
+        let job_id = self.name(PRIMARY_KEY);
+        match written.as_slice() {
+            [(only, _)] => format!("attribute_exists({job_id}) AND {only}"),
+            many => {
+                let alternatives: Vec<String> = many
+                    .iter()
+                    .map(|(guard, grouping)| match grouping {
+                        Grouping::Compound => format!("({guard})"),
+                        Grouping::Simple => guard.clone(),
+                    })
+                    .collect();
+                format!(
+                    "attribute_exists({job_id}) AND ({})",
+                    alternatives.join(" OR ")
+                )
+            }
+        }
+    }
+
+    /// The key condition of a listing's query: the owner, and the creation
+    /// times asked for on the index's sort key.
+    fn listing_key(&mut self, owner: &Owner, listing: Listing, range: CreatedRange) -> String {
+        let mut key = format!(
+            "{} = {}",
+            self.name(JobField::Owner),
+            self.value(text(owner.as_str()))
+        );
+        let millis = |at: i64| AttributeValue::N(at.to_string());
+        let bounds = match (range.after, range.before) {
+            (Some(after), Some(before)) => Some(format!(
+                "BETWEEN {} AND {}",
+                self.value(millis(after)),
+                self.value(millis(before))
+            )),
+            (Some(after), None) => Some(format!(">= {}", self.value(millis(after)))),
+            (None, Some(before)) => Some(format!("<= {}", self.value(millis(before)))),
+            (None, None) => None,
+        };
+        if let Some(bounds) = bounds {
+            key.push_str(&format!(" AND {} {bounds}", self.name(listing.sort_key())));
+        }
+        key
+    }
+
+    /// The filter of a listing's query: unexpired, and every filter asked for.
+    fn listing_filter(&mut self, query: &ListQuery) -> String {
+        let mut filter = self.unexpired(Timestamp::now());
+        if let Some(status) = query.status {
+            let field = self.name(JobField::Status);
+            let value = self.value(text(status.as_str()));
+            filter.push_str(&format!(" AND {field} = {value}"));
+        }
+        if let Some(kind) = query.document_type {
+            let field = self.name(JobField::DocumentType);
+            let value = self.value(text(kind.as_str()));
+            filter.push_str(&format!(" AND {field} = {value}"));
+        }
+        if let Some(wanted) = query.needs_review {
+            let flag = self.name(JobField::NeedsReview);
+            let yes = self.value(AttributeValue::Bool(true));
+            if wanted {
+                filter.push_str(&format!(" AND {flag} = {yes}"));
+            } else {
+                // Jobs written before the flag existed carry none.
+                filter.push_str(&format!(
+                    " AND (attribute_not_exists({flag}) OR {flag} <> {yes})"
+                ));
+            }
+        }
+        if let Some(search) = &query.search {
+            let field = self.name(JobField::SearchText);
+            let value = self.value(text(search.as_str()));
+            filter.push_str(&format!(" AND contains({field}, {value})"));
+        }
+        filter
+    }
+}
+
+/// Which index a listing reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Listing {
+    /// `by_owner`: every job, projected without its text.
+    Owner,
+    /// `by_search`: the sparse index of jobs with text; hits are read whole.
+    Search,
+}
+
+impl Listing {
+    fn of(query: &ListQuery) -> Self {
+        if query.search.is_some() {
+            Listing::Search
+        } else {
+            Listing::Owner
+        }
+    }
+
+    fn searching(self) -> bool {
+        self == Listing::Search
+    }
+
+    fn index(self) -> &'static str {
+        match self {
+            Listing::Owner => INDEX_BY_OWNER,
+            Listing::Search => INDEX_BY_SEARCH,
+        }
+    }
+
+    /// Both indexes sort as a listing does, by creation.
+    fn sort_key(self) -> JobField {
+        match self {
+            Listing::Owner => JobField::CreatedAt,
+            Listing::Search => JobField::SearchAt,
+        }
+    }
+
+    /// The index key of `item`: where the next page starts after it.
+    fn cursor_at(self, item: &HashMap<String, AttributeValue>) -> HashMap<String, AttributeValue> {
+        [PRIMARY_KEY, JobField::Owner, self.sort_key()]
+            .iter()
+            .filter_map(|field| {
+                let value = item.get(field.as_str())?.clone();
+                Some((field.as_str().to_owned(), value))
+            })
+            .collect()
+    }
+}
+
+/// A listing's creation times, in epoch milliseconds, both ends included.
+#[derive(Clone, Copy)]
+struct CreatedRange {
+    after: Option<i64>,
+    before: Option<i64>,
+}
+
+impl CreatedRange {
+    /// The range `query` asks for; `None` when it holds no instant at all.
+    fn of(query: &ListQuery) -> Option<Self> {
+        let range = Self {
+            after: query.created_after.map(Timestamp::as_millis),
+            // `created_before` excludes its own instant.
+            before: query.created_before.map(|at| at.as_millis() - 1),
+        };
+        match (range.after, range.before) {
+            (Some(after), Some(before)) if after > before => None,
+            _ => Some(range),
+        }
+    }
+}
+
+impl DynamoJobStore {
+    /// One query of a listing from `start`: the items it found and where the
+    /// index goes on. A listing asks for no more than are still missing
+    /// (`remaining`), which keeps the cursor exact under a filter; a search
+    /// scans a full page, since a rare phrase may match one job in thousands.
+    async fn list_round(
+        &self,
+        owner: &Owner,
+        query: &ListQuery,
+        listing: Listing,
+        range: CreatedRange,
+        remaining: usize,
+        start: Option<HashMap<String, AttributeValue>>,
+    ) -> Result<Items, StoreError> {
+        let mut expression = Expression::default();
+        let key = expression.listing_key(owner, listing, range);
+        let filter = expression.listing_filter(query);
+        let asked = match listing {
+            Listing::Search => self.search_scan,
+            Listing::Owner => remaining as i32,
+        };
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(listing.index())
+            .key_condition_expression(key)
+            .filter_expression(filter)
+            .set_expression_attribute_names(Some(expression.names))
+            .set_expression_attribute_values(Some(expression.values))
+            .scan_index_forward(false)
+            .limit(asked)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| StoreError::backend(AwsCallError::new("Query", &e)))?;
+        Ok((output.items.unwrap_or_default(), output.last_evaluated_key))
+    }
+
+    /// The listing's jobs from its index items: as projected, or for a
+    /// search (whose index holds what its filter reads) read whole.
+    async fn listed_jobs(
+        &self,
+        listing: Listing,
+        items: Vec<HashMap<String, AttributeValue>>,
+    ) -> Result<Vec<Job>, StoreError> {
+        match listing {
+            Listing::Owner => items.into_iter().map(from_item).collect(),
+            Listing::Search => {
+                let ids = items
+                    .iter()
+                    .map(|item| {
+                        job_id_of(item).ok_or_else(|| {
+                            StoreError::backend(AwsCallError {
+                                operation: "Query",
+                                detail: "an index item without its job_id".into(),
+                            })
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.read_whole(ids).await
+            }
+        }
+    }
+
+    /// Why a conditional update was refused: the job is gone, or stands
+    /// where the move cannot start (`current`, as DynamoDB returned it, or read).
+    async fn refused(
+        &self,
+        id: &JobId,
+        transition: &Transition,
+        current: Option<HashMap<String, AttributeValue>>,
+    ) -> Result<StoreError, StoreError> {
+        let current = match current {
+            Some(item) => Some(from_item(item)?),
+            None => self.get(id).await?,
+        };
+        Ok(match current {
+            None => StoreError::NotFound(id.clone()),
+            Some(job) => StoreError::Refused(TransitionRefused {
+                job_id: id.clone(),
+                current: job.status,
+                attempted: transition.target(),
+                job: Some(Box::new(job)),
+            }),
+        })
+    }
+}
+
+/// A query's items and the key it stopped at.
+type Items = (
+    Vec<HashMap<String, AttributeValue>>,
+    Option<HashMap<String, AttributeValue>>,
+);
+
 #[async_trait]
 impl JobStore for DynamoJobStore {
     #[instrument(skip(self, job), fields(job_id = %job.job_id))]
@@ -390,7 +658,7 @@ impl JobStore for DynamoJobStore {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(to_item(job)?))
-            .condition_expression("attribute_not_exists(job_id)")
+            .condition_expression(format!("attribute_not_exists({PRIMARY_KEY})"))
             .send()
             .await;
         match result {
@@ -408,7 +676,7 @@ impl JobStore for DynamoJobStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .key("job_id", text(id.as_str()))
+            .key(PRIMARY_KEY.as_str(), text(id.as_str()))
             .consistent_read(true)
             .send()
             .await
@@ -426,37 +694,12 @@ impl JobStore for DynamoJobStore {
     ) -> Result<Job, StoreError> {
         let mut expression = Expression::default();
         let update = expression.update(&transition.changes(now))?;
-        let guards: Vec<(String, bool)> = transition
-            .guards(now)
-            .into_iter()
-            .map(|guard| (expression.guard(guard), !matches!(guard, Guard::Status(_))))
-            .collect();
-        let job_id = expression.name("job_id");
-        // DynamoDB refuses redundant parentheses: only a compound alternative gets them.
-        let condition = match guards.as_slice() {
-            [(only, _)] => format!("attribute_exists({job_id}) AND {only}"),
-            many => {
-                let alternatives: Vec<String> = many
-                    .iter()
-                    .map(|(guard, compound)| {
-                        if *compound {
-                            format!("({guard})")
-                        } else {
-                            guard.clone()
-                        }
-                    })
-                    .collect();
-                format!(
-                    "attribute_exists({job_id}) AND ({})",
-                    alternatives.join(" OR ")
-                )
-            }
-        };
+        let condition = expression.condition_for(&transition.guards(now));
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key("job_id", text(id.as_str()))
+            .key(PRIMARY_KEY.as_str(), text(id.as_str()))
             .update_expression(update)
             .condition_expression(condition)
             .set_expression_attribute_names(Some(expression.names))
@@ -472,19 +715,7 @@ impl JobStore for DynamoJobStore {
                     UpdateItemError::ConditionalCheckFailedException(failed) => failed.item,
                     _ => None,
                 };
-                let current = match current {
-                    Some(item) => Some(from_item(item)?),
-                    None => self.get(id).await?,
-                };
-                match current {
-                    None => Err(StoreError::NotFound(id.clone())),
-                    Some(job) => Err(StoreError::Refused(TransitionRefused {
-                        job_id: id.clone(),
-                        current: job.status,
-                        attempted: transition.target(),
-                        job: Some(Box::new(job)),
-                    })),
-                }
+                Err(self.refused(id, transition, current).await?)
             }
             Err(SdkError::ServiceError(e)) if is_item_too_large(e.err().meta().message()) => {
                 Err(StoreError::ItemTooLarge(id.clone()))
@@ -496,120 +727,29 @@ impl JobStore for DynamoJobStore {
     #[instrument(skip(self, query), fields(owner = %owner, limit = query.limit))]
     async fn list_by_owner(&self, owner: &Owner, query: &ListQuery) -> Result<JobPage, StoreError> {
         let limit = query.limit.clamp(1, MAX_PAGE) as usize;
-        let searching = query.search.is_some();
-        // A search reads the sparse index of jobs with text, sorted as a listing is.
-        let (index, sort_key) = if searching {
-            (INDEX_BY_SEARCH, "search_at")
-        } else {
-            (INDEX_BY_OWNER, "created_at")
-        };
-        let mut start = query
-            .cursor
-            .as_deref()
-            .map(|cursor| decode_cursor(cursor, owner, searching))
-            .transpose()?;
-        let created_before = query.created_before.map(|at| at.as_millis() - 1);
-        if let (Some(after), Some(before)) = (query.created_after, created_before)
-            && after.as_millis() > before
-        {
+        let listing = Listing::of(query);
+        let Some(range) = CreatedRange::of(query) else {
             return Ok(JobPage {
                 jobs: Vec::new(),
                 next_cursor: None,
             });
-        }
+        };
+        let mut start = query
+            .cursor
+            .as_deref()
+            .map(|cursor| decode_cursor(cursor, owner, listing.searching()))
+            .transpose()?;
         let mut items = Vec::with_capacity(limit);
         for _ in 0..MAX_ROUNDS {
-            let mut expression = Expression::default();
-            let mut key = format!(
-                "{} = {}",
-                expression.name("owner"),
-                expression.value(text(owner.as_str()))
-            );
-            let millis = |at: i64| AttributeValue::N(at.to_string());
-            let range = match (query.created_after, created_before) {
-                (Some(after), Some(before)) => Some(format!(
-                    "BETWEEN {} AND {}",
-                    expression.value(millis(after.as_millis())),
-                    expression.value(millis(before))
-                )),
-                (Some(after), None) => Some(format!(
-                    ">= {}",
-                    expression.value(millis(after.as_millis()))
-                )),
-                (None, Some(before)) => Some(format!("<= {}", expression.value(millis(before)))),
-                (None, None) => None,
-            };
-            if let Some(range) = range {
-                key.push_str(&format!(" AND {} {range}", expression.name(sort_key)));
-            }
-            let mut filter = expression.unexpired(Timestamp::now());
-            if let Some(status) = query.status {
-                filter = format!(
-                    "{filter} AND {} = {}",
-                    expression.name("status"),
-                    expression.value(text(status.as_str()))
-                );
-            }
-            if let Some(kind) = query.document_type {
-                filter = format!(
-                    "{filter} AND {} = {}",
-                    expression.name("document_type"),
-                    expression.value(text(kind.as_str()))
-                );
-            }
-            if let Some(wanted) = query.needs_review {
-                let flag = expression.name("needs_review");
-                let yes = expression.value(AttributeValue::Bool(true));
-                filter = if wanted {
-                    format!("{filter} AND {flag} = {yes}")
-                } else {
-                    // Jobs written before the flag existed carry none.
-                    format!("{filter} AND (attribute_not_exists({flag}) OR {flag} <> {yes})")
-                };
-            }
-            if let Some(search) = &query.search {
-                filter = format!(
-                    "{filter} AND contains({}, {})",
-                    expression.name("search_text"),
-                    expression.value(text(search.as_str()))
-                );
-            }
-            // Asking for no more than are still missing keeps the cursor exact under a filter.
             let remaining = limit - items.len();
-            // A listing asks for no more than are still missing, which keeps
-            // the cursor exact under a filter. A search scans a full page
-            // (a rare phrase may match one job in thousands) and, when it
-            // has enough, cuts its cursor at the last hit it keeps.
-            let asked = if searching {
-                self.search_scan
-            } else {
-                remaining as i32
-            };
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(index)
-                .key_condition_expression(key)
-                .filter_expression(filter)
-                .set_expression_attribute_names(Some(expression.names))
-                .set_expression_attribute_values(Some(expression.values))
-                .scan_index_forward(false)
-                .limit(asked)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| StoreError::backend(AwsCallError::new("Query", &e)))?;
-            let found = output.items.unwrap_or_default();
-            start = output.last_evaluated_key;
+            let (found, next) = self
+                .list_round(owner, query, listing, range, remaining, start.take())
+                .await?;
+            start = next;
             if found.len() > remaining {
+                // A search scans a full page: its cursor is cut at the last hit it keeps.
                 let kept: Vec<_> = found.into_iter().take(remaining).collect();
-                start = kept.last().map(|last| {
-                    [PRIMARY_KEY, "owner", sort_key]
-                        .iter()
-                        .filter_map(|name| Some(((*name).to_owned(), last.get(*name)?.clone())))
-                        .collect()
-                });
+                start = kept.last().map(|last| listing.cursor_at(last));
                 items.extend(kept);
                 break;
             }
@@ -618,22 +758,7 @@ impl JobStore for DynamoJobStore {
                 break;
             }
         }
-        let jobs = if searching {
-            // The index holds what the filter reads; the hits are read whole.
-            let ids = items
-                .iter()
-                .map(|item| match item.get("job_id") {
-                    Some(AttributeValue::S(id)) => JobId::parse(id).map_err(StoreError::backend),
-                    _ => Err(StoreError::backend(AwsCallError {
-                        operation: "Query",
-                        detail: "an index item without its job_id".into(),
-                    })),
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            self.read_whole(ids).await?
-        } else {
-            items.into_iter().map(from_item).collect::<Result<_, _>>()?
-        };
+        let jobs = self.listed_jobs(listing, items).await?;
         let next_cursor = start.map(encode_cursor).transpose()?;
         Ok(JobPage { jobs, next_cursor })
     }
@@ -653,13 +778,13 @@ impl JobStore for DynamoJobStore {
             let mut expression = Expression::default();
             let key = format!(
                 "{} = {}",
-                expression.name("owner_sha256"),
+                expression.name(JobField::OwnerSha256),
                 expression.value(text(&digest.index_value()))
             );
             let filter = format!(
                 "{} AND {} = {}",
                 expression.unexpired(Timestamp::now()),
-                expression.name("status"),
+                expression.name(JobField::Status),
                 expression.value(text(JobStatus::Completed.as_str()))
             );
             let output = self
@@ -677,16 +802,15 @@ impl JobStore for DynamoJobStore {
                 .await
                 .map_err(|e| StoreError::backend(AwsCallError::new("Query", &e)))?;
             for item in output.items.unwrap_or_default() {
-                let Some(id) = item.get("job_id").and_then(|id| id.as_s().ok()) else {
+                let Some(id) = job_id_of(&item) else {
                     continue;
                 };
-                let Ok(id) = JobId::parse(id) else { continue };
                 // The index holds keys only: the job is read whole, and checked
                 // again, since it may have moved on since the index saw it.
                 if let Some(job) = self.get(&id).await?
                     && job.status == JobStatus::Completed
                     && &job.owner == owner
-                    && job.sha256.as_ref() == Some(sha256)
+                    && job.sha256() == Some(sha256)
                 {
                     return Ok(Some(job));
                 }
@@ -709,9 +833,9 @@ impl JobStore for DynamoJobStore {
         let mut expression = Expression::default();
         let key = format!(
             "{} = {} AND {} < {}",
-            expression.name("pending"),
+            expression.name(JobField::Pending),
             expression.value(text(PENDING)),
-            expression.name("updated_at"),
+            expression.name(JobField::UpdatedAt),
             expression.value(AttributeValue::N(before.as_millis().to_string())),
         );
         let output = self
@@ -731,16 +855,12 @@ impl JobStore for DynamoJobStore {
         let next = output.last_evaluated_key.as_ref().and_then(pending_cursor);
         let mut jobs = Vec::new();
         for item in output.items.unwrap_or_default() {
-            let Some(Ok(id)) = item
-                .get("job_id")
-                .and_then(|id| id.as_s().ok())
-                .map(|id| JobId::parse(id))
-            else {
+            let Some(id) = job_id_of(&item) else {
                 continue;
             };
             // The index holds keys only, and lags the table: read each job whole.
             if let Some(job) = self.get(&id).await?
-                && job.pending.is_some()
+                && job.unfinished
             {
                 jobs.push(job);
             }
@@ -751,12 +871,12 @@ impl JobStore for DynamoJobStore {
     #[instrument(skip(self, state), fields(job_id = %id, webhook = %state.status))]
     async fn record_webhook(&self, id: &JobId, state: &WebhookState) -> Result<(), StoreError> {
         let value = serde_dynamo::to_attribute_value(state).map_err(StoreError::backend)?;
-        self.set_field(id, "webhook", value).await
+        self.set_field(id, JobField::Webhook, value).await
     }
 
     #[instrument(skip(self), fields(job_id = %id))]
     async fn mark_announced(&self, id: &JobId) -> Result<(), StoreError> {
-        self.set_field(id, "announced", AttributeValue::Bool(true))
+        self.set_field(id, JobField::Announced, AttributeValue::Bool(true))
             .await
     }
 
@@ -765,7 +885,7 @@ impl JobStore for DynamoJobStore {
         self.client
             .delete_item()
             .table_name(&self.table)
-            .key("job_id", text(id.as_str()))
+            .key(PRIMARY_KEY.as_str(), text(id.as_str()))
             .send()
             .await
             .map_err(|e| StoreError::backend(AwsCallError::new("DeleteItem", &e)))?;

@@ -17,8 +17,8 @@ mod sqs;
 pub use aws_config::SdkConfig;
 #[cfg(feature = "dynamodb")]
 pub use dynamodb::{
-    BY_HASH_ATTRIBUTES, BY_OWNER_ATTRIBUTES, BY_SEARCH_ATTRIBUTES, DynamoJobStore, INDEX_BY_HASH,
-    INDEX_BY_OWNER, INDEX_BY_PENDING, INDEX_BY_SEARCH,
+    BY_HASH_ATTRIBUTES, BY_SEARCH_ATTRIBUTES, DynamoJobStore, INDEX_BY_HASH, INDEX_BY_OWNER,
+    INDEX_BY_PENDING, INDEX_BY_SEARCH, by_owner_attributes,
 };
 #[cfg(feature = "dynamodb")]
 pub use rate_limiter::DynamoRateLimiter;

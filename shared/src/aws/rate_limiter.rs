@@ -10,8 +10,11 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use tracing::instrument;
 
 use super::AwsCallError;
-use crate::domain::Timestamp;
-use crate::ports::{RateDecision, RateLimiter, StoreError, window_of};
+use crate::domain::{JobField, Timestamp};
+use crate::ports::{RateDecision, RateLimiter, RateScope, StoreError, window_of};
+
+/// The counter item's count of calls in its window.
+const HITS: &str = "hits";
 
 /// Fixed-window counters as items of the jobs table, keyed `rate#{scope}#{window}`
 /// (no job id can take that form) and expired by the table's TTL.
@@ -34,7 +37,7 @@ impl RateLimiter for DynamoRateLimiter {
     #[instrument(skip(self, now))]
     async fn acquire(
         &self,
-        scope: &str,
+        scope: &RateScope,
         limit: u32,
         window: Duration,
         now: Timestamp,
@@ -48,9 +51,14 @@ impl RateLimiter for DynamoRateLimiter {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("job_id", AttributeValue::S(format!("rate#{scope}#{index}")))
-            .update_expression("SET expires_at = :expires ADD hits :one")
-            .condition_expression("attribute_not_exists(hits) OR hits < :limit")
+            .key(
+                JobField::JobId.as_str(),
+                AttributeValue::S(format!("rate#{scope}#{index}")),
+            )
+            .update_expression("SET #expires = :expires ADD #hits :one")
+            .condition_expression("attribute_not_exists(#hits) OR #hits < :limit")
+            .expression_attribute_names("#expires", JobField::ExpiresAt.as_str())
+            .expression_attribute_names("#hits", HITS)
             .expression_attribute_values(":expires", AttributeValue::N(expires.to_string()))
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .expression_attribute_values(":limit", AttributeValue::N(limit.to_string()))

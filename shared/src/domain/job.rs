@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    DocumentType, ErrorCode, FileType, Filename, JobId, JobStatus, Owner, PiiCounts, PiiKind,
-    Sha256Hex, Timestamp, WebhookUrl,
+    DocumentType, ErrorCode, FileType, Filename, JobField, JobId, JobStatus, Owner, PiiCounts,
+    PiiKind, Sha256Hex, Timestamp, WebhookUrl,
 };
 
 /// Why a job was rejected or failed: a stable code for programs, a sentence for people.
@@ -67,18 +67,23 @@ pub struct WebhookState {
     pub delivered_at: Option<Timestamp>,
 }
 
-/// What a finished OCR run (or the completed job it duplicates) leaves on the job record.
+/// What a finished OCR run (or the completed job it duplicates) leaves on
+/// the job record, stored flat beside the job's own attributes. The
+/// document's `pages` and `document_type` stay on `Job`: they are known
+/// before the read too.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Completion {
-    pub text: String,
+    /// `None` in a listing, which projects no text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default)]
     pub text_truncated: bool,
     pub confidence: f64,
-    pub pages: u32,
     pub engine: String,
     pub model_version: String,
+    /// Absent from a listing, which links no result.
+    #[serde(default)]
     pub result_key: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub document_type: Option<DocumentType>,
     /// The kinds of personal data masked in the text and the result, with counts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redacted: Option<PiiCounts>,
@@ -89,6 +94,74 @@ pub struct Completion {
     /// When it needs review: the pages (from 1) whose confidence fell below it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub review_pages: Vec<u32>,
+}
+
+impl Completion {
+    /// The attributes a completion writes, read from its own serde keys.
+    pub fn fields(&self) -> Vec<(JobField, serde_json::Value)> {
+        let serde_json::Value::Object(fields) = serde_json::json!(self) else {
+            unreachable!("a Completion serialises to an object")
+        };
+        fields
+            .into_iter()
+            .map(|(name, value)| {
+                let field = JobField::parse(&name)
+                    .unwrap_or_else(|| panic!("`{name}` of Completion is no JobField"));
+                (field, value)
+            })
+            .collect()
+    }
+}
+
+/// The bytes' hash, once known (declared by the client, then verified by
+/// ingest), with the `by_hash` index's key made of it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HashKey {
+    pub sha256: Sha256Hex,
+    /// `owner#sha256` (see `DedupKey::index_value`); `None` in a listing,
+    /// which does not project it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_sha256: Option<String>,
+}
+
+impl From<&DedupKey> for HashKey {
+    fn from(digest: &DedupKey) -> Self {
+        Self {
+            sha256: digest.sha256.clone(),
+            owner_sha256: Some(digest.index_value()),
+        }
+    }
+}
+
+/// What ingest found in the upload: its size, the type its bytes show, and
+/// the version it checked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckedUpload {
+    pub size: u64,
+    /// Any media type the bytes show, accepted or not (a rejection records it too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detected_mime: Option<String>,
+    /// The ETag of the upload ingest checked: the worker reads only that version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_etag: Option<String>,
+}
+
+/// The client's webhook and how its delivery stands.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Webhook {
+    #[serde(rename = "webhook_url")]
+    pub url: WebhookUrl,
+    #[serde(rename = "webhook")]
+    pub state: WebhookState,
+}
+
+/// A completed job's entry in the sparse search index.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchEntry {
+    /// The text's normal form for search (`search::search_text`).
+    pub search_text: String,
+    /// `created_at` again: the index's sort key.
+    pub search_at: Timestamp,
 }
 
 /// The dedup index key: the same bytes only ever match within one owner, so a
@@ -122,6 +195,8 @@ pub struct NewJob {
 }
 
 /// One document's trip through the pipeline: the item of the `Jobs` table.
+/// Its groups (`hash`, `upload`, `webhook`, `completion`, `search`) are
+/// stored flat, each present whole or not at all.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Job {
     pub job_id: JobId,
@@ -130,30 +205,17 @@ pub struct Job {
     pub filename: Filename,
     pub content_type: FileType,
     pub declared_size: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub size: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sha256: Option<Sha256Hex>,
-    /// `owner#sha256` once the bytes are known: the `by_hash` index key.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub owner_sha256: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detected_mime: Option<String>,
-    /// The ETag of the upload ingest checked: the worker reads only that version.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub upload_etag: Option<String>,
+    #[serde(flatten)]
+    pub hash: Option<HashKey>,
+    #[serde(flatten)]
+    pub upload: Option<CheckedUpload>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub document_type: Option<DocumentType>,
     /// The client's choice of kinds to mask (see `NewJob::redact`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redact: Option<Vec<PiiKind>>,
-    /// Set on completion: the kinds masked, with counts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub redacted: Option<PiiCounts>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub webhook_url: Option<WebhookUrl>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub webhook: Option<WebhookState>,
+    #[serde(flatten)]
+    pub webhook: Option<Webhook>,
     #[serde(default)]
     pub attempts: u32,
     /// OCR calls refused for our credentials in a row: they back off, but
@@ -172,38 +234,20 @@ pub struct Job {
     pub lease_until: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<JobError>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
-    #[serde(default)]
-    pub text_truncated: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub confidence: Option<f64>,
-    /// Set on completion: see `Completion::needs_review`.
-    #[serde(default)]
-    pub needs_review: bool,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub review_pages: Vec<u32>,
-    /// A PDF's page count from ingest, then the result's on completion.
+    /// Set on completion.
+    #[serde(flatten)]
+    pub completion: Option<Completion>,
+    /// A PDF's or TIFF's page count from ingest, then the result's on completion.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pages: Option<u32>,
     /// Pages read so far by a run that reads the document in chunks.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pages_done: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub engine: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub model_version: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result_key: Option<String>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub pages_done: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deduplicated_from: Option<JobId>,
-    /// The text's normal form for search (`search::search_text`), set on completion.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub search_text: Option<String>,
-    /// `created_at` again, set with `search_text`: the sort key of the sparse
-    /// search index, which holds only jobs with text.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub search_at: Option<Timestamp>,
+    /// Set on completion when the job has text.
+    #[serde(flatten)]
+    pub search: Option<SearchEntry>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// After this instant the presigned upload URL no longer works.
@@ -216,10 +260,15 @@ pub struct Job {
     pub completed_at: Option<Timestamp>,
     /// DynamoDB TTL: whole seconds since the epoch.
     pub expires_at: i64,
-    /// Present while the job is unfinished: the key of the sweeper's sparse
-    /// index, removed by every move to a final status.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pending: Option<String>,
+    /// Whether the job is unfinished: then it is in the sweeper's sparse
+    /// index, as `pending = "1"`, which every move to a final status removes.
+    #[serde(
+        rename = "pending",
+        default,
+        skip_serializing_if = "std::ops::Not::not",
+        with = "pending_marker"
+    )]
+    pub unfinished: bool,
     /// Whether the event of the job's final status was published. A redelivery
     /// of a finished job publishes it when an earlier attempt could not.
     #[serde(default)]
@@ -229,6 +278,19 @@ pub struct Job {
 /// The value of `pending` on every unfinished job (one partition: the sweeper
 /// reads them oldest first).
 pub const PENDING: &str = "1";
+
+/// `unfinished` as stored: the attribute `pending = "1"` while true, none after.
+mod pending_marker {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(_unfinished: &bool, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(super::PENDING)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+        String::deserialize(deserializer).map(|marker| marker == super::PENDING)
+    }
+}
 
 fn is_zero(count: &u32) -> bool {
     *count == 0
@@ -243,54 +305,44 @@ impl Job {
         upload_ttl: std::time::Duration,
         retention: std::time::Duration,
     ) -> Self {
-        let owner_sha256 = request.sha256.as_ref().map(|sha256| {
-            DedupKey {
+        let hash = request.sha256.map(|sha256| {
+            HashKey::from(&DedupKey {
                 owner: request.owner.clone(),
-                sha256: sha256.clone(),
-            }
-            .index_value()
+                sha256,
+            })
         });
-        Self {
-            job_id: JobId::new(),
-            owner: request.owner,
-            owner_sha256,
-            status: JobStatus::AwaitingUpload,
-            filename: request.filename,
-            content_type: request.content_type,
-            declared_size: request.declared_size,
-            size: None,
-            sha256: request.sha256,
-            detected_mime: None,
-            upload_etag: None,
-            document_type: request.document_type,
-            webhook: request.webhook_url.as_ref().map(|_| WebhookState {
+        let webhook = request.webhook_url.map(|url| Webhook {
+            url,
+            state: WebhookState {
                 status: WebhookStatus::Pending,
                 attempts: 0,
                 last_error: None,
                 delivered_at: None,
-            }),
-            webhook_url: request.webhook_url,
+            },
+        });
+        Self {
+            job_id: JobId::new(),
+            owner: request.owner,
+            status: JobStatus::AwaitingUpload,
+            filename: request.filename,
+            content_type: request.content_type,
+            declared_size: request.declared_size,
+            hash,
+            upload: None,
+            document_type: request.document_type,
             redact: request.redact,
-            redacted: None,
+            webhook,
             attempts: 0,
             auth_failures: 0,
             throttles: 0,
             wake: 0,
             lease_until: None,
             error: None,
-            text: None,
-            text_truncated: false,
-            confidence: None,
-            needs_review: false,
-            review_pages: Vec::new(),
+            completion: None,
             pages: None,
-            pages_done: None,
-            engine: None,
-            model_version: None,
-            result_key: None,
+            pages_done: 0,
             deduplicated_from: None,
-            search_text: None,
-            search_at: None,
+            search: None,
             created_at: now,
             updated_at: now,
             upload_expires_at: now.plus(upload_ttl),
@@ -298,9 +350,62 @@ impl Job {
             started_at: None,
             completed_at: None,
             expires_at: now.plus(retention).as_epoch_seconds(),
-            pending: Some(PENDING.to_owned()),
+            unfinished: true,
             announced: false,
         }
+    }
+
+    /// The bytes' SHA-256: declared, then as ingest verified it.
+    pub fn sha256(&self) -> Option<&Sha256Hex> {
+        self.hash.as_ref().map(|hash| &hash.sha256)
+    }
+
+    /// The upload's size as ingest measured it, else as the client declared it.
+    pub fn size(&self) -> u64 {
+        self.upload
+            .as_ref()
+            .map_or(self.declared_size, |upload| upload.size)
+    }
+
+    /// The text the read left on the job, once completed.
+    pub fn text(&self) -> Option<&str> {
+        self.completion()
+            .and_then(|completion| completion.text.as_deref())
+    }
+
+    /// Where the full result is stored, once completed.
+    pub fn result_key(&self) -> Option<&str> {
+        self.completion()
+            .map(|completion| completion.result_key.as_str())
+    }
+
+    /// The kinds of personal data masked, with counts, once completed.
+    pub fn redacted(&self) -> Option<&PiiCounts> {
+        self.completion()
+            .and_then(|completion| completion.redacted.as_ref())
+    }
+
+    /// The document's confidence, once completed.
+    pub fn confidence(&self) -> Option<f64> {
+        self.completion().map(|completion| completion.confidence)
+    }
+
+    /// The pages below the review threshold, when the read needs review.
+    pub fn review_pages(&self) -> &[u32] {
+        self.completion()
+            .map_or(&[], |completion| completion.review_pages.as_slice())
+    }
+
+    /// Whether the read needs a person's check (see `Completion::needs_review`).
+    pub fn needs_review(&self) -> bool {
+        self.completion
+            .as_ref()
+            .is_some_and(|completion| completion.needs_review)
+    }
+
+    /// The client's webhook address, if it gave one.
+    pub fn webhook_url(&self) -> Option<&WebhookUrl> {
+        self.webhook.as_ref().map(|webhook| &webhook.url)
     }
 
     /// The status a reader sees: `expired` once an upload slot ran out unused,
@@ -327,23 +432,10 @@ impl Job {
     }
 
     /// What the OCR run left on a completed job; `None` in any other status.
-    pub fn completion(&self) -> Option<Completion> {
-        if self.status != JobStatus::Completed {
-            return None;
-        }
-        Some(Completion {
-            text: self.text.clone()?,
-            text_truncated: self.text_truncated,
-            confidence: self.confidence?,
-            pages: self.pages?,
-            engine: self.engine.clone()?,
-            model_version: self.model_version.clone()?,
-            result_key: self.result_key.clone()?,
-            document_type: self.document_type,
-            redacted: self.redacted.clone(),
-            needs_review: self.needs_review,
-            review_pages: self.review_pages.clone(),
-        })
+    pub fn completion(&self) -> Option<&Completion> {
+        self.completion
+            .as_ref()
+            .filter(|_| self.status == JobStatus::Completed)
     }
 
     /// Why the job failed or was rejected; `None` in any other status (a

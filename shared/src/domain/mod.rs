@@ -2,6 +2,7 @@
 
 mod document_type;
 mod error_code;
+mod field;
 mod file_type;
 mod ids;
 mod job;
@@ -14,9 +15,13 @@ mod transition;
 
 pub use document_type::DocumentType;
 pub use error_code::ErrorCode;
+pub use field::JobField;
 pub use file_type::FileType;
 pub use ids::{Filename, IdError, JobId, MAX_FILENAME_CHARS, Owner, Sha256Hex, WebhookUrl};
-pub use job::{Completion, DedupKey, Job, JobError, NewJob, PENDING, WebhookState, WebhookStatus};
+pub use job::{
+    CheckedUpload, Completion, DedupKey, HashKey, Job, JobError, NewJob, PENDING, SearchEntry,
+    Webhook, WebhookState, WebhookStatus,
+};
 pub use pii::{PiiCounts, PiiKind};
 pub use search::{SearchQuery, SearchQueryError};
 pub use status::JobStatus;

@@ -3,7 +3,10 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Completion, DedupKey, ErrorCode, Job, JobError, JobId, JobStatus, Timestamp, search};
+use super::{
+    Completion, DedupKey, DocumentType, ErrorCode, FileType, HashKey, Job, JobError, JobField,
+    JobId, JobStatus, Timestamp, search,
+};
 
 /// A move of a job from one status to another, with what it writes. Stores
 /// apply it atomically: the guard and the changes in one conditional write.
@@ -13,16 +16,18 @@ pub enum Transition {
     Enqueue {
         size: u64,
         digest: DedupKey,
-        detected_mime: String,
+        /// The type the upload's bytes show.
+        detected: FileType,
         /// The version of the upload that was checked: the worker reads exactly it.
         etag: Option<String>,
-        /// A PDF's page count.
+        /// A PDF's or TIFF's page count.
         pages: Option<u32>,
     },
     /// The upload broke a rule: awaiting_upload → rejected.
     Reject {
         error: JobError,
-        size: Option<u64>,
+        size: u64,
+        /// The media type the bytes show, when they show one (accepted or not).
         detected_mime: Option<String>,
     },
     /// The same owner already had these bytes read: awaiting_upload → completed, no OCR.
@@ -31,6 +36,9 @@ pub enum Transition {
         digest: DedupKey,
         size: u64,
         completion: Completion,
+        /// The earlier job's pages and type.
+        pages: u32,
+        document_type: Option<DocumentType>,
     },
     /// A worker takes the job: queued → processing, or takes over a
     /// processing job whose lease ran out. Counts one more attempt.
@@ -46,6 +54,9 @@ pub enum Transition {
     Complete {
         attempt: u32,
         completion: Completion,
+        /// The result's pages, and the document's type (the client's, or told from the text).
+        pages: u32,
+        document_type: Option<DocumentType>,
     },
     /// The lease holder gives up for good: processing → failed.
     Fail { attempt: u32, error: JobError },
@@ -100,12 +111,12 @@ impl Guard {
 /// One field a transition writes.
 #[derive(Clone, Debug, PartialEq)]
 pub enum FieldChange {
-    Set(&'static str, Value),
-    Remove(&'static str),
+    Set(JobField, Value),
+    Remove(JobField),
     /// Adds to a number field (absent counts as 0).
-    Increment(&'static str, i64),
+    Increment(JobField, i64),
     /// Sets the first field to the value the second holds.
-    Copy(&'static str, &'static str),
+    Copy(JobField, JobField),
 }
 
 /// The store refused a transition: the job is not where the move starts.
@@ -167,167 +178,212 @@ impl Transition {
 
     /// Every field the move writes, `status` and `updated_at` included.
     pub fn changes(&self, now: Timestamp) -> Vec<FieldChange> {
-        use FieldChange::{Increment, Remove, Set};
         let mut changes = vec![
-            Set("status", json!(self.target())),
-            Set("updated_at", json!(now)),
+            set(JobField::Status, self.target()),
+            set(JobField::UpdatedAt, now),
         ];
+        changes.extend(self.own_changes(now));
+        if self.target().is_final() {
+            // Out of the sweeper's index: nothing is left to repair.
+            changes.push(FieldChange::Remove(JobField::Pending));
+        }
+        changes
+    }
+
+    /// What this move writes besides the status, the time and the sweeper's index.
+    fn own_changes(&self, now: Timestamp) -> Vec<FieldChange> {
         match self {
             Transition::Enqueue {
                 size,
                 digest,
-                detected_mime,
+                detected,
                 etag,
                 pages,
-            } => {
-                changes.extend([
-                    Set("size", json!(size)),
-                    Set("sha256", json!(digest.sha256)),
-                    Set("owner_sha256", json!(digest.index_value())),
-                    Set("detected_mime", json!(detected_mime)),
-                    Set("queued_at", json!(now)),
-                ]);
-                if let Some(etag) = etag {
-                    changes.push(Set("upload_etag", json!(etag)));
-                }
-                if let Some(pages) = pages {
-                    changes.push(Set("pages", json!(pages)));
-                }
-            }
+            } => enqueue_changes(*size, digest, *detected, etag.as_deref(), *pages, now),
             Transition::Reject {
                 error,
                 size,
                 detected_mime,
-            } => {
-                changes.extend([Set("error", json!(error)), Set("completed_at", json!(now))]);
-                if let Some(size) = size {
-                    changes.push(Set("size", json!(size)));
-                }
-                if let Some(mime) = detected_mime {
-                    changes.push(Set("detected_mime", json!(mime)));
-                }
-            }
+            } => reject_changes(error, *size, detected_mime.as_deref(), now),
             Transition::CompleteAsDuplicate {
                 of,
                 digest,
                 size,
                 completion,
+                pages,
+                document_type,
             } => {
-                changes.extend([
-                    Set("deduplicated_from", json!(of)),
-                    Set("sha256", json!(digest.sha256)),
-                    Set("owner_sha256", json!(digest.index_value())),
-                    Set("size", json!(size)),
-                    Set("completed_at", json!(now)),
-                ]);
-                changes.extend(completion_changes(completion));
+                let mut changes = vec![
+                    set(JobField::DeduplicatedFrom, of),
+                    set(JobField::Size, size),
+                    set(JobField::CompletedAt, now),
+                ];
+                changes.extend(hash_changes(digest));
+                changes.extend(completion_changes(completion, *pages, *document_type));
+                changes
             }
-            Transition::StartProcessing { lease_until } => changes.extend([
-                Set("lease_until", json!(lease_until)),
-                Set("started_at", json!(now)),
-                Increment("attempts", 1),
-            ]),
+            Transition::StartProcessing { lease_until } => vec![
+                set(JobField::LeaseUntil, lease_until),
+                set(JobField::StartedAt, now),
+                FieldChange::Increment(JobField::Attempts, 1),
+            ],
             Transition::Progress {
                 pages_done,
                 lease_until,
                 ..
-            } => changes.extend([
-                Set("pages_done", json!(pages_done)),
-                Set("lease_until", json!(lease_until)),
-            ]),
-            Transition::Complete { completion, .. } => {
-                changes.extend([
-                    Set("completed_at", json!(now)),
-                    Remove("lease_until"),
-                    Remove("error"),
-                    Remove("auth_failures"),
-                    Remove("throttles"),
-                    Remove("pages_done"),
-                ]);
-                changes.extend(completion_changes(completion));
+            } => vec![
+                set(JobField::PagesDone, pages_done),
+                set(JobField::LeaseUntil, lease_until),
+            ],
+            Transition::Complete {
+                completion,
+                pages,
+                document_type,
+                ..
+            } => complete_changes(completion, *pages, *document_type, now),
+            Transition::Fail { error, .. } => vec![
+                set(JobField::Error, error),
+                set(JobField::CompletedAt, now),
+                FieldChange::Remove(JobField::LeaseUntil),
+            ],
+            Transition::Release { error, .. } => vec![
+                set(JobField::Error, error),
+                FieldChange::Remove(JobField::LeaseUntil),
+            ],
+            Transition::Expire => expire_changes(now),
+            Transition::Yield { .. } => hand_back_changes(None, None),
+            Transition::Postpone { error, .. } => {
+                hand_back_changes(Some(error), Some(JobField::AuthFailures))
             }
-            Transition::Fail { error, .. } => changes.extend([
-                Set("error", json!(error)),
-                Set("completed_at", json!(now)),
-                Remove("lease_until"),
-            ]),
-            Transition::Release { error, .. } => {
-                changes.extend([Set("error", json!(error)), Remove("lease_until")])
+            Transition::Throttle { error, .. } => {
+                hand_back_changes(Some(error), Some(JobField::Throttles))
             }
-            Transition::Expire => changes.extend([
-                Set(
-                    "error",
-                    json!(JobError::new(
-                        ErrorCode::UploadExpired,
-                        "no file was uploaded before the upload URL expired; open a new job"
-                    )),
-                ),
-                Set("completed_at", json!(now)),
-            ]),
-            // Each hands the job to a fresh message, counted in `wake`.
-            Transition::Yield { .. } => changes.extend([
-                Remove("lease_until"),
-                Increment("attempts", -1),
-                Increment("wake", 1),
-            ]),
-            Transition::Postpone { error, .. } => changes.extend([
-                Set("error", json!(error)),
-                Remove("lease_until"),
-                Increment("attempts", -1),
-                Increment("auth_failures", 1),
-                Increment("wake", 1),
-            ]),
-            Transition::Throttle { error, .. } => changes.extend([
-                Set("error", json!(error)),
-                Remove("lease_until"),
-                Increment("attempts", -1),
-                Increment("throttles", 1),
-                Increment("wake", 1),
-            ]),
         }
-        if self.target().is_final() {
-            // Out of the sweeper's index: nothing is left to repair.
-            changes.push(Remove("pending"));
-        }
-        changes
     }
 }
 
-/// The completion's fields, and the normal form of its text for search: a
-/// job with text enters the sparse search index (`search_at`, a copy of
-/// `created_at`, is its sort key).
-fn completion_changes(completion: &Completion) -> Vec<FieldChange> {
-    let Value::Object(fields) = json!(completion) else {
-        unreachable!("a Completion serialises to an object")
-    };
-    let mut changes: Vec<FieldChange> = COMPLETION_FIELDS
-        .iter()
-        .filter_map(|name| {
-            fields
-                .get(*name)
-                .map(|value| FieldChange::Set(name, value.clone()))
-        })
-        .collect();
-    if let Some(normal) = search::search_text(&completion.text) {
-        changes.push(FieldChange::Set("search_text", json!(normal)));
-        changes.push(FieldChange::Copy("search_at", "created_at"));
+fn set(field: JobField, value: impl serde::Serialize) -> FieldChange {
+    FieldChange::Set(field, json!(value))
+}
+
+/// The verified hash, and the dedup index's key made of it.
+fn hash_changes(digest: &DedupKey) -> Vec<FieldChange> {
+    let hash = HashKey::from(digest);
+    vec![
+        set(JobField::Sha256, hash.sha256),
+        set(JobField::OwnerSha256, hash.owner_sha256),
+    ]
+}
+
+fn enqueue_changes(
+    size: u64,
+    digest: &DedupKey,
+    detected: FileType,
+    etag: Option<&str>,
+    pages: Option<u32>,
+    now: Timestamp,
+) -> Vec<FieldChange> {
+    let mut changes = vec![
+        set(JobField::Size, size),
+        set(JobField::DetectedMime, detected.mime()),
+        set(JobField::QueuedAt, now),
+    ];
+    changes.extend(hash_changes(digest));
+    if let Some(etag) = etag {
+        changes.push(set(JobField::UploadEtag, etag));
+    }
+    if let Some(pages) = pages {
+        changes.push(set(JobField::Pages, pages));
     }
     changes
 }
 
-const COMPLETION_FIELDS: [&str; 11] = [
-    "text",
-    "text_truncated",
-    "confidence",
-    "pages",
-    "engine",
-    "model_version",
-    "result_key",
-    "document_type",
-    "redacted",
-    "needs_review",
-    "review_pages",
-];
+fn reject_changes(
+    error: &JobError,
+    size: u64,
+    detected_mime: Option<&str>,
+    now: Timestamp,
+) -> Vec<FieldChange> {
+    let mut changes = vec![
+        set(JobField::Error, error),
+        set(JobField::CompletedAt, now),
+        set(JobField::Size, size),
+    ];
+    if let Some(mime) = detected_mime {
+        changes.push(set(JobField::DetectedMime, mime));
+    }
+    changes
+}
+
+/// The lease holder's read is recorded: what earlier attempts left is cleared.
+fn complete_changes(
+    completion: &Completion,
+    pages: u32,
+    document_type: Option<DocumentType>,
+    now: Timestamp,
+) -> Vec<FieldChange> {
+    let mut changes = vec![set(JobField::CompletedAt, now)];
+    changes.extend(
+        [
+            JobField::LeaseUntil,
+            JobField::Error,
+            JobField::AuthFailures,
+            JobField::Throttles,
+            JobField::PagesDone,
+        ]
+        .map(FieldChange::Remove),
+    );
+    changes.extend(completion_changes(completion, pages, document_type));
+    changes
+}
+
+fn expire_changes(now: Timestamp) -> Vec<FieldChange> {
+    let error = JobError::new(
+        ErrorCode::UploadExpired,
+        "no file was uploaded before the upload URL expired; open a new job",
+    );
+    vec![set(JobField::Error, error), set(JobField::CompletedAt, now)]
+}
+
+/// The lease released and the attempt handed back to a fresh message,
+/// counted in `wake`; with the error and its backoff count, when there is one.
+fn hand_back_changes(error: Option<&JobError>, count: Option<JobField>) -> Vec<FieldChange> {
+    let mut changes: Vec<FieldChange> = error
+        .map(|error| set(JobField::Error, error))
+        .into_iter()
+        .collect();
+    changes.extend([
+        FieldChange::Remove(JobField::LeaseUntil),
+        FieldChange::Increment(JobField::Attempts, -1),
+    ]);
+    changes.extend(count.map(|count| FieldChange::Increment(count, 1)));
+    changes.push(FieldChange::Increment(JobField::Wake, 1));
+    changes
+}
+
+/// The completion's fields (as it serialises), the document's pages and
+/// type, and the normal form of its text for search: a job with text enters
+/// the sparse search index (`search_at`, a copy of `created_at`, is its sort key).
+fn completion_changes(
+    completion: &Completion,
+    pages: u32,
+    document_type: Option<DocumentType>,
+) -> Vec<FieldChange> {
+    let mut changes: Vec<FieldChange> = completion
+        .fields()
+        .into_iter()
+        .map(|(field, value)| FieldChange::Set(field, value))
+        .collect();
+    changes.push(set(JobField::Pages, pages));
+    if let Some(document_type) = document_type {
+        changes.push(set(JobField::DocumentType, document_type));
+    }
+    if let Some(normal) = completion.text.as_deref().and_then(search::search_text) {
+        changes.push(set(JobField::SearchText, normal));
+        changes.push(FieldChange::Copy(JobField::SearchAt, JobField::CreatedAt));
+    }
+    changes
+}
 
 impl Job {
     /// The job after `transition` at `now`, or why the move is refused. The
@@ -359,19 +415,22 @@ impl Job {
 fn apply_changes(fields: &mut Map<String, Value>, changes: &[FieldChange]) {
     for change in changes {
         match change {
-            FieldChange::Set(name, value) => {
-                fields.insert((*name).to_owned(), value.clone());
+            FieldChange::Set(field, value) => {
+                fields.insert(field.as_str().to_owned(), value.clone());
             }
-            FieldChange::Remove(name) => {
-                fields.remove(*name);
+            FieldChange::Remove(field) => {
+                fields.remove(field.as_str());
             }
-            FieldChange::Increment(name, by) => {
-                let current = fields.get(*name).and_then(Value::as_i64).unwrap_or(0);
-                fields.insert((*name).to_owned(), json!(current + by));
+            FieldChange::Increment(field, by) => {
+                let current = fields
+                    .get(field.as_str())
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0);
+                fields.insert(field.as_str().to_owned(), json!(current + by));
             }
-            FieldChange::Copy(name, from) => {
-                if let Some(value) = fields.get(*from).cloned() {
-                    fields.insert((*name).to_owned(), value);
+            FieldChange::Copy(field, from) => {
+                if let Some(value) = fields.get(from.as_str()).cloned() {
+                    fields.insert(field.as_str().to_owned(), value);
                 }
             }
         }
@@ -406,14 +465,12 @@ mod tests {
     fn completion() -> Completion {
         Completion {
             redacted: None,
-            text: "합계 12,000원".into(),
+            text: Some("합계 12,000원".into()),
             text_truncated: false,
             confidence: 0.97,
-            pages: 1,
             engine: "upstage".into(),
             model_version: "ocr-2.2.1".into(),
             result_key: "results/x.json".into(),
-            document_type: Some(crate::domain::DocumentType::Receipt),
             needs_review: false,
             review_pages: Vec::new(),
         }
@@ -456,7 +513,7 @@ mod tests {
                 &Transition::Enqueue {
                     size: 1234,
                     digest: digest(),
-                    detected_mime: "image/png".into(),
+                    detected: FileType::Png,
                     etag: None,
                     pages: None,
                 },
@@ -479,13 +536,18 @@ mod tests {
                 &Transition::Complete {
                     attempt: 1,
                     completion: completion(),
+                    pages: 1,
+                    document_type: Some(crate::domain::DocumentType::Receipt),
                 },
                 later,
             )
             .unwrap();
         assert_eq!(job.status, JobStatus::Completed);
         assert_eq!(job.lease_until, None);
-        assert_eq!(job.text.as_deref(), Some("합계 12,000원"));
+        assert_eq!(
+            job.text(),
+            Some("합계 12,000원")
+        );
         assert_eq!(
             job.document_type,
             Some(crate::domain::DocumentType::Receipt)
@@ -500,7 +562,7 @@ mod tests {
                 &Transition::Enqueue {
                     size: 1,
                     digest: digest(),
-                    detected_mime: "image/png".into(),
+                    detected: FileType::Png,
                     etag: None,
                     pages: None,
                 },
@@ -539,6 +601,8 @@ mod tests {
             &Transition::Complete {
                 attempt: 1,
                 completion: completion(),
+                pages: 1,
+                document_type: None,
             },
             after,
         );
@@ -551,9 +615,24 @@ mod tests {
         Reject,
         Duplicate,
         Start { lease_secs: u8 },
+        Progress { attempt: u32, lease_secs: u8 },
         Complete { attempt: u32 },
         Fail { attempt: u32 },
         Release { attempt: u32 },
+        Postpone { attempt: u32 },
+        Throttle { attempt: u32 },
+        Yield { attempt: u32 },
+        Expire,
+    }
+
+    impl Move {
+        /// Whether the move hands its attempt back (the next take counts it again).
+        fn hands_back(&self) -> bool {
+            matches!(
+                self,
+                Move::Postpone { .. } | Move::Throttle { .. } | Move::Yield { .. }
+            )
+        }
     }
 
     fn any_move() -> impl Strategy<Value = Move> {
@@ -562,25 +641,34 @@ mod tests {
             Just(Move::Reject),
             Just(Move::Duplicate),
             (1u8..120).prop_map(|lease_secs| Move::Start { lease_secs }),
+            (0u32..4, 1u8..120).prop_map(|(attempt, lease_secs)| Move::Progress {
+                attempt,
+                lease_secs
+            }),
             (0u32..4).prop_map(|attempt| Move::Complete { attempt }),
             (0u32..4).prop_map(|attempt| Move::Fail { attempt }),
             (0u32..4).prop_map(|attempt| Move::Release { attempt }),
+            (0u32..4).prop_map(|attempt| Move::Postpone { attempt }),
+            (0u32..4).prop_map(|attempt| Move::Throttle { attempt }),
+            (0u32..4).prop_map(|attempt| Move::Yield { attempt }),
+            Just(Move::Expire),
         ]
     }
 
     fn transition_for(step: &Move, now: Timestamp) -> Transition {
         let error = JobError::new(ErrorCode::OcrUnavailable, "the OCR service did not answer");
+        let lease = |secs: u8| now.plus(Duration::from_secs(u64::from(secs)));
         match *step {
             Move::Enqueue => Transition::Enqueue {
                 size: 10,
                 digest: digest(),
-                detected_mime: "image/png".into(),
+                detected: FileType::Png,
                 etag: None,
                 pages: None,
             },
             Move::Reject => Transition::Reject {
                 error,
-                size: Some(10),
+                size: 10,
                 detected_mime: None,
             },
             Move::Duplicate => Transition::CompleteAsDuplicate {
@@ -588,16 +676,32 @@ mod tests {
                 digest: digest(),
                 size: 10,
                 completion: completion(),
+                pages: 1,
+                document_type: None,
             },
             Move::Start { lease_secs } => Transition::StartProcessing {
-                lease_until: now.plus(Duration::from_secs(u64::from(lease_secs))),
+                lease_until: lease(lease_secs),
+            },
+            Move::Progress {
+                attempt,
+                lease_secs,
+            } => Transition::Progress {
+                attempt,
+                pages_done: 100,
+                lease_until: lease(lease_secs),
             },
             Move::Complete { attempt } => Transition::Complete {
                 attempt,
                 completion: completion(),
+                pages: 1,
+                document_type: None,
             },
             Move::Fail { attempt } => Transition::Fail { attempt, error },
             Move::Release { attempt } => Transition::Release { attempt, error },
+            Move::Postpone { attempt } => Transition::Postpone { attempt, error },
+            Move::Throttle { attempt } => Transition::Throttle { attempt, error },
+            Move::Yield { attempt } => Transition::Yield { attempt },
+            Move::Expire => Transition::Expire,
         }
     }
 
@@ -607,14 +711,75 @@ mod tests {
         let lease_expired = job.lease_until.is_none_or(|t| t < now);
         match (job.status, step) {
             (AwaitingUpload, Move::Enqueue | Move::Reject | Move::Duplicate) => true,
+            (AwaitingUpload, Move::Expire) => now > job.upload_expires_at,
             (Queued, Move::Start { .. }) => true,
             (Processing, Move::Start { .. }) => lease_expired,
             (
                 Processing,
-                Move::Complete { attempt } | Move::Fail { attempt } | Move::Release { attempt },
+                Move::Progress { attempt, .. }
+                | Move::Complete { attempt }
+                | Move::Fail { attempt }
+                | Move::Release { attempt }
+                | Move::Postpone { attempt }
+                | Move::Throttle { attempt }
+                | Move::Yield { attempt },
             ) => *attempt == job.attempts,
             _ => false,
         }
+    }
+
+    /// The attempt count after an allowed `step`: a take counts one, a
+    /// hand-back returns it, the rest keep it.
+    fn oracle_attempts(job: &Job, step: &Move) -> u32 {
+        match step {
+            Move::Start { .. } => job.attempts + 1,
+            _ if step.hands_back() => job.attempts - 1,
+            _ => job.attempts,
+        }
+    }
+
+    /// The counters after an allowed `step`: (auth failures, throttles, wake).
+    fn oracle_counters(job: &Job, step: &Move) -> (u32, u32, u32) {
+        let (auth, throttles, wake) = (job.auth_failures, job.throttles, job.wake);
+        match step {
+            Move::Postpone { .. } => (auth + 1, throttles, wake + 1),
+            Move::Throttle { .. } => (auth, throttles + 1, wake + 1),
+            Move::Yield { .. } => (auth, throttles, wake + 1),
+            Move::Complete { .. } => (0, 0, wake),
+            _ => (auth, throttles, wake),
+        }
+    }
+
+    /// What must hold of `next`, the job after an allowed `step` on `job`.
+    fn check_allowed(
+        job: &Job,
+        next: &Job,
+        step: &Move,
+        now: Timestamp,
+    ) -> Result<(), TestCaseError> {
+        let target = transition_for(step, now).target();
+        prop_assert!(!job.status.is_final());
+        prop_assert_eq!(next.status, target);
+        prop_assert_eq!(next.updated_at, now);
+        prop_assert_eq!(next.attempts, oracle_attempts(job, step));
+        prop_assert_eq!(
+            (next.auth_failures, next.throttles, next.wake),
+            oracle_counters(job, step)
+        );
+        // The lease is held exactly while processing.
+        prop_assert_eq!(next.lease_until.is_some(), target == JobStatus::Processing);
+        // Unfinished jobs, and only they, stay in the sweeper's index.
+        prop_assert_eq!(next.unfinished, !target.is_final());
+        prop_assert_eq!(next.completion.is_some(), target == JobStatus::Completed);
+        prop_assert_eq!(
+            next.pages_done,
+            match step {
+                Move::Progress { .. } => 100,
+                Move::Complete { .. } => 0,
+                _ => job.pages_done,
+            }
+        );
+        Ok(())
     }
 
     proptest! {
@@ -625,17 +790,14 @@ mod tests {
             let mut job = new_job();
             let mut now = T0;
             for (step, pause) in &steps {
-                now = now.plus(Duration::from_secs(u64::from(*pause)));
+                // Pauses up to 20 minutes: upload slots (15 minutes) and leases run out.
+                now = now.plus(Duration::from_secs(u64::from(*pause) * 15));
                 let allowed = oracle_allows(&job, step, now);
                 let transition = transition_for(step, now);
                 match job.apply(&transition, now) {
                     Ok(next) => {
                         prop_assert!(allowed, "{:?} from {} was allowed", step, job.status);
-                        prop_assert!(!job.status.is_final());
-                        prop_assert_eq!(next.status, transition.target());
-                        prop_assert_eq!(next.updated_at, now);
-                        let counted = u32::from(matches!(step, Move::Start { .. }));
-                        prop_assert_eq!(next.attempts, job.attempts + counted);
+                        check_allowed(&job, &next, step, now)?;
                         job = next;
                     }
                     Err(refused) => {
@@ -645,6 +807,19 @@ mod tests {
                     }
                 }
             }
+        }
+
+        #[test]
+        fn every_kind_of_move_is_drawn_and_some_hand_an_attempt_back(
+            steps in prop::collection::vec(any_move(), 400)
+        ) {
+            // The strategy reaches every transition, not the easy seven alone.
+            let kinds: std::collections::HashSet<_> = steps
+                .iter()
+                .map(std::mem::discriminant)
+                .collect();
+            prop_assert_eq!(kinds.len(), 12);
+            prop_assert!(steps.iter().any(Move::hands_back));
         }
     }
 }

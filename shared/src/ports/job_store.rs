@@ -87,11 +87,11 @@ impl ListQuery {
             && self.created_before.is_none_or(|at| job.created_at < at)
             && self
                 .needs_review
-                .is_none_or(|wanted| job.needs_review == wanted)
+                .is_none_or(|wanted| job.needs_review() == wanted)
             && self.search.as_ref().is_none_or(|query| {
-                job.search_text
-                    .as_deref()
-                    .is_some_and(|text| query.matches(text))
+                job.search
+                    .as_ref()
+                    .is_some_and(|entry| query.matches(&entry.search_text))
             })
     }
 }
@@ -149,6 +149,31 @@ pub trait JobStore: Send + Sync {
     async fn mark_announced(&self, id: &JobId) -> Result<(), StoreError>;
 }
 
+/// Why a transition had nothing to do: the job moved on meanwhile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Moved {
+    /// The job was deleted.
+    Deleted,
+    /// Another writer got there first: the job is now in this status.
+    Away(JobStatus),
+}
+
+/// Runs `transition`; `Err(Moved)` when the job moved on meanwhile, so that
+/// the caller has nothing left to do but say why. Other store errors pass through.
+pub async fn transition_or_moved(
+    store: &dyn JobStore,
+    id: &JobId,
+    transition: &Transition,
+    now: Timestamp,
+) -> Result<Result<Job, Moved>, StoreError> {
+    match store.transition(id, transition, now).await {
+        Ok(job) => Ok(Ok(job)),
+        Err(StoreError::Refused(refused)) => Ok(Err(Moved::Away(refused.current))),
+        Err(StoreError::NotFound(_)) => Ok(Err(Moved::Deleted)),
+        Err(error) => Err(error),
+    }
+}
+
 /// Runs `transition`; `None` when the job moved on meanwhile (another writer
 /// got there first, or it was deleted), so that the caller has nothing left to do.
 pub async fn transition_unless_moved(
@@ -157,9 +182,5 @@ pub async fn transition_unless_moved(
     transition: &Transition,
     now: Timestamp,
 ) -> Result<Option<Job>, StoreError> {
-    match store.transition(id, transition, now).await {
-        Ok(job) => Ok(Some(job)),
-        Err(StoreError::Refused(_)) | Err(StoreError::NotFound(_)) => Ok(None),
-        Err(error) => Err(error),
-    }
+    Ok(transition_or_moved(store, id, transition, now).await?.ok())
 }

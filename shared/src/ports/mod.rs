@@ -13,11 +13,12 @@ pub use blob_store::{BlobError, BlobStore, ObjectInfo, PresignedRequest, UploadS
 pub use events::{EventPublisher, JobEvent, JobEventType, PublishError, announce};
 pub use job_queue::{JobMessage, JobQueue, QueueError};
 pub use job_store::{
-    JobPage, JobStore, ListQuery, PendingCursor, PendingPage, StoreError, transition_unless_moved,
+    JobPage, JobStore, ListQuery, Moved, PendingCursor, PendingPage, StoreError,
+    transition_or_moved, transition_unless_moved,
 };
 pub use ocr::{
     Document, OcrEngine, OcrError, OcrPage, OcrResult, OcrWord, PAGE_SEPARATOR, Vertex,
     document_text,
 };
-pub use rate_limiter::{RateDecision, RateLimiter, window_of};
+pub use rate_limiter::{RateDecision, RateLimiter, RateScope, window_of};
 pub use secrets::{SecretError, SecretSource};

@@ -6,7 +6,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::StoreError;
-use crate::domain::Timestamp;
+use crate::domain::{Owner, Timestamp};
+use std::fmt;
 
 /// Whether one more request fits in the current window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,12 +19,31 @@ pub enum RateDecision {
     },
 }
 
+/// What a counter limits.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum RateScope {
+    /// Calls to the OCR engine, across every worker instance.
+    Ocr,
+    /// Jobs one owner creates.
+    Create(Owner),
+}
+
+impl fmt::Display for RateScope {
+    /// The counter's name in the store.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RateScope::Ocr => f.write_str("ocr"),
+            RateScope::Create(owner) => write!(f, "create#{owner}"),
+        }
+    }
+}
+
 /// A fixed-window counter shared by every instance (one per `scope`).
 #[async_trait]
 pub trait RateLimiter: Send + Sync {
     async fn acquire(
         &self,
-        scope: &str,
+        scope: &RateScope,
         limit: u32,
         window: Duration,
         now: Timestamp,

@@ -1,0 +1,428 @@
+//! A job taken under this worker's lease: every move its holder may make
+//! (fail, release, hand back, progress, complete) goes through the `Lease`,
+//! which knows the job as taken, its attempt and the delivery that brought it.
+
+use std::time::Duration;
+
+use ocr_shared::batch::Delivery;
+use ocr_shared::domain::{
+    Completion, DocumentType, ErrorCode, Job, JobError, MAX_STORED_TEXT_BYTES, Timestamp,
+    Transition, truncate_utf8,
+};
+use ocr_shared::metrics::{self, Metric};
+use ocr_shared::ports::{
+    JobMessage, Moved, OcrError, OcrResult, StoreError, announce, transition_or_moved,
+    transition_unless_moved,
+};
+use ocr_shared::redact;
+use ocr_shared::retry::retry_delay;
+use tracing::{error, info, warn};
+
+use crate::worker::{
+    COMPLETION_RETRIES, JobRetry, MAX_POSTPONES, MAX_THROTTLES, Worker, document_type_of, error_of,
+};
+
+/// The job this worker took, and the message delivery that brought it.
+pub struct Lease<'a> {
+    pub(crate) worker: &'a Worker,
+    /// The job as taken: its `attempts` is this attempt's number.
+    pub(crate) job: Job,
+    pub(crate) delivery: Delivery<'a>,
+    /// The message's clock when the job was taken: releases and hand-backs
+    /// are written at it, the other moves at the time they happen.
+    pub(crate) taken_at: Timestamp,
+}
+
+impl<'a> Lease<'a> {
+    pub(crate) fn new(
+        worker: &'a Worker,
+        job: Job,
+        delivery: Delivery<'a>,
+        taken_at: Timestamp,
+    ) -> Self {
+        Self {
+            worker,
+            job,
+            delivery,
+            taken_at,
+        }
+    }
+
+    /// This attempt's number: the lease the store checks every move against.
+    pub(crate) fn attempt(&self) -> u32 {
+        self.job.attempts
+    }
+
+    /// Runs a move of this lease; `None` when the job moved on meanwhile.
+    async fn apply(&self, step: &Transition, now: Timestamp) -> Result<Option<Job>, JobRetry> {
+        let store = self.worker.jobs.as_ref();
+        let moved = transition_unless_moved(store, &self.job.job_id, step, now);
+        Ok(moved.await?)
+    }
+
+    /// The job fails for good, and its event goes out.
+    pub(crate) async fn fail(&self, error: JobError) -> Result<(), JobRetry> {
+        let now = Timestamp::now();
+        let code = error.code;
+        let fail = Transition::Fail {
+            attempt: self.attempt(),
+            error,
+        };
+        let Some(failed) = self.apply(&fail, now).await? else {
+            return Ok(());
+        };
+        warn!(%code, attempt = self.attempt(), "job failed");
+        metrics::count(Metric::JobsFailed);
+        let worker = self.worker;
+        announce(worker.events.as_ref(), worker.jobs.as_ref(), &failed, now).await?;
+        Ok(())
+    }
+
+    /// Attempts are used up: the job fails with the last attempt's reason.
+    pub(crate) async fn give_up(&self) -> Result<(), JobRetry> {
+        let last = self.job.error.clone().unwrap_or_else(|| {
+            JobError::new(ErrorCode::OcrUnavailable, "the OCR engine did not answer")
+        });
+        let error = JobError::new(
+            last.code,
+            format!(
+                "gave up after {} attempts: {}",
+                self.worker.settings.max_attempts, last.message
+            ),
+        );
+        self.fail(error).await
+    }
+
+    /// The job goes back to the queue for another attempt, with `error` as its last reason.
+    pub(crate) async fn release(&self, error: JobError) -> Result<(), JobRetry> {
+        let release = Transition::Release {
+            attempt: self.attempt(),
+            error,
+        };
+        self.apply(&release, self.taken_at).await?;
+        Ok(())
+    }
+
+    /// What an engine's error does: fail, postpone, throttle, or retry later.
+    pub(crate) async fn ocr_failed(&self, error: OcrError) -> Result<(), JobRetry> {
+        let job_error = error_of(&error);
+        match &error {
+            OcrError::Rejected { .. } => {
+                warn!(code = %job_error.code, "the engine cannot read this document");
+                self.fail(job_error).await
+            }
+            OcrError::Unauthorized { .. } => self.postpone(job_error).await,
+            OcrError::RateLimited { retry_after, .. } => {
+                metrics::count(Metric::OcrThrottled);
+                self.throttle(job_error, *retry_after).await
+            }
+            OcrError::Retryable { retry_after, .. } => {
+                metrics::count(Metric::OcrRetries);
+                self.retry_later(job_error, *retry_after).await
+            }
+        }
+    }
+
+    /// A retryable error: the job is released and its message comes back
+    /// after the backoff, until the attempts are used up.
+    async fn retry_later(
+        &self,
+        error: JobError,
+        retry_after: Option<Duration>,
+    ) -> Result<(), JobRetry> {
+        let attempt = self.attempt();
+        if attempt >= self.worker.settings.max_attempts {
+            let error = JobError::new(
+                error.code,
+                format!("gave up after {attempt} attempts: {}", error.message),
+            );
+            return self.fail(error).await;
+        }
+        self.release(error.clone()).await?;
+        let delay = retry_delay(
+            self.worker.settings.retry_base,
+            self.delivery.receive_count,
+            retry_after,
+            &mut rand::rng(),
+        );
+        self.worker
+            .queue
+            .delay_redelivery(self.delivery.receipt, delay)
+            .await?;
+        Err(JobRetry::Ocr {
+            message: error.message,
+            delay,
+        })
+    }
+
+    /// The engine refused our credentials: the job waits without using up an
+    /// attempt, until `MAX_POSTPONES` refusals in a row fail it.
+    async fn postpone(&self, error: JobError) -> Result<(), JobRetry> {
+        // The alarm's metric filter matches this event name.
+        error!(
+            event = "ocr_auth_failure",
+            "the OCR engine refused our credentials"
+        );
+        if self.job.auth_failures >= MAX_POSTPONES {
+            let error = JobError::new(
+                ErrorCode::OcrUnauthorized,
+                format!(
+                    "gave up after the OCR engine refused our credentials {MAX_POSTPONES} times in a row: {}",
+                    error.message
+                ),
+            );
+            return self.fail(error).await;
+        }
+        let postpone = Transition::Postpone {
+            attempt: self.attempt(),
+            error,
+        };
+        self.hand_back(&postpone, None).await
+    }
+
+    /// The engine's rate limit refused the call: the job waits without using
+    /// up an attempt (see `hand_back`), never sooner than the engine asked.
+    /// Only a limit that holds through `MAX_THROTTLES` backoffs in a row
+    /// (hours) fails the job.
+    async fn throttle(
+        &self,
+        error: JobError,
+        retry_after: Option<Duration>,
+    ) -> Result<(), JobRetry> {
+        if self.job.throttles >= MAX_THROTTLES {
+            let error = JobError::new(
+                error.code,
+                format!(
+                    "gave up after the rate limit refused {MAX_THROTTLES} calls in a row: {}",
+                    error.message
+                ),
+            );
+            return self.fail(error).await;
+        }
+        let throttle = Transition::Throttle {
+            attempt: self.attempt(),
+            error,
+        };
+        self.hand_back(&throttle, retry_after).await
+    }
+
+    /// Credentials refused (`Postpone`) or the engine's rate limit reached
+    /// (`Throttle`): not the document's fault, so the job waits without using
+    /// up an attempt. A fresh message (receive count 1, so the queue never
+    /// dead-letters the job for this) comes back after a delay that grows
+    /// with the count the transition keeps.
+    async fn hand_back(
+        &self,
+        step: &Transition,
+        retry_after: Option<Duration>,
+    ) -> Result<(), JobRetry> {
+        let Some(waiting) = self.apply(step, self.taken_at).await? else {
+            return Ok(());
+        };
+        let (count, why) = match step {
+            Transition::Throttle { .. } => (waiting.throttles, "the OCR engine's rate limit"),
+            _ => (waiting.auth_failures, "credentials refused"),
+        };
+        let delay = retry_delay(
+            self.worker.settings.retry_base,
+            count,
+            retry_after,
+            &mut rand::rng(),
+        );
+        self.worker
+            .queue
+            .send_later(&JobMessage::of(&waiting), delay)
+            .await?;
+        warn!(
+            count,
+            delay_ms = delay.as_millis() as u64,
+            "{why}; job deferred without using an attempt"
+        );
+        Ok(())
+    }
+
+    /// Out of invocation time: the job goes back to the queue with its attempt
+    /// handed back, and a fresh message resumes it (a long PDF from its kept chunks).
+    pub(crate) async fn resume_later(&self, pages_done: u32) -> Result<(), JobRetry> {
+        let step = Transition::Yield {
+            attempt: self.attempt(),
+        };
+        let Some(yielded) = self.apply(&step, Timestamp::now()).await? else {
+            return Ok(());
+        };
+        self.worker
+            .queue
+            .send_later(&JobMessage::of(&yielded), Duration::ZERO)
+            .await?;
+        info!(
+            pages_done,
+            "out of invocation time; the rest resumes from a fresh message"
+        );
+        Ok(())
+    }
+
+    /// Records `pages_done` and renews the lease; `Err(Moved)` when the job
+    /// is no longer this attempt's (deleted, or taken over after a lost lease).
+    pub(crate) async fn progress(&self, pages_done: u32) -> Result<Result<(), Moved>, JobRetry> {
+        let now = Timestamp::now();
+        let progress = Transition::Progress {
+            attempt: self.attempt(),
+            pages_done,
+            lease_until: now.plus(self.worker.settings.lease),
+        };
+        let store = self.worker.jobs.as_ref();
+        let moved = transition_or_moved(store, &self.job.job_id, &progress, now).await?;
+        if let Err(Moved::Away(status)) = moved {
+            warn!(%status, "lease lost; the other attempt owns the job");
+        }
+        Ok(moved.map(drop))
+    }
+
+    /// Masks the personal data the job asks for (resident registration
+    /// numbers on every document by default), then stores the full result
+    /// and completes the job: the unmasked text lives only in this function's memory.
+    pub(crate) async fn complete(&self, mut result: OcrResult) -> Result<(), JobRetry> {
+        result.job_id = Some(self.job.job_id.clone());
+        // Told from the unmasked text, once: masking must not change the answer.
+        let document_type = document_type_of(&self.job, &result);
+        let kinds = redact::kinds_for(self.job.redact.as_deref(), document_type);
+        result.redacted = redact::mask_result(&mut result, &kinds);
+        self.finish(result, document_type).await
+    }
+
+    /// Stores the (masked) full result and completes the job from it.
+    pub(crate) async fn finish(
+        &self,
+        result: OcrResult,
+        document_type: DocumentType,
+    ) -> Result<(), JobRetry> {
+        let body = serde_json::to_vec(&result).expect("an OCR result serialises");
+        self.worker
+            .blobs
+            .put(
+                &self.job.job_id.result_key(),
+                body.into(),
+                "application/json",
+            )
+            .await?;
+        self.record_completion(result, document_type).await
+    }
+
+    /// Moves the job to completed from its stored `result`.
+    pub(crate) async fn record_completion(
+        &self,
+        result: OcrResult,
+        document_type: DocumentType,
+    ) -> Result<(), JobRetry> {
+        let now = Timestamp::now();
+        let key = self.job.job_id.result_key();
+        let transition = Transition::Complete {
+            attempt: self.attempt(),
+            completion: self.completion_of(&result, key.clone()),
+            pages: result.pages.len() as u32,
+            document_type: Some(document_type),
+        };
+        let done = match self.write_completion(&transition, now).await {
+            Err(StoreError::ItemTooLarge(_)) => {
+                let error = JobError::new(
+                    ErrorCode::ResultTooLarge,
+                    "the read text is too large to store with the job; the full result could not be kept",
+                );
+                self.worker.blobs.delete(&key).await?;
+                return self.fail(error).await;
+            }
+            written => written?,
+        };
+        match done {
+            Ok(done) => self.completed(&result, &done, now).await,
+            Err(Moved::Deleted) => {
+                info!("job deleted while it was read; result discarded");
+                self.worker.blobs.delete(&key).await?;
+                Ok(())
+            }
+            Err(Moved::Away(status)) => {
+                warn!(%status, "lease lost before completion; the other attempt owns the job");
+                Ok(())
+            }
+        }
+    }
+
+    /// What the read leaves on the job, its text cut to what the record
+    /// holds and marked for review below the deployment's threshold.
+    fn completion_of(&self, result: &OcrResult, result_key: String) -> Completion {
+        let review_below = self.worker.settings.review_below;
+        let (text, text_truncated) = truncate_utf8(&result.text, MAX_STORED_TEXT_BYTES);
+        let needs_review = result.confidence < review_below;
+        let review_pages = result
+            .pages
+            .iter()
+            .filter(|page| needs_review && page.confidence < review_below)
+            .map(|page| page.page)
+            .collect();
+        Completion {
+            redacted: result.redacted.clone(),
+            text: Some(text),
+            text_truncated,
+            confidence: result.confidence,
+            engine: result.engine.clone(),
+            model_version: result.model_version.clone(),
+            result_key,
+            needs_review,
+            review_pages,
+        }
+    }
+
+    /// Writes the completion; a store that does not answer is asked again
+    /// in-process, since the OCR is paid for already.
+    async fn write_completion(
+        &self,
+        transition: &Transition,
+        now: Timestamp,
+    ) -> Result<Result<Job, Moved>, StoreError> {
+        let store = self.worker.jobs.as_ref();
+        let id = &self.job.job_id;
+        let mut written = transition_or_moved(store, id, transition, now).await;
+        for pause in COMPLETION_RETRIES {
+            if !matches!(written, Err(StoreError::Backend(_))) {
+                break;
+            }
+            warn!(
+                pause_ms = pause.as_millis() as u64,
+                "the completion was not recorded; trying again"
+            );
+            tokio::time::sleep(pause).await;
+            written = transition_or_moved(store, id, transition, now).await;
+        }
+        written
+    }
+
+    /// The completed job's metrics and event.
+    async fn completed(
+        &self,
+        result: &OcrResult,
+        done: &Job,
+        now: Timestamp,
+    ) -> Result<(), JobRetry> {
+        let text_truncated = done
+            .completion
+            .as_ref()
+            .is_some_and(|completion| completion.text_truncated);
+        info!(
+            pages = result.pages.len(),
+            confidence = result.confidence,
+            text_bytes = result.text.len(),
+            text_truncated,
+            "job completed"
+        );
+        metrics::count(Metric::JobsCompleted);
+        metrics::record(Metric::Pages, result.pages.len() as f64);
+        metrics::record(Metric::Confidence, result.confidence);
+        let end_to_end = now
+            .as_millis()
+            .saturating_sub(self.job.created_at.as_millis());
+        metrics::record(Metric::EndToEnd, end_to_end as f64);
+        let worker = self.worker;
+        announce(worker.events.as_ref(), worker.jobs.as_ref(), done, now).await?;
+        Ok(())
+    }
+}
