@@ -10,13 +10,37 @@ use bytes::Bytes;
 use futures::StreamExt as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use ocr_shared::domain::JobStatus;
+use ocr_shared::view::JobView;
 use reqwest::StatusCode;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-/// Statuses after which a job changes no more.
 /// The piece of a file sent between two progress updates.
 const UPLOAD_CHUNK: usize = 64 * 1024;
+
+/// A job as the API answers it: its view, and whether it was answered from
+/// an earlier job with the same bytes (the create call's 200).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AnsweredJob {
+    #[serde(flatten)]
+    pub view: JobView,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deduplicated: bool,
+}
+
+/// One page of a listing or a search, as the API answers it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Listing {
+    pub jobs: Vec<JobView>,
+    #[serde(default)]
+    pub next_cursor: Option<String>,
+}
+
+fn read_answer<T: serde::de::DeserializeOwned>(body: Value, what: &str) -> anyhow::Result<T> {
+    serde_json::from_value(body)
+        .with_context(|| format!("the API's {what} is not of its own shape"))
+}
 
 pub struct Api {
     base: String,
@@ -96,11 +120,11 @@ impl Api {
             .await
     }
 
-    pub async fn job(&self, id: &str) -> anyhow::Result<Value> {
-        Ok(self
+    pub async fn job(&self, id: &str) -> anyhow::Result<AnsweredJob> {
+        let (_, body) = self
             .send(self.http.get(format!("{}/v1/jobs/{id}", self.base)))
-            .await?
-            .1)
+            .await?;
+        read_answer(body, "job")
     }
 
     /// `DELETE /v1/jobs/{id}`: the job, its upload and its result are gone.
@@ -110,8 +134,17 @@ impl Api {
         Ok(())
     }
 
+    /// `ocr delete`: each job in turn, said as it goes.
+    pub async fn delete_all(&self, ids: &[String]) -> anyhow::Result<()> {
+        for id in ids {
+            self.delete(id).await?;
+            println!("deleted {id}");
+        }
+        Ok(())
+    }
+
     /// `GET /v1/jobs` with these filters: one page.
-    pub async fn list(&self, params: &ListParams, cursor: Option<&str>) -> anyhow::Result<Value> {
+    pub async fn list(&self, params: &ListParams, cursor: Option<&str>) -> anyhow::Result<Listing> {
         let mut url = url::Url::parse(&format!("{}/v1/jobs", self.base))?;
         {
             let mut query = url.query_pairs_mut();
@@ -132,7 +165,7 @@ impl Api {
             }
         }
         let request = self.http.get(url);
-        Ok(self.send(request).await?.1)
+        read_answer(self.send(request).await?.1, "listing")
     }
 
     /// PUTs `document` to the presigned URL of `created`, reporting bytes sent to `progress`.
@@ -188,14 +221,14 @@ impl Api {
         id: &str,
         timeout: Duration,
         spinner: &ProgressBar,
-    ) -> anyhow::Result<Value> {
+    ) -> anyhow::Result<AnsweredJob> {
         let started = Instant::now();
         let mut delay = Duration::from_millis(300);
         loop {
             let job = self.job(id).await?;
-            let status = job["status"].as_str().unwrap_or("?").to_owned();
-            show_progress(&job, spinner);
-            if JobStatus::parse(&status).is_some_and(JobStatus::is_final) {
+            show_progress(&job.view, spinner);
+            let status = job.view.status;
+            if status.is_final() {
                 return Ok(job);
             }
             if started.elapsed() > timeout {
@@ -260,11 +293,10 @@ fn bar(len: u64, quiet: bool) -> ProgressBar {
 
 /// The job's status on `progress`; once its page count is known (a PDF), the
 /// spinner becomes a bar of the pages read so far.
-pub fn show_progress(job: &Value, progress: &ProgressBar) {
-    let id = job["job_id"].as_str().unwrap_or("?");
-    let status = job["status"].as_str().unwrap_or("?");
-    progress.set_message(format!("{id}: {status}"));
-    let (Some(pages), Some(done)) = (job["pages"].as_u64(), job["pages_done"].as_u64()) else {
+pub fn show_progress(job: &JobView, progress: &ProgressBar) {
+    progress.set_message(format!("{}: {}", job.job_id, job.status));
+    let (Some(pages), Some(done)) = (job.pages.map(u64::from), job.pages_done.map(u64::from))
+    else {
         return;
     };
     if progress.length() != Some(pages) {
@@ -299,10 +331,9 @@ pub async fn submit(
         let outcome = submit_one(api, path, options, quiet).await;
         match outcome {
             Ok(job) => {
-                let status = job["status"].as_str().and_then(JobStatus::parse);
+                let status = job.view.status;
                 // Without --wait, a job still under way is fine too.
-                all_good &= status == Some(JobStatus::Completed)
-                    || (!options.wait && !status.is_some_and(JobStatus::is_final));
+                all_good &= status == JobStatus::Completed || (!options.wait && !status.is_final());
                 if options.json {
                     println!("{}", serde_json::to_string(&job)?);
                 } else {
@@ -337,7 +368,7 @@ async fn submit_one(
     path: &Path,
     options: &SubmitOptions,
     quiet: bool,
-) -> anyhow::Result<Value> {
+) -> anyhow::Result<AnsweredJob> {
     let document = Document::read(path)?;
     let (status, created) = api.create(&document, options.webhook.as_deref()).await?;
     let id = created["job_id"]
@@ -346,7 +377,7 @@ async fn submit_one(
         .to_owned();
     if status == StatusCode::OK && created["deduplicated"] == json!(true) {
         // The same bytes were read before: the answer is already there.
-        return Ok(created);
+        return read_answer(created, "job");
     }
     let progress = bar(document.bytes.len() as u64, quiet);
     progress.set_message(document.filename.clone());
@@ -361,32 +392,39 @@ async fn submit_one(
     job
 }
 
-/// A job for a person: one line of facts, then its text or its error.
-pub fn print_job(label: &str, job: &Value) {
-    let mut facts = vec![
-        job["job_id"].as_str().unwrap_or("").to_owned(),
-        job["status"].as_str().unwrap_or("").to_owned(),
-    ];
-    if let Some(kind) = job["document_type"].as_str() {
-        facts.push(kind.to_owned());
+/// `ocr status`: the job as the API gave it (`json`), or for a person.
+pub fn show_job(job: &AnsweredJob, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(job)?);
+    } else {
+        print_job("job", job);
     }
-    if let Some(confidence) = job["confidence"].as_f64() {
+    Ok(())
+}
+
+/// A job for a person: one line of facts, then its text or its error.
+pub fn print_job(label: &str, job: &AnsweredJob) {
+    let view = &job.view;
+    let mut facts = vec![view.job_id.to_string(), view.status.to_string()];
+    if let Some(kind) = view.document_type {
+        facts.push(kind.as_str().to_owned());
+    }
+    if let Some(confidence) = view.confidence {
         facts.push(format!("confidence {confidence:.2}"));
     }
-    if let Some(pages) = job["pages"].as_u64() {
+    if let Some(pages) = view.pages {
         facts.push(format!("{pages} page(s)"));
     }
-    if job["deduplicated"] == json!(true) {
+    if job.deduplicated {
         facts.push("same bytes as an earlier job: not read again".into());
     }
     println!("{label}: {}", facts.join(" · "));
-    if job["needs_review"] == json!(true) {
-        let pages: Vec<String> = job["review_pages"]
-            .as_array()
-            .into_iter()
+    if view.needs_review == Some(true) {
+        let pages: Vec<String> = view
+            .review_pages
+            .iter()
             .flatten()
-            .filter_map(Value::as_u64)
-            .map(|page| page.to_string())
+            .map(u32::to_string)
             .collect();
         println!(
             "  needs review: read with low confidence{}",
@@ -397,19 +435,14 @@ pub fn print_job(label: &str, job: &Value) {
             }
         );
     }
-    if let Some(error) = job["error"].as_object() {
-        println!(
-            "  {}: {}",
-            error.get("code").and_then(Value::as_str).unwrap_or(""),
-            error.get("message").and_then(Value::as_str).unwrap_or("")
-        );
+    if let Some(error) = &view.error {
+        println!("  {}: {}", error.code, error.message);
     }
-    if let Some(text) = job["text"].as_str() {
+    if let Some(text) = &view.text {
         println!("{text}");
     }
 }
 
-/// `ocr list`: a line per job, newest first.
 /// The filters of `ocr list` and `ocr search`, as the API names them.
 #[derive(Clone, Debug, Default)]
 pub struct ListParams {
@@ -428,43 +461,49 @@ const SEARCH_PAGES: usize = 20;
 
 /// `ocr search`: follows the cursor through pages the filter emptied until
 /// `limit` hits are found or the listing ends; one page of the API's shape.
-pub async fn search(api: &Api, params: &ListParams, cursor: Option<&str>) -> anyhow::Result<Value> {
-    let mut hits: Vec<Value> = Vec::new();
+pub async fn search(
+    api: &Api,
+    params: &ListParams,
+    cursor: Option<&str>,
+) -> anyhow::Result<Listing> {
+    let mut hits = Listing::default();
     let mut cursor = cursor.map(str::to_owned);
     for _ in 0..SEARCH_PAGES {
         let mut page = params.clone();
-        page.limit = params.limit - hits.len() as u32;
+        page.limit = params.limit - hits.jobs.len() as u32;
         let listing = api.list(&page, cursor.as_deref()).await?;
-        hits.extend(listing["jobs"].as_array().cloned().unwrap_or_default());
-        cursor = listing["next_cursor"].as_str().map(str::to_owned);
-        if cursor.is_none() || hits.len() as u32 >= params.limit {
+        hits.jobs.extend(listing.jobs);
+        cursor = listing.next_cursor;
+        if cursor.is_none() || hits.jobs.len() as u32 >= params.limit {
             break;
         }
     }
-    Ok(json!({"jobs": hits, "next_cursor": cursor}))
+    hits.next_cursor = cursor;
+    Ok(hits)
 }
 
-/// A listing's jobs, one line each (a search's with its snippet below), and
-/// the command for the next page: `more` is that command without its cursor.
-pub fn print_list(listing: &Value, more: &str) {
-    let jobs = listing["jobs"].as_array().cloned().unwrap_or_default();
-    if jobs.is_empty() {
+/// `ocr list`: a line per job, newest first (a search's with its snippet
+/// below), and the command for the next page: `more` is that command
+/// without its cursor.
+pub fn print_list(listing: &Listing, more: &str) {
+    if listing.jobs.is_empty() {
         println!("no jobs");
     }
-    for job in &jobs {
+    for job in &listing.jobs {
+        let kind = job.document_type.map_or("-", |kind| kind.as_str());
         println!(
             "{}  {:<16} {:<22} {}  {}",
-            job["job_id"].as_str().unwrap_or(""),
-            job["status"].as_str().unwrap_or(""),
-            job["document_type"].as_str().unwrap_or("-"),
-            job["created_at"].as_str().unwrap_or(""),
-            job["filename"].as_str().unwrap_or(""),
+            job.job_id,
+            job.status.as_str(),
+            kind,
+            job.created_at,
+            job.filename,
         );
-        if let Some(snippet) = job["snippet"].as_str() {
+        if let Some(snippet) = &job.snippet {
             println!("    {snippet}");
         }
     }
-    if let Some(cursor) = listing["next_cursor"].as_str() {
+    if let Some(cursor) = &listing.next_cursor {
         println!("more: {more} --cursor {cursor}");
     }
 }
@@ -475,11 +514,27 @@ mod tests {
 
     use super::*;
 
+    /// The job view the API answers, of these fields besides the ones every job has.
+    fn view(fields: Value) -> JobView {
+        let mut job = json!({
+            "filename": "긴 문서.pdf",
+            "content_type": "application/pdf",
+            "size": 1000,
+            "attempts": 1,
+            "created_at": "2026-12-04T00:00:00Z",
+            "updated_at": "2026-12-04T00:00:00Z",
+        });
+        for (name, value) in fields.as_object().unwrap() {
+            job[name] = value.clone();
+        }
+        serde_json::from_value(job).unwrap()
+    }
+
     #[test]
     fn a_long_pdfs_pages_read_so_far_fill_the_bar() {
         let progress = ProgressBar::hidden();
         let id = "0b7a6f0e-2c55-4a7e-9d1a-3f0c0d1e2f3a";
-        show_progress(&json!({"job_id": id, "status": "queued"}), &progress);
+        show_progress(&view(json!({"job_id": id, "status": "queued"})), &progress);
         assert_eq!(
             progress.length(),
             None,
@@ -488,11 +543,11 @@ mod tests {
         assert_eq!(progress.message(), format!("{id}: queued"));
         let running =
             json!({"job_id": id, "status": "processing", "pages": 250, "pages_done": 100});
-        show_progress(&running, &progress);
+        show_progress(&view(running), &progress);
         assert_eq!((progress.position(), progress.length()), (100, Some(250)));
         let further =
             json!({"job_id": id, "status": "processing", "pages": 250, "pages_done": 200});
-        show_progress(&further, &progress);
+        show_progress(&view(further), &progress);
         assert_eq!(progress.position(), 200);
         assert_eq!(progress.message(), format!("{id}: processing"));
     }

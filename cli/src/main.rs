@@ -200,7 +200,7 @@ impl Target {
     }
 }
 
-fn show_listing(listing: &serde_json::Value, json: bool, more: &str) -> anyhow::Result<()> {
+fn show_listing(listing: &client::Listing, json: bool, more: &str) -> anyhow::Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(listing)?);
     } else {
@@ -271,19 +271,11 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         }
         Command::Status { id, target, json } => {
             let job = target.connect(&state)?.job(&id).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&job)?);
-            } else {
-                client::print_job("job", &job);
-            }
+            client::show_job(&job, json)?;
             Ok(true)
         }
         Command::Delete { ids, target } => {
-            let api = target.connect(&state)?;
-            for id in &ids {
-                api.delete(id).await?;
-                println!("deleted {id}");
-            }
+            target.connect(&state)?.delete_all(&ids).await?;
             Ok(true)
         }
         Command::List {
@@ -315,18 +307,28 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         }
         Command::Invoke { function, event } => {
             init_logging();
-            let Some(running) = state.running() else {
-                bail!("no local stack is running: start one with `ocr dev` (or `make dev`)");
-            };
-            let text = std::fs::read_to_string(&event)
-                .with_context(|| format!("cannot read {}", event.display()))?;
-            let event = serde_json::from_str(&text)
-                .with_context(|| format!("{} is not JSON", event.display()))?;
-            let result = invoke::run(&running, &function, event).await?;
-            println!("{}", serde_json::to_string_pretty(&result)?);
+            invoke_with(&state, &function, &event).await?;
             Ok(true)
         }
     }
+}
+
+/// `ocr invoke`: one function of the running local stack, with the event in `event`.
+async fn invoke_with(
+    state: &StateDir,
+    function: &str,
+    event: &std::path::Path,
+) -> anyhow::Result<()> {
+    let Some(running) = state.running() else {
+        bail!("no local stack is running: start one with `ocr dev` (or `make dev`)");
+    };
+    let text = std::fs::read_to_string(event)
+        .with_context(|| format!("cannot read {}", event.display()))?;
+    let event =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", event.display()))?;
+    let result = invoke::run(&running, function, event).await?;
+    println!("{}", serde_json::to_string_pretty(&result)?);
+    Ok(())
 }
 
 #[cfg(test)]

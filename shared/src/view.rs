@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::{
     DocumentType, Filename, Job, JobError, JobId, JobStatus, PiiCounts, Timestamp, WebhookState,
@@ -13,8 +13,9 @@ use crate::domain::{
 /// How long a presigned link to a full result lasts (status API and webhooks).
 pub const RESULT_URL_TTL: Duration = Duration::from_secs(15 * 60);
 
-/// The public view of a job. Internal fields (lease, index keys, owner) stay private.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// The public view of a job. Internal fields (lease, index keys, owner) stay
+/// private. Clients (the CLI) read it back as it was written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobView {
     pub job_id: JobId,
     /// A stored status, or `expired` for an upload slot that ran out unused.
@@ -80,7 +81,7 @@ pub struct JobView {
     pub webhook: Option<WebhookView>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WebhookView {
     pub status: WebhookStatus,
     pub attempts: u32,

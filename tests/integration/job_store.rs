@@ -51,7 +51,9 @@ async fn a_job_moves_through_every_stage_and_keeps_what_each_wrote() {
     assert_eq!(job.status, JobStatus::Queued);
     assert_eq!(job.sha256().cloned(), Some(sha(2)));
     assert_eq!(
-        job.hash.as_ref().and_then(|hash| hash.owner_sha256.as_deref()),
+        job.hash
+            .as_ref()
+            .and_then(|hash| hash.owner_sha256.as_deref()),
         Some(format!("alice#{}", sha(2)).as_str())
     );
     assert_eq!(job.queued_at, Some(t0));
@@ -581,12 +583,7 @@ async fn a_listing_shows_each_job_as_a_read_would_but_never_reads_its_text() {
         assert_eq!(listed.text(), None, "the index never carries the text");
     }
     assert_eq!(
-        store
-            .get(&done.job_id)
-            .await
-            .unwrap()
-            .unwrap()
-            .text(),
+        store.get(&done.job_id).await.unwrap().unwrap().text(),
         Some("상호 주식회사 예시")
     );
 }

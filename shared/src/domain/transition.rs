@@ -213,20 +213,11 @@ impl Transition {
                 pages,
                 document_type,
             } => {
-                let mut changes = vec![
-                    set(JobField::DeduplicatedFrom, of),
-                    set(JobField::Size, size),
-                    set(JobField::CompletedAt, now),
-                ];
-                changes.extend(hash_changes(digest));
+                let mut changes = duplicate_changes(of, digest, *size, now);
                 changes.extend(completion_changes(completion, *pages, *document_type));
                 changes
             }
-            Transition::StartProcessing { lease_until } => vec![
-                set(JobField::LeaseUntil, lease_until),
-                set(JobField::StartedAt, now),
-                FieldChange::Increment(JobField::Attempts, 1),
-            ],
+            Transition::StartProcessing { lease_until } => start_changes(*lease_until, now),
             Transition::Progress {
                 pages_done,
                 lease_until,
@@ -295,6 +286,26 @@ fn enqueue_changes(
     if let Some(pages) = pages {
         changes.push(set(JobField::Pages, pages));
     }
+    changes
+}
+
+/// A worker takes the lease: one more attempt.
+fn start_changes(lease_until: Timestamp, now: Timestamp) -> Vec<FieldChange> {
+    vec![
+        set(JobField::LeaseUntil, lease_until),
+        set(JobField::StartedAt, now),
+        FieldChange::Increment(JobField::Attempts, 1),
+    ]
+}
+
+/// Completed from an earlier job's result: which one, and this upload's hash and size.
+fn duplicate_changes(of: &JobId, digest: &DedupKey, size: u64, now: Timestamp) -> Vec<FieldChange> {
+    let mut changes = vec![
+        set(JobField::DeduplicatedFrom, of),
+        set(JobField::Size, size),
+        set(JobField::CompletedAt, now),
+    ];
+    changes.extend(hash_changes(digest));
     changes
 }
 
@@ -544,10 +555,7 @@ mod tests {
             .unwrap();
         assert_eq!(job.status, JobStatus::Completed);
         assert_eq!(job.lease_until, None);
-        assert_eq!(
-            job.text(),
-            Some("합계 12,000원")
-        );
+        assert_eq!(job.text(), Some("합계 12,000원"));
         assert_eq!(
             job.document_type,
             Some(crate::domain::DocumentType::Receipt)
