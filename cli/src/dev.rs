@@ -1,5 +1,5 @@
 //! `ocr dev`: the whole stack on this machine. moto for the AWS services
-//! (started here unless AWS_ENDPOINT_URL names one), the five functions over
+//! (started here unless AWS_ENDPOINT_URL names one), the six functions over
 //! it, the API and the demo page on 127.0.0.1, and the pumps between them.
 
 use std::collections::HashMap;
@@ -76,7 +76,7 @@ struct Banner<'a> {
     base_url: &'a str,
     endpoint: &'a str,
     moto_started: bool,
-    engine: &'a str,
+    engine: EngineKind,
     token: &'a str,
     webhook_key: &'a str,
 }
@@ -90,8 +90,10 @@ fn print_banner(banner: &Banner) {
         ..
     } = banner;
     let engine = match banner.engine {
-        "tesseract" => "tesseract (kor+Hangul+eng), offline; set UPSTAGE_API_KEY for Upstage",
-        other => other,
+        EngineKind::Tesseract => {
+            "tesseract (kor+Hangul+eng), offline; set UPSTAGE_API_KEY for Upstage"
+        }
+        EngineKind::Upstage => "upstage",
     };
     let aws = if banner.moto_started {
         format!("{endpoint} (moto, started here; its state is in memory and ends with it)")
@@ -159,7 +161,7 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
         base_url: &base_url,
         endpoint: &endpoint,
         moto_started: moto.is_some(),
-        engine: functions.engine(),
+        engine: ocr.engine,
         token: &token,
         webhook_key: &webhook_key,
     });
@@ -171,6 +173,12 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
     if let Some(moto) = moto {
         tokio::task::spawn_blocking(move || moto.stop()).await.ok();
     }
+    print_tallies();
+    served.context("the HTTP server failed")
+}
+
+/// What this run did, printed when it stops.
+fn print_tallies() {
     // The figures the deployed functions publish as metrics, for this run.
     println!(
         "metrics  {}",
@@ -182,7 +190,6 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
         crate::invocations::summary(&crate::invocations::tally())
     );
     println!("stopped");
-    served.context("the HTTP server failed")
 }
 
 /// The AWS endpoint to use: `AWS_ENDPOINT_URL` when set, else a moto server

@@ -17,6 +17,45 @@ use upload_api::UploadApi;
 
 use crate::provision::Resources;
 
+/// The stack's functions, by their template names (`upload-api`, ...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
+pub enum FunctionName {
+    UploadApi,
+    StatusApi,
+    Ingest,
+    OcrWorker,
+    Notifier,
+    Sweeper,
+}
+
+impl FunctionName {
+    pub const ALL: [FunctionName; 6] = [
+        FunctionName::UploadApi,
+        FunctionName::StatusApi,
+        FunctionName::Ingest,
+        FunctionName::OcrWorker,
+        FunctionName::Notifier,
+        FunctionName::Sweeper,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FunctionName::UploadApi => "upload-api",
+            FunctionName::StatusApi => "status-api",
+            FunctionName::Ingest => "ingest",
+            FunctionName::OcrWorker => "ocr-worker",
+            FunctionName::Notifier => "notifier",
+            FunctionName::Sweeper => "sweeper",
+        }
+    }
+}
+
+impl std::fmt::Display for FunctionName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 pub struct Functions {
     pub upload_api: UploadApi,
     pub status_api: StatusApi,
@@ -62,24 +101,28 @@ impl Functions {
         Ok(Self {
             upload_api: UploadApi::connect(
                 sdk,
-                upload_api::Config::from_env(&env).context("upload-api")?,
+                upload_api::Config::from_env(&env).context(FunctionName::UploadApi)?,
             ),
             status_api: StatusApi::connect(
                 sdk,
-                status_api::Config::from_env(&env).context("status-api")?,
+                status_api::Config::from_env(&env).context(FunctionName::StatusApi)?,
             ),
-            ingest: Ingest::connect(sdk, ingest::Config::from_env(&env).context("ingest")?),
+            ingest: Ingest::connect(
+                sdk,
+                ingest::Config::from_env(&env).context(FunctionName::Ingest)?,
+            ),
             worker: Worker::connect(
                 sdk,
-                ocr_worker::Config::from_env_any_engine(&env).context("ocr-worker")?,
+                ocr_worker::Config::from_env_any_engine(&env).context(FunctionName::OcrWorker)?,
             )?,
-            notifier: Notifier::connect(sdk, notifier::Config::from_env(&env).context("notifier")?),
-            sweeper: Sweeper::connect(sdk, sweeper::Config::from_env(&env).context("sweeper")?),
+            notifier: Notifier::connect(
+                sdk,
+                notifier::Config::from_env(&env).context(FunctionName::Notifier)?,
+            ),
+            sweeper: Sweeper::connect(
+                sdk,
+                sweeper::Config::from_env(&env).context(FunctionName::Sweeper)?,
+            ),
         })
-    }
-
-    /// The engine the worker reads with: `tesseract` or `upstage`.
-    pub fn engine(&self) -> &'static str {
-        self.worker.engine.name()
     }
 }

@@ -15,6 +15,8 @@ use axum::routing::get;
 use base64::Engine as _;
 use serde_json::{Value, json};
 
+use crate::functions::FunctionName;
+
 use crate::functions::Functions;
 use crate::{token, web};
 
@@ -196,10 +198,10 @@ async fn api(
     };
     let answer = if method == Method::GET {
         let invocation = status_api::handle(request, &gateway.functions.status_api);
-        crate::invocations::timed("status-api", 1, invocation).await
+        crate::invocations::timed(FunctionName::StatusApi, 1, invocation).await
     } else {
         let invocation = upload_api::handle(request, &gateway.functions.upload_api);
-        crate::invocations::timed("upload-api", 1, invocation).await
+        crate::invocations::timed(FunctionName::UploadApi, 1, invocation).await
     };
     match answer {
         Ok(response) => lambda_response(response),

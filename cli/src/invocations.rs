@@ -8,6 +8,8 @@ use std::future::Future;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::functions::FunctionName;
+
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Invocations {
     pub count: u64,
@@ -17,11 +19,11 @@ pub struct Invocations {
     pub busy: Duration,
 }
 
-static TALLY: Mutex<BTreeMap<&'static str, Invocations>> = Mutex::new(BTreeMap::new());
+static TALLY: Mutex<BTreeMap<FunctionName, Invocations>> = Mutex::new(BTreeMap::new());
 
 /// Runs one invocation of `function` carrying `events` records, and counts it.
 pub async fn timed<T>(
-    function: &'static str,
+    function: FunctionName,
     events: usize,
     invocation: impl Future<Output = T>,
 ) -> T {
@@ -39,7 +41,7 @@ pub async fn timed<T>(
 }
 
 /// The tally so far, by function name.
-pub fn tally() -> BTreeMap<&'static str, Invocations> {
+pub fn tally() -> BTreeMap<FunctionName, Invocations> {
     TALLY
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -48,7 +50,7 @@ pub fn tally() -> BTreeMap<&'static str, Invocations> {
 
 /// One line: `upload-api 3 × 1 event 4.1 ms; ocr-worker 2 × 1.5 events 310.0 ms; …`
 /// (invocations × events each on average, mean duration).
-pub fn summary(tally: &BTreeMap<&'static str, Invocations>) -> String {
+pub fn summary(tally: &BTreeMap<FunctionName, Invocations>) -> String {
     if tally.is_empty() {
         return "none".to_owned();
     }
@@ -78,19 +80,20 @@ mod tests {
 
     #[tokio::test]
     async fn invocations_are_counted_with_their_events_and_time() {
-        let answer = timed("tally-test", 3, async {
+        // No other test of this binary runs the sweeper.
+        let answer = timed(FunctionName::Sweeper, 3, async {
             tokio::time::sleep(Duration::from_millis(20)).await;
             7
         })
         .await;
         assert_eq!(answer, 7);
-        timed("tally-test", 1, async {}).await;
-        let counted = tally()["tally-test"];
+        timed(FunctionName::Sweeper, 1, async {}).await;
+        let counted = tally()[&FunctionName::Sweeper];
         assert_eq!(counted.count, 2);
         assert_eq!(counted.events, 4);
         assert!(counted.busy >= Duration::from_millis(20));
-        let line = summary(&BTreeMap::from([("tally-test", counted)]));
-        assert!(line.starts_with("tally-test 2 × 2.0 events "), "{line}");
+        let line = summary(&BTreeMap::from([(FunctionName::Sweeper, counted)]));
+        assert!(line.starts_with("sweeper 2 × 2.0 events "), "{line}");
         assert_eq!(summary(&BTreeMap::new()), "none");
     }
 }

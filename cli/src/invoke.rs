@@ -1,69 +1,72 @@
 //! `ocr invoke FUNCTION --event FILE`: one handler, once, against the running
 //! local stack, like `sam local invoke`; prints what the handler returned.
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 
-use crate::functions::{self, Functions};
+use crate::functions::{self, FunctionName, Functions};
 use crate::state::Running;
 
-/// The functions `ocr invoke` knows, by their template names.
-pub const FUNCTIONS: &[&str] = &[
-    "upload-api",
-    "status-api",
-    "ingest",
-    "ocr-worker",
-    "notifier",
-    "sweeper",
-];
-
-pub async fn run(running: &Running, function: &str, event: Value) -> anyhow::Result<Value> {
-    if !FUNCTIONS.contains(&function) {
-        bail!("no function {function:?}; one of: {}", FUNCTIONS.join(", "));
-    }
+pub async fn run(running: &Running, function: FunctionName, event: Value) -> anyhow::Result<Value> {
     let sdk = crate::moto::sdk_config(&running.endpoint).await;
     let variables = functions::environment(std::env::vars(), &running.resources, &running.endpoint);
     let functions = Functions::build(&sdk, &variables)?;
-    let context = Context::default();
+    let event = LambdaEvent::new(event, Context::default());
     let result = match function {
-        "ingest" => {
-            let outcomes = ingest::handle(LambdaEvent::new(event, context), &functions.ingest)
+        FunctionName::Ingest => serde_json::to_value(
+            ingest::handle(event, &functions.ingest)
                 .await
-                .map_err(|error| anyhow::anyhow!("{error}"))?;
-            serde_json::to_value(outcomes)?
-        }
-        "sweeper" => {
-            let sweep = sweeper::handle(LambdaEvent::new(event, context), &functions.sweeper)
+                .map_err(failed)?,
+        )?,
+        FunctionName::Sweeper => serde_json::to_value(
+            sweeper::handle(event, &functions.sweeper)
                 .await
-                .map_err(|error| anyhow::anyhow!("{error}"))?;
-            serde_json::to_value(sweep)?
+                .map_err(failed)?,
+        )?,
+        FunctionName::OcrWorker => {
+            let event = sqs(event)?;
+            serde_json::to_value(
+                ocr_worker::handle(event, &functions.worker)
+                    .await
+                    .map_err(failed)?,
+            )?
         }
-        "ocr-worker" | "notifier" => {
-            let event: SqsEvent = serde_json::from_value(event).context("not an SQS event")?;
-            let event = LambdaEvent::new(event, context);
-            let response = if function == "ocr-worker" {
-                ocr_worker::handle(event, &functions.worker).await
-            } else {
-                notifier::handle(event, &functions.notifier).await
-            }
-            .map_err(|error| anyhow::anyhow!("{error}"))?;
-            serde_json::to_value(response)?
+        FunctionName::Notifier => {
+            let event = sqs(event)?;
+            serde_json::to_value(
+                notifier::handle(event, &functions.notifier)
+                    .await
+                    .map_err(failed)?,
+            )?
         }
-        _ => {
-            let request = lambda_http::request::from_str(&event.to_string())
-                .context("not an API Gateway event")?;
-            let response = if function == "status-api" {
-                status_api::handle(request, &functions.status_api).await
-            } else {
-                upload_api::handle(request, &functions.upload_api).await
-            }
-            .map_err(|error| anyhow::anyhow!("{error}"))?;
-            api_gateway_response(response)
+        FunctionName::StatusApi => {
+            let response = status_api::handle(http(&event.payload)?, &functions.status_api);
+            api_gateway_response(response.await.map_err(failed)?)
+        }
+        FunctionName::UploadApi => {
+            let response = upload_api::handle(http(&event.payload)?, &functions.upload_api);
+            api_gateway_response(response.await.map_err(failed)?)
         }
     };
     Ok(result)
+}
+
+/// A handler's error, as the command reports it.
+fn failed(error: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("{error}")
+}
+
+/// The event as an SQS batch, as Lambda's event source hands one over.
+fn sqs(event: LambdaEvent<Value>) -> anyhow::Result<LambdaEvent<SqsEvent>> {
+    let batch: SqsEvent = serde_json::from_value(event.payload).context("not an SQS event")?;
+    Ok(LambdaEvent::new(batch, event.context))
+}
+
+/// The event as an API Gateway request.
+fn http(event: &Value) -> anyhow::Result<lambda_http::Request> {
+    lambda_http::request::from_str(&event.to_string()).context("not an API Gateway event")
 }
 
 /// A function's HTTP response in API Gateway v2's payload format.

@@ -7,6 +7,7 @@ use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser, Subcommand};
 use ocr_cli::client::{self, Api, ListParams, SubmitOptions};
 use ocr_cli::dev::{self, DEFAULT_SUBJECT, DevOptions, TOKEN_TTL};
+use ocr_cli::functions::FunctionName;
 use ocr_cli::state::StateDir;
 use ocr_cli::{invoke, token};
 use ocr_shared::domain::{DocumentType, JobStatus};
@@ -111,8 +112,8 @@ enum Command {
     /// Runs one function once against the running local stack with an event file.
     Invoke {
         /// The function to run.
-        #[arg(value_parser = PossibleValuesParser::new(invoke::FUNCTIONS))]
-        function: String,
+        #[arg(value_enum)]
+        function: FunctionName,
         /// A JSON event in the shape AWS sends that function (see events/).
         #[arg(long)]
         event: PathBuf,
@@ -307,7 +308,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         }
         Command::Invoke { function, event } => {
             init_logging();
-            invoke_with(&state, &function, &event).await?;
+            invoke_with(&state, function, &event).await?;
             Ok(true)
         }
     }
@@ -316,7 +317,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
 /// `ocr invoke`: one function of the running local stack, with the event in `event`.
 async fn invoke_with(
     state: &StateDir,
-    function: &str,
+    function: FunctionName,
     event: &std::path::Path,
 ) -> anyhow::Result<()> {
     let Some(running) = state.running() else {

@@ -16,7 +16,7 @@ use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use tracing::{info, warn};
 
-use crate::functions::Functions;
+use crate::functions::{FunctionName, Functions};
 use crate::provision::Resources;
 
 /// Worker batches in flight at once: the template's `MaximumConcurrency` default.
@@ -69,11 +69,19 @@ pub struct Pump {
     sqs: Client,
     url: String,
     /// The function it feeds, for the invocation tally.
-    function: &'static str,
+    function: FunctionName,
+}
+
+/// A queue that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("the queue {url} could not be read: {detail}")]
+pub struct PumpError {
+    pub url: String,
+    pub detail: String,
 }
 
 impl Pump {
-    pub fn new(sqs: Client, url: &str, function: &'static str) -> Self {
+    pub fn new(sqs: Client, url: &str, function: FunctionName) -> Self {
         Self {
             sqs,
             url: url.to_owned(),
@@ -81,7 +89,7 @@ impl Pump {
         }
     }
 
-    async fn receive(&self, wait: i32) -> Result<Vec<Message>, String> {
+    async fn receive(&self, wait: i32) -> Result<Vec<Message>, PumpError> {
         self.sqs
             .receive_message()
             .queue_url(&self.url)
@@ -91,7 +99,10 @@ impl Pump {
             .send()
             .await
             .map(|output| output.messages.unwrap_or_default())
-            .map_err(|error| ocr_shared::telemetry::error_chain(&error))
+            .map_err(|error| PumpError {
+                url: self.url.clone(),
+                detail: ocr_shared::telemetry::error_chain(&error),
+            })
     }
 
     async fn delete(&self, message: &Message) {
@@ -111,7 +122,7 @@ impl Pump {
     }
 
     /// One poll: a batch to `handler`; returns how many messages it held.
-    pub async fn batch<F, Fut>(&self, wait: i32, handler: F) -> Result<usize, String>
+    pub async fn batch<F, Fut>(&self, wait: i32, handler: F) -> Result<usize, PumpError>
     where
         F: FnOnce(SqsEvent) -> Fut,
         Fut: Future<Output = Result<SqsBatchResponse, lambda_runtime::Error>>,
@@ -147,7 +158,7 @@ impl Pump {
 
     /// One poll of S3 notifications: each message is one asynchronous
     /// invocation of ingest; an error leaves it for a retry (S3's, in AWS).
-    pub async fn uploads(&self, wait: i32, functions: &Functions) -> Result<Uploads, String> {
+    pub async fn uploads(&self, wait: i32, functions: &Functions) -> Result<Uploads, PumpError> {
         let messages = self.receive(wait).await?;
         let mut outcomes = Vec::new();
         for message in &messages {
@@ -161,7 +172,7 @@ impl Pump {
             };
             let event = LambdaEvent::new(payload, Context::default());
             let invocation = ingest::handle(event, &functions.ingest);
-            match crate::invocations::timed("ingest", 1, invocation).await {
+            match crate::invocations::timed(FunctionName::Ingest, 1, invocation).await {
                 Ok(handled) => {
                     for outcome in &handled {
                         info!(outcome = %serde_json::to_string(outcome).unwrap_or_default(), "ingest");
@@ -187,21 +198,21 @@ pub struct Uploads {
     pub outcomes: Vec<ingest::Outcome>,
 }
 
-/// Runs every pump until the task is aborted: the worker with as many batches
-/// in flight as the template's default `MaximumConcurrency`, the others one.
 /// How often `ocr dev` runs the sweeper (the template schedules it every 5 minutes).
 const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// Runs every pump until the task is aborted: the worker with as many batches
+/// in flight as the template's default `MaximumConcurrency`, the others one.
 pub async fn run(sqs: Client, resources: Resources, functions: Arc<Functions>) {
     let uploads = async {
-        let pump = Pump::new(sqs.clone(), &resources.uploads_queue, "ingest");
+        let pump = Pump::new(sqs.clone(), &resources.uploads_queue, FunctionName::Ingest);
         loop {
             let polled = pump.uploads(LONG_POLL_SECONDS, &functions).await;
             report(polled.map(|uploads| uploads.received)).await;
         }
     };
     let jobs = (0..WORKER_CONCURRENCY).map(|_| async {
-        let pump = Pump::new(sqs.clone(), &resources.jobs_queue, "ocr-worker");
+        let pump = Pump::new(sqs.clone(), &resources.jobs_queue, FunctionName::OcrWorker);
         loop {
             let result = pump
                 .batch(LONG_POLL_SECONDS, |event| {
@@ -215,7 +226,11 @@ pub async fn run(sqs: Client, resources: Resources, functions: Arc<Functions>) {
         }
     });
     let notifications = async {
-        let pump = Pump::new(sqs.clone(), &resources.notifier_queue, "notifier");
+        let pump = Pump::new(
+            sqs.clone(),
+            &resources.notifier_queue,
+            FunctionName::Notifier,
+        );
         loop {
             let result = pump
                 .batch(LONG_POLL_SECONDS, |event| {
@@ -235,7 +250,9 @@ pub async fn run(sqs: Client, resources: Resources, functions: Arc<Functions>) {
             every.tick().await;
             let event = LambdaEvent::new(serde_json::json!({}), Context::default());
             let invocation = sweeper::handle(event, &functions.sweeper);
-            if let Err(error) = crate::invocations::timed("sweeper", 1, invocation).await {
+            if let Err(error) =
+                crate::invocations::timed(FunctionName::Sweeper, 1, invocation).await
+            {
                 tracing::warn!(%error, "sweep");
             }
         }
@@ -249,7 +266,7 @@ pub async fn run(sqs: Client, resources: Resources, functions: Arc<Functions>) {
 }
 
 /// A queue that cannot be read is logged, and tried again a second later.
-async fn report(result: Result<usize, String>) {
+async fn report(result: Result<usize, PumpError>) {
     if let Err(error) = result {
         warn!(error = %error, "a queue could not be read");
         tokio::time::sleep(Duration::from_secs(1)).await;

@@ -239,7 +239,7 @@ fn problems(template: &Path) -> Vec<String> {
     };
     let mut asked = Vec::new();
     for spec in functions() {
-        let function = &deployed["functions"][spec.binary];
+        let function = &deployed["functions"][spec.binary.as_str()];
         assert!(function.is_object(), "no function runs {}", spec.binary);
         let needed: BTreeSet<Call> = spec
             .actions
@@ -251,7 +251,7 @@ fn problems(template: &Path) -> Vec<String> {
             .iter()
             .filter(|other| other.binary != spec.binary)
             .flat_map(|other| {
-                let theirs = &deployed["functions"][other.binary];
+                let theirs = &deployed["functions"][other.binary.as_str()];
                 other
                     .actions
                     .iter()
@@ -270,7 +270,7 @@ fn problems(template: &Path) -> Vec<String> {
     }
     let requests: Vec<Value> = asked
         .iter()
-        .map(|(binary, call, _)| request(&deployed, &deployed["functions"][binary], call))
+        .map(|(binary, call, _)| request(&deployed, &deployed["functions"][binary.as_str()], call))
         .collect();
     let decisions = evaluate(deployed["account"].as_str().unwrap(), &requests);
     assert_eq!(decisions.len(), asked.len());

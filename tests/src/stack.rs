@@ -14,7 +14,7 @@ use aws_sdk_sqs::types::MessageSystemAttributeName;
 use ingest::Outcome;
 use lambda_http::Body;
 use lambda_runtime::{Context, LambdaEvent};
-use ocr_cli::functions::{Functions, environment};
+use ocr_cli::functions::{FunctionName, Functions, environment};
 use ocr_cli::provision::{self, QueueSettings, Resources};
 use ocr_cli::pumps::Pump;
 use ocr_shared::aws::{DynamoJobStore, S3BlobStore};
@@ -288,13 +288,13 @@ impl Stack {
             .unwrap();
     }
 
-    fn pump(&self, url: &str, function: &'static str) -> Pump {
+    fn pump(&self, url: &str, function: FunctionName) -> Pump {
         Pump::new(self.sqs.clone(), url, function)
     }
 
     /// Delivers every pending S3 notification to ingest; returns what it made of them.
     pub async fn pump_uploads(&self) -> Vec<Outcome> {
-        let pump = self.pump(&self.resources.uploads_queue, "ingest");
+        let pump = self.pump(&self.resources.uploads_queue, FunctionName::Ingest);
         let mut outcomes = Vec::new();
         loop {
             let polled = pump
@@ -311,7 +311,7 @@ impl Stack {
     /// One Lambda poll of the jobs queue: a batch of up to 10 to the worker;
     /// acknowledged messages are deleted, reported failures stay. Returns the batch size.
     pub async fn pump_jobs(&self) -> usize {
-        self.pump(&self.resources.jobs_queue, "ocr-worker")
+        self.pump(&self.resources.jobs_queue, FunctionName::OcrWorker)
             .batch(0, |event| {
                 ocr_worker::handle(
                     LambdaEvent::new(event, Context::default()),
@@ -353,7 +353,7 @@ impl Stack {
 
     /// One Lambda poll of the notifier's queue; returns the batch size.
     pub async fn pump_notifications(&self) -> usize {
-        self.pump(&self.resources.notifier_queue, "notifier")
+        self.pump(&self.resources.notifier_queue, FunctionName::Notifier)
             .batch(0, |event| {
                 notifier::handle(
                     LambdaEvent::new(event, Context::default()),

@@ -7,6 +7,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 
+use ocr_cli::functions::FunctionName;
 use ocr_shared::aws::{
     BY_HASH_ATTRIBUTES, BY_SEARCH_ATTRIBUTES, INDEX_BY_HASH, INDEX_BY_OWNER, INDEX_BY_SEARCH,
     by_owner_attributes,
@@ -28,7 +29,7 @@ pub const SET_BY_LAMBDA: &[&str] = &[vars::AWS_LAMBDA_FUNCTION_NAME];
 /// checks it for a missing key; a DynamoDB action on an index names it
 /// (`dynamodb:Query@index/by_hash`), one on the table names nothing.
 pub struct FunctionSpec {
-    pub binary: &'static str,
+    pub binary: FunctionName,
     pub load: fn(&Env) -> Result<(), ConfigError>,
     pub actions: &'static [&'static str],
 }
@@ -36,32 +37,32 @@ pub struct FunctionSpec {
 pub fn functions() -> Vec<FunctionSpec> {
     vec![
         FunctionSpec {
-            binary: "upload-api",
+            binary: FunctionName::UploadApi,
             load: |env| upload_api::Config::from_env(env).map(|_| ()),
             actions: upload_api::IAM_ACTIONS,
         },
         FunctionSpec {
-            binary: "status-api",
+            binary: FunctionName::StatusApi,
             load: |env| status_api::Config::from_env(env).map(|_| ()),
             actions: status_api::IAM_ACTIONS,
         },
         FunctionSpec {
-            binary: "ingest",
+            binary: FunctionName::Ingest,
             load: |env| ingest::Config::from_env(env).map(|_| ()),
             actions: ingest::IAM_ACTIONS,
         },
         FunctionSpec {
-            binary: "ocr-worker",
+            binary: FunctionName::OcrWorker,
             load: |env| ocr_worker::Config::from_env(env).map(|_| ()),
             actions: ocr_worker::IAM_ACTIONS,
         },
         FunctionSpec {
-            binary: "sweeper",
+            binary: FunctionName::Sweeper,
             load: |env| sweeper::Config::from_env(env).map(|_| ()),
             actions: sweeper::IAM_ACTIONS,
         },
         FunctionSpec {
-            binary: "notifier",
+            binary: FunctionName::Notifier,
             load: |env| notifier::Config::from_env(env).map(|_| ()),
             actions: notifier::IAM_ACTIONS,
         },
@@ -308,7 +309,7 @@ pub fn problems(template: &Value) -> Vec<String> {
             problems.push(format!("{name} has no BuildProperties.Binary"));
             continue;
         };
-        let Some(spec) = specs.iter().find(|spec| spec.binary == binary) else {
+        let Some(spec) = specs.iter().find(|spec| spec.binary.as_str() == binary) else {
             problems.push(format!(
                 "{name} builds {binary}, which is not a function of this workspace"
             ));
@@ -460,7 +461,7 @@ pub fn problems(template: &Value) -> Vec<String> {
         problems.extend(access_log_problems(&name, api, &log_groups));
     }
     for spec in &specs {
-        if !built.contains(spec.binary) {
+        if !built.contains(spec.binary.as_str()) {
             problems.push(format!("no function builds {}", spec.binary));
         }
     }
