@@ -142,22 +142,38 @@ pub async fn jpeg_size(file: &mut Ranged<'_>) -> Result<(u64, u64), Unreadable> 
     }
 }
 
-/// The width and height of each page of a TIFF (classic or BigTIFF), along
-/// its chain of image directories; more than `max_pages` is not followed further.
-pub async fn tiff_pages(
-    file: &mut Ranged<'_>,
-    max_pages: u32,
-) -> Result<Vec<(u64, u64)>, Unreadable> {
-    let header = file.bytes(0, 8).await?;
-    let big_endian = match &header[..2] {
-        b"II" => false,
-        b"MM" => true,
-        _ => return Err(format("the TIFF's byte order is neither II nor MM")),
-    };
-    let number = |bytes: &[u8]| {
+/// How a TIFF writes its numbers and directories.
+struct TiffLayout {
+    big_endian: bool,
+    /// BigTIFF: 8-byte offsets and counts, 20-byte entries.
+    big: bool,
+}
+
+impl TiffLayout {
+    /// The layout the file's 8-byte header declares.
+    fn of(header: &[u8]) -> Result<Self, Unreadable> {
+        let big_endian = match &header[..2] {
+            b"II" => false,
+            b"MM" => true,
+            _ => return Err(format("the TIFF's byte order is neither II nor MM")),
+        };
+        let mut layout = Self {
+            big_endian,
+            big: false,
+        };
+        layout.big = match layout.number(&header[2..4]) {
+            42 => false,
+            43 => true,
+            _ => return Err(format("the TIFF's header is neither TIFF nor BigTIFF")),
+        };
+        Ok(layout)
+    }
+
+    /// An unsigned number of `bytes.len()` bytes, in the file's byte order.
+    fn number(&self, bytes: &[u8]) -> u64 {
         let mut value = 0u64;
         for i in 0..bytes.len() {
-            let byte = if big_endian {
+            let byte = if self.big_endian {
                 bytes[i]
             } else {
                 bytes[bytes.len() - 1 - i]
@@ -165,18 +181,50 @@ pub async fn tiff_pages(
             value = (value << 8) | u64::from(byte);
         }
         value
-    };
-    let big = match number(&header[2..4]) {
-        42 => false,
-        43 => true,
-        _ => return Err(format("the TIFF's header is neither TIFF nor BigTIFF")),
-    };
-    // Sizes of the directory's fields: offsets, entry counts and entries.
-    let (offset_size, count_size, entry_size) = if big { (8, 8, 20) } else { (4, 2, 12) };
-    let mut next = if big {
-        number(&file.bytes(8, 8).await?)
+    }
+
+    /// Sizes of a directory's fields: offsets, entry counts and entries.
+    fn sizes(&self) -> (u64, u64, u64) {
+        if self.big { (8, 8, 20) } else { (4, 2, 12) }
+    }
+
+    /// The width and height a directory's entries declare, where they do.
+    fn dimensions(&self, entries: &[u8]) -> (Option<u64>, Option<u64>) {
+        let (_, _, entry_size) = self.sizes();
+        let value_at = if self.big { 12 } else { 8 };
+        let (mut width, mut height) = (None, None);
+        for entry in entries.chunks_exact(entry_size as usize) {
+            let tag = self.number(&entry[0..2]);
+            // A SHORT sits in the value field's first bytes; LONG and LONG8 fill more of it.
+            let value = match self.number(&entry[2..4]) {
+                3 => self.number(&entry[value_at..value_at + 2]),
+                4 => self.number(&entry[value_at..value_at + 4]),
+                16 if self.big => self.number(&entry[value_at..value_at + 8]),
+                _ => continue,
+            };
+            match tag {
+                256 => width = Some(value),
+                257 => height = Some(value),
+                _ => {}
+            }
+        }
+        (width, height)
+    }
+}
+
+/// The width and height of each page of a TIFF (classic or BigTIFF), along
+/// its chain of image directories; more than `max_pages` is not followed further.
+pub async fn tiff_pages(
+    file: &mut Ranged<'_>,
+    max_pages: u32,
+) -> Result<Vec<(u64, u64)>, Unreadable> {
+    let header = file.bytes(0, 8).await?;
+    let layout = TiffLayout::of(&header)?;
+    let (offset_size, count_size, entry_size) = layout.sizes();
+    let mut next = if layout.big {
+        layout.number(&file.bytes(8, 8).await?)
     } else {
-        number(&header[4..8])
+        layout.number(&header[4..8])
     };
     let mut pages = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -187,41 +235,20 @@ pub async fn tiff_pages(
         if pages.len() as u32 > max_pages {
             break;
         }
-        let count = number(&file.bytes(next, count_size).await?);
+        let count = layout.number(&file.bytes(next, count_size).await?);
         if count > 4096 {
             return Err(format(format!("a TIFF directory declares {count} entries")));
         }
         let entries = file.bytes(next + count_size, count * entry_size).await?;
-        let (mut width, mut height) = (None, None);
-        for entry in entries.chunks_exact(entry_size as usize) {
-            let tag = number(&entry[0..2]);
-            let kind = number(&entry[2..4]);
-            let value_at = if big { 12 } else { 8 };
-            // A SHORT sits in the value field's first bytes; LONG and LONG8 fill more of it.
-            let value = match kind {
-                3 => number(&entry[value_at..value_at + 2]),
-                4 => number(&entry[value_at..value_at + 4]),
-                16 if big => number(&entry[value_at..value_at + 8]),
-                _ => continue,
-            };
-            match tag {
-                256 => width = Some(value),
-                257 => height = Some(value),
-                _ => {}
-            }
-        }
-        let (Some(width), Some(height)) = (width, height) else {
+        let (Some(width), Some(height)) = layout.dimensions(&entries) else {
             return Err(format(format!(
                 "page {} of the TIFF has no width or height",
                 pages.len() + 1
             )));
         };
         pages.push((width, height));
-        next = number(
-            &file
-                .bytes(next + count_size + count * entry_size, offset_size)
-                .await?,
-        );
+        let next_at = next + count_size + count * entry_size;
+        next = layout.number(&file.bytes(next_at, offset_size).await?);
     }
     if pages.is_empty() {
         return Err(format("the TIFF has no pages"));

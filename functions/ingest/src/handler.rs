@@ -342,17 +342,8 @@ impl Ingest {
             body: None,
         };
         if let Ok(kind @ (FileType::Jpeg | FileType::Tiff)) = inspection.verdict {
-            let mut file = geometry::Ranged::new(self.blobs.as_ref(), key, size, head.clone());
-            match self.image_pages(kind, &mut file).await {
-                Ok(pages) => inspection.pages = pages,
-                Err(geometry::Unreadable::Storage(error)) => return Err(error.into()),
-                Err(geometry::Unreadable::Format(reason)) => {
-                    inspection.verdict = Err(UploadRejection::UnreadableImage { reason })
-                }
-                Err(geometry::Unreadable::Refused(rejection)) => {
-                    inspection.verdict = Err(rejection)
-                }
-            }
+            let file = geometry::Ranged::new(self.blobs.as_ref(), key, size, head.clone());
+            self.measure_image(kind, file, &mut inspection).await?;
             if let Err(rejection) = &inspection.verdict {
                 info!(%rejection, "image refused by its headers");
                 return Ok(inspection);
@@ -375,6 +366,34 @@ impl Ingest {
             Some(etag) => self.blobs.get_if_match(key, etag).await?,
             None => self.blobs.get(key).await?,
         };
+        self.count_pages(&body, &mut inspection).await;
+        inspection.body = Some(body);
+        Ok(inspection)
+    }
+
+    /// A JPEG's or TIFF's headers read from `file`: its pages recorded, or
+    /// the verdict turned into the refusal they show.
+    async fn measure_image(
+        &self,
+        kind: FileType,
+        mut file: geometry::Ranged<'_>,
+        inspection: &mut Inspection,
+    ) -> Result<(), IngestError> {
+        match self.image_pages(kind, &mut file).await {
+            Ok(pages) => inspection.pages = pages,
+            Err(geometry::Unreadable::Storage(error)) => return Err(error.into()),
+            Err(geometry::Unreadable::Format(reason)) => {
+                inspection.verdict = Err(UploadRejection::UnreadableImage { reason })
+            }
+            Err(geometry::Unreadable::Refused(rejection)) => inspection.verdict = Err(rejection),
+        }
+        Ok(())
+    }
+
+    /// A whole PDF's pages counted (off the runtime) and checked: recorded,
+    /// or the verdict turned into the refusal (too many, encrypted, too
+    /// complex, none). A structure the parser cannot follow leaves it as it is.
+    async fn count_pages(&self, body: &bytes::Bytes, inspection: &mut Inspection) {
         let counted = tokio::task::spawn_blocking({
             let body = body.clone();
             move || pdf::page_count(&body)
@@ -382,7 +401,7 @@ impl Ingest {
         .await
         .unwrap_or_else(|panic| Err(PdfError::Unreadable(panic.to_string())));
         match counted {
-            Ok(pages) => match limits.check_pages(pages) {
+            Ok(pages) => match self.limits.check_pages(pages) {
                 Ok(()) => inspection.pages = Some(pages),
                 Err(rejection) => inspection.verdict = Err(rejection),
             },
@@ -401,8 +420,6 @@ impl Ingest {
                 warn!(%reason, "PDF pages not counted; sent to the engine whole")
             }
         }
-        inspection.body = Some(body);
-        Ok(inspection)
     }
 
     /// A JPEG's or TIFF's pages checked against the limits from their headers

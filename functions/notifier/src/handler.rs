@@ -11,9 +11,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{Error, LambdaEvent};
 use ocr_shared::batch::{self, Delivery, process_batch};
 use ocr_shared::config::{ConfigError, Env, vars};
-use ocr_shared::domain::{
-    Job, JobStatus, Timestamp, WebhookState, WebhookStatus, WebhookUrl, truncate_utf8,
-};
+use ocr_shared::domain::{Job, Timestamp, WebhookState, WebhookStatus, WebhookUrl, truncate_utf8};
 use ocr_shared::metrics::{self, Metric};
 use ocr_shared::ports::{BlobStore, JobEvent, JobQueue, JobStore, SecretSource, StoreError};
 use ocr_shared::retry::retry_delay;
@@ -119,7 +117,6 @@ impl Notifier {
         event: &JobEvent,
         delivery: Delivery<'_>,
     ) -> Result<(), DeliveryRetry> {
-        let attempt = delivery.receive_count;
         let Some(job) = self.jobs.get(&event.job_id).await? else {
             info!("job deleted; nothing to notify");
             return Ok(());
@@ -137,26 +134,52 @@ impl Notifier {
             return Ok(());
         }
         let body = self.body(event, &job).await?;
+        let now = Timestamp::now();
+        let signature = self.signature(&job, now, &body).await?;
+        let delivered = self.deliver(url, &event.id, &signature, body).await;
+        self.delivered(&job, delivered, delivery, now).await
+    }
+
+    /// The body's signature, with the job owner's key (derived from the
+    /// deployment's secret) at `now`.
+    async fn signature(
+        &self,
+        job: &Job,
+        now: Timestamp,
+        body: &[u8],
+    ) -> Result<String, DeliveryRetry> {
         let secret = self
             .secrets
             .secret(&self.secret_id)
             .await
             .map_err(|e| DeliveryRetry::Secret(e.to_string()))?;
-        let now = Timestamp::now();
         let key = owner_key(secret.expose_secret().as_bytes(), &job.owner);
-        let signature = sign(key.as_bytes(), now.as_epoch_seconds(), &body);
-        match self.deliver(url, &event.id, &signature, body).await {
+        Ok(sign(key.as_bytes(), now.as_epoch_seconds(), body))
+    }
+
+    /// Records how the delivery went; a transient failure comes back after
+    /// the backoff, its last time at once so that the queue's redrive moves
+    /// it to the DLQ.
+    async fn delivered(
+        &self,
+        job: &Job,
+        delivered: Result<(), Failure>,
+        delivery: Delivery<'_>,
+        now: Timestamp,
+    ) -> Result<(), DeliveryRetry> {
+        let attempt = delivery.receive_count;
+        match delivered {
             Ok(()) => {
                 info!(attempt, "webhook delivered");
                 metrics::count(Metric::WebhooksDelivered);
-                self.record(&job, WebhookStatus::Delivered, attempt, None, Some(now))
+                self.record(job, WebhookStatus::Delivered, attempt, None, Some(now))
                     .await
             }
             Err(Failure::Refused(error)) => {
                 warn!(code = error.code(), "webhook destination refused");
                 metrics::count(Metric::WebhooksFailed);
                 self.record(
-                    &job,
+                    job,
                     WebhookStatus::Failed,
                     attempt,
                     Some(error.to_string()),
@@ -175,9 +198,8 @@ impl Notifier {
                 if last {
                     metrics::count(Metric::WebhooksFailed);
                 }
-                self.record(&job, status, attempt, Some(error.clone()), None)
+                self.record(job, status, attempt, Some(error.clone()), None)
                     .await?;
-                // The last failure goes back at once so that the queue's redrive moves it to the DLQ.
                 let delay = if last {
                     Duration::ZERO
                 } else {
@@ -214,8 +236,8 @@ impl Notifier {
 
     /// The JSON body: the event and the job as the status API shows it, text capped.
     async fn body(&self, event: &JobEvent, job: &Job) -> Result<Vec<u8>, DeliveryRetry> {
-        let result_url = match (&job.result_key().map(str::to_owned), job.status) {
-            (Some(key), JobStatus::Completed) => self
+        let result_url = match job.result_key() {
+            Some(key) => self
                 .blobs
                 .presign_download(key, RESULT_URL_TTL)
                 .await
@@ -275,34 +297,41 @@ impl Notifier {
             .body(body)
             .send()
             .await
-            .map_err(|e| {
-                Failure::Transient(if e.is_timeout() {
-                    "the receiver did not answer within 5 s".to_owned()
-                } else if e.is_connect() {
-                    "the receiver could not be reached".to_owned()
-                } else {
-                    // The URL may carry the receiver's secrets: never in last_error or logs.
-                    let e = e.without_url();
-                    format!(
-                        "the request failed: {}",
-                        ocr_shared::telemetry::error_chain(&e)
-                    )
-                })
-            })?;
-        let status = response.status();
-        if status.is_success() {
-            Ok(())
-        } else if status.is_redirection() {
-            Err(Failure::Transient(format!(
-                "the receiver answered {} (a redirect); redirects are not followed",
-                status.as_u16()
-            )))
-        } else {
-            Err(Failure::Transient(format!(
-                "the receiver answered {}",
-                status.as_u16()
-            )))
-        }
+            .map_err(unsent)?;
+        answer_of(response.status())
+    }
+}
+
+/// Why a request got no answer, said without its URL, which may carry the
+/// receiver's secrets (never in `last_error` or the logs).
+fn unsent(error: reqwest::Error) -> Failure {
+    Failure::Transient(if error.is_timeout() {
+        "the receiver did not answer within 5 s".to_owned()
+    } else if error.is_connect() {
+        "the receiver could not be reached".to_owned()
+    } else {
+        let error = error.without_url();
+        format!(
+            "the request failed: {}",
+            ocr_shared::telemetry::error_chain(&error)
+        )
+    })
+}
+
+/// What the receiver's answer means: a success, or a failure worth another try.
+fn answer_of(status: reqwest::StatusCode) -> Result<(), Failure> {
+    if status.is_success() {
+        Ok(())
+    } else if status.is_redirection() {
+        Err(Failure::Transient(format!(
+            "the receiver answered {} (a redirect); redirects are not followed",
+            status.as_u16()
+        )))
+    } else {
+        Err(Failure::Transient(format!(
+            "the receiver answered {}",
+            status.as_u16()
+        )))
     }
 }
 

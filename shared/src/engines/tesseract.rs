@@ -256,60 +256,44 @@ pub fn with_texts(pages: &mut [OcrPage], txt: &str) {
     }
 }
 
-/// Tesseract's TSV (level, page, block, paragraph, line, word, left, top,
-/// width, height, confidence 0–100, text) as pages of words and lines.
-pub fn parse_tsv(tsv: &str) -> Vec<OcrPage> {
-    struct Building {
-        width: u32,
-        height: u32,
-        words: Vec<OcrWord>,
-        lines: BTreeMap<(u32, u32, u32), Vec<String>>,
-    }
-    let mut pages: BTreeMap<u32, Building> = BTreeMap::new();
-    for row in tsv.lines().skip(1) {
-        let fields: Vec<&str> = row.splitn(12, '\t').collect();
-        if fields.len() < 11 {
-            continue;
-        }
+/// A page of Tesseract's TSV as its rows are read.
+#[derive(Default)]
+struct PageRows {
+    width: u32,
+    height: u32,
+    words: Vec<OcrWord>,
+    /// Each line's words, by (block, paragraph, line).
+    lines: BTreeMap<(u32, u32, u32), Vec<String>>,
+}
+
+impl PageRows {
+    /// One row, split into its fields: a page's size (level 1) or a word (level 5).
+    fn add(&mut self, fields: &[&str]) {
         let number = |i: usize| fields[i].trim().parse::<i64>().unwrap_or(0);
-        let page = pages.entry(number(1) as u32).or_insert_with(|| Building {
-            width: 0,
-            height: 0,
-            words: Vec::new(),
-            lines: BTreeMap::new(),
-        });
         let (left, top, width, height) = (number(6), number(7), number(8), number(9));
         match number(0) {
             1 => {
-                page.width = width as u32;
-                page.height = height as u32;
+                self.width = width as u32;
+                self.height = height as u32;
             }
             5 => {
                 let text = fields.get(11).map(|t| t.trim()).unwrap_or("");
                 let confidence: f64 = fields[10].trim().parse().unwrap_or(-1.0);
                 if text.is_empty() || confidence < 0.0 {
-                    continue;
+                    return;
                 }
-                page.words.push(OcrWord {
+                let corner = |x, y| Vertex { x, y };
+                self.words.push(OcrWord {
                     text: text.to_owned(),
                     confidence: (confidence / 100.0).clamp(0.0, 1.0),
                     vertices: [
-                        Vertex { x: left, y: top },
-                        Vertex {
-                            x: left + width,
-                            y: top,
-                        },
-                        Vertex {
-                            x: left + width,
-                            y: top + height,
-                        },
-                        Vertex {
-                            x: left,
-                            y: top + height,
-                        },
+                        corner(left, top),
+                        corner(left + width, top),
+                        corner(left + width, top + height),
+                        corner(left, top + height),
                     ],
                 });
-                page.lines
+                self.lines
                     .entry((number(2) as u32, number(3) as u32, number(4) as u32))
                     .or_default()
                     .push(text.to_owned());
@@ -317,29 +301,43 @@ pub fn parse_tsv(tsv: &str) -> Vec<OcrPage> {
             _ => {}
         }
     }
-    pages
-        .into_values()
-        .map(|page| {
-            let confidence = if page.words.is_empty() {
-                0.0
-            } else {
-                page.words.iter().map(|w| w.confidence).sum::<f64>() / page.words.len() as f64
-            };
-            OcrPage {
-                page: 0,
-                width: page.width,
-                height: page.height,
-                confidence,
-                text: page
-                    .lines
-                    .into_values()
-                    .map(|words| words.join(" "))
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-                words: page.words,
-            }
-        })
-        .collect()
+
+    /// The page: its words, its lines joined, and its words' mean confidence.
+    fn into_page(self) -> OcrPage {
+        let confidence = if self.words.is_empty() {
+            0.0
+        } else {
+            self.words.iter().map(|w| w.confidence).sum::<f64>() / self.words.len() as f64
+        };
+        OcrPage {
+            page: 0,
+            width: self.width,
+            height: self.height,
+            confidence,
+            text: self
+                .lines
+                .into_values()
+                .map(|words| words.join(" "))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            words: self.words,
+        }
+    }
+}
+
+/// Tesseract's TSV (level, page, block, paragraph, line, word, left, top,
+/// width, height, confidence 0–100, text) as pages of words and lines.
+pub fn parse_tsv(tsv: &str) -> Vec<OcrPage> {
+    let mut pages: BTreeMap<u32, PageRows> = BTreeMap::new();
+    for row in tsv.lines().skip(1) {
+        let fields: Vec<&str> = row.splitn(12, '\t').collect();
+        if fields.len() < 11 {
+            continue;
+        }
+        let page = fields[1].trim().parse::<i64>().unwrap_or(0) as u32;
+        pages.entry(page).or_default().add(&fields);
+    }
+    pages.into_values().map(PageRows::into_page).collect()
 }
 
 #[cfg(test)]
