@@ -114,6 +114,18 @@ fn print_banner(banner: &Banner) {
     println!("ready: Ctrl-C stops everything");
 }
 
+/// The OCR settings, once the engine they choose can run here: without an
+/// Upstage key the worker reads with tesseract, so say now if it cannot.
+fn engine_settings(env: &Env<'_>) -> anyhow::Result<OcrSettings> {
+    let ocr = OcrSettings::from_env(env)?;
+    if ocr.engine == EngineKind::Tesseract
+        && let Some(problem) = tesseract_problem()
+    {
+        bail!(problem);
+    }
+    Ok(ocr)
+}
+
 pub async fn run(options: DevOptions) -> anyhow::Result<()> {
     let address = SocketAddr::from(([127, 0, 0, 1], options.port));
     let listener = tokio::net::TcpListener::bind(address).await.with_context(|| {
@@ -123,13 +135,7 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
 
     let process_env: HashMap<String, String> = std::env::vars().collect();
     let env = Env::new(&process_env);
-    // Without an Upstage key the worker reads with tesseract: say now if it cannot.
-    let ocr = OcrSettings::from_env(&env)?;
-    if ocr.engine == EngineKind::Tesseract
-        && let Some(problem) = tesseract_problem()
-    {
-        bail!(problem);
-    }
+    let ocr = engine_settings(&env)?;
     let (endpoint, moto) = aws_endpoint(&env).await?;
     let sdk = moto::sdk_config(&endpoint).await;
     let resources = provision_stack(&sdk, &env, &ocr, options.port, &base_url, &endpoint).await?;

@@ -85,6 +85,25 @@ pub fn route_key(method: &Method, path: &str) -> Option<String> {
     Some(route.to_owned())
 }
 
+/// The request's headers as API Gateway v2 passes them: one value each,
+/// repeated ones joined with commas.
+fn joined_headers(headers: &HeaderMap) -> serde_json::Map<String, Value> {
+    let mut joined = serde_json::Map::new();
+    for (name, value) in headers {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        joined
+            .entry(name.as_str().to_owned())
+            .and_modify(|earlier| {
+                if let Value::String(earlier) = earlier {
+                    earlier.push(',');
+                    earlier.push_str(&value);
+                }
+            })
+            .or_insert(Value::String(value));
+    }
+    joined
+}
+
 /// The API Gateway v2 (HTTP API) event of a request whose caller has `claims`.
 pub fn event(
     method: &Method,
@@ -94,19 +113,7 @@ pub fn event(
     route: &str,
     claims: &HashMap<String, String>,
 ) -> Value {
-    let mut header_map = serde_json::Map::new();
-    for (name, value) in headers {
-        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-        header_map
-            .entry(name.as_str().to_owned())
-            .and_modify(|joined| {
-                if let Value::String(joined) = joined {
-                    joined.push(',');
-                    joined.push_str(&value);
-                }
-            })
-            .or_insert(Value::String(value));
-    }
+    let header_map = joined_headers(headers);
     let query = uri.query().unwrap_or("");
     let parameters: HashMap<String, String> = url::form_urlencoded::parse(query.as_bytes())
         .into_owned()
@@ -115,10 +122,7 @@ pub fn event(
     let id = path.split('/').nth(3).filter(|_| route.contains("{id}"));
     let now = time::OffsetDateTime::now_utc();
     let request_id = format!("local-{}", hex::encode(rand::random::<[u8; 8]>()));
-    let (body, encoded) = match std::str::from_utf8(body) {
-        Ok(text) => (text.to_owned(), false),
-        Err(_) => (base64::engine::general_purpose::STANDARD.encode(body), true),
-    };
+    let (body, encoded) = body_of(body);
     let mut event = json!({
         "version": "2.0",
         "routeKey": route,
@@ -156,6 +160,15 @@ pub fn event(
         event["body"] = json!(body);
     }
     event
+}
+
+/// The body as the event carries it: text as it is, anything else in base64
+/// (and then `isBase64Encoded`).
+fn body_of(body: &[u8]) -> (String, bool) {
+    match std::str::from_utf8(body) {
+        Ok(text) => (text.to_owned(), false),
+        Err(_) => (base64::engine::general_purpose::STANDARD.encode(body), true),
+    }
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {

@@ -253,6 +253,18 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             println!("{}", token::mint(&state.signing_key()?, &sub, TOKEN_TTL)?);
             Ok(true)
         }
+        Command::Invoke { function, event } => {
+            init_logging();
+            invoke_with(&state, function, &event).await?;
+            Ok(true)
+        }
+        command => ask_api(&state, command).await,
+    }
+}
+
+/// The commands that talk to the API: whether every job asked about ended well.
+async fn ask_api(state: &StateDir, command: Command) -> anyhow::Result<bool> {
+    match command {
         Command::Submit {
             files,
             target,
@@ -261,22 +273,21 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             json,
             timeout,
         } => {
-            let api = target.connect(&state)?;
             let options = SubmitOptions {
                 wait,
                 webhook,
                 json,
                 timeout: Duration::from_secs(timeout),
             };
-            client::submit(&api, &files, &options).await
+            client::submit(&target.connect(state)?, &files, &options).await
         }
         Command::Status { id, target, json } => {
-            let job = target.connect(&state)?.job(&id).await?;
+            let job = target.connect(state)?.job(&id).await?;
             client::show_job(&job, json)?;
             Ok(true)
         }
         Command::Delete { ids, target } => {
-            target.connect(&state)?.delete_all(&ids).await?;
+            target.connect(state)?.delete_all(&ids).await?;
             Ok(true)
         }
         Command::List {
@@ -285,11 +296,8 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             cursor,
             json,
         } => {
-            let params = filters.params(None);
-            let listing = target
-                .connect(&state)?
-                .list(&params, cursor.as_deref())
-                .await?;
+            let api = target.connect(state)?;
+            let listing = api.list(&filters.params(None), cursor.as_deref()).await?;
             show_listing(&listing, json, "ocr list")?;
             Ok(true)
         }
@@ -300,18 +308,26 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             cursor,
             json,
         } => {
-            let api = target.connect(&state)?;
-            let params = filters.params(Some(query.clone()));
-            let hits = client::search(&api, &params, cursor.as_deref()).await?;
-            show_listing(&hits, json, &format!("ocr search {query:?}"))?;
+            let api = target.connect(state)?;
+            search(&api, query, filters, cursor.as_deref(), json).await?;
             Ok(true)
         }
-        Command::Invoke { function, event } => {
-            init_logging();
-            invoke_with(&state, function, &event).await?;
-            Ok(true)
+        Command::Dev { .. } | Command::Token { .. } | Command::Invoke { .. } => {
+            unreachable!("run answers the local commands itself")
         }
     }
+}
+
+/// `ocr search`: the hits for `query` under `filters`, from `cursor`.
+async fn search(
+    api: &Api,
+    query: String,
+    filters: Filters,
+    cursor: Option<&str>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let hits = client::search(api, &filters.params(Some(query.clone())), cursor).await?;
+    show_listing(&hits, json, &format!("ocr search {query:?}"))
 }
 
 /// `ocr invoke`: one function of the running local stack, with the event in `event`.

@@ -86,6 +86,52 @@ fn answers(port: u16) -> bool {
     std::io::Read::read_exact(&mut stream, &mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
 }
 
+/// The shell runs moto and a watcher that kills it once stdin reaches EOF
+/// (our exit); the shell itself ends with moto, so a dead start is seen.
+const WATCHED: &str = r#"
+    exec 3<&0
+    port=$1 launcher=$2
+    shift 2
+    "$0" -c "$launcher" -H 127.0.0.1 -p "$port" "$@" &
+    moto=$!
+    ( read -r _ <&3; kill $moto 2>/dev/null ) &
+    watcher=$!
+    wait $moto
+    status=$?
+    kill $watcher 2>/dev/null
+    exit $status
+"#;
+
+/// Waits until moto answers on `port`; its lifeline back, or why it never did
+/// (it exited, or `READY_TIMEOUT` ran out: then it is stopped).
+fn wait_until_ready(
+    child: &mut std::process::Child,
+    lifeline: std::process::ChildStdin,
+    port: u16,
+    log: &Path,
+) -> Result<std::process::ChildStdin, MotoError> {
+    let started = Instant::now();
+    while !answers(port) {
+        if child.try_wait()?.is_some() {
+            return Err(MotoError::Exited {
+                tail: tail(log),
+                log: log.to_owned(),
+            });
+        }
+        if started.elapsed() > READY_TIMEOUT {
+            drop(lifeline);
+            let _ = child.wait();
+            return Err(MotoError::Timeout {
+                endpoint: format!("http://127.0.0.1:{port}"),
+                seconds: READY_TIMEOUT.as_secs(),
+                log: log.to_owned(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(lifeline)
+}
+
 impl MotoServer {
     /// Starts moto, installed beside `binary` (its `moto_server`), through the
     /// launcher on a free loopback port, and waits until it answers.
@@ -112,23 +158,8 @@ impl MotoServer {
         };
         let log = std::env::temp_dir().join(format!("lambda-ocr-moto-{port}.log"));
         let log_file = std::fs::File::create(&log)?;
-        // The shell runs moto and a watcher that kills it once stdin reaches EOF
-        // (our exit); the shell itself ends with moto, so a dead start is seen.
-        let script = r#"
-            exec 3<&0
-            port=$1 launcher=$2
-            shift 2
-            "$0" -c "$launcher" -H 127.0.0.1 -p "$port" "$@" &
-            moto=$!
-            ( read -r _ <&3; kill $moto 2>/dev/null ) &
-            watcher=$!
-            wait $moto
-            status=$?
-            kill $watcher 2>/dev/null
-            exit $status
-        "#;
         let mut child = Command::new("sh")
-            .args(["-c", script])
+            .args(["-c", WATCHED])
             .arg(&python)
             .arg(port.to_string())
             .arg(LAUNCHER)
@@ -144,25 +175,7 @@ impl MotoServer {
             .spawn()?;
         let lifeline = child.stdin.take().expect("stdin is piped");
         let endpoint = format!("http://127.0.0.1:{port}");
-        let started = Instant::now();
-        while !answers(port) {
-            if child.try_wait()?.is_some() {
-                return Err(MotoError::Exited {
-                    tail: tail(&log),
-                    log,
-                });
-            }
-            if started.elapsed() > READY_TIMEOUT {
-                drop(lifeline);
-                let _ = child.wait();
-                return Err(MotoError::Timeout {
-                    endpoint,
-                    seconds: READY_TIMEOUT.as_secs(),
-                    log,
-                });
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let lifeline = wait_until_ready(&mut child, lifeline, port, &log)?;
         Ok(Self {
             endpoint,
             log,

@@ -243,26 +243,25 @@ pub async fn run(sqs: Client, resources: Resources, functions: Arc<Functions>) {
             report(result).await;
         }
     };
-    // EventBridge's schedule, here a timer: the sweeper runs once a minute.
-    let sweeps = async {
-        let mut every = tokio::time::interval(SWEEP_EVERY);
-        loop {
-            every.tick().await;
-            let event = LambdaEvent::new(serde_json::json!({}), Context::default());
-            let invocation = sweeper::handle(event, &functions.sweeper);
-            if let Err(error) =
-                crate::invocations::timed(FunctionName::Sweeper, 1, invocation).await
-            {
-                tracing::warn!(%error, "sweep");
-            }
-        }
-    };
     tokio::join!(
         uploads,
         futures::future::join_all(jobs),
         notifications,
-        sweeps
+        sweeps(&functions)
     );
+}
+
+/// EventBridge's schedule, here a timer: the sweeper runs once a minute.
+async fn sweeps(functions: &Functions) {
+    let mut every = tokio::time::interval(SWEEP_EVERY);
+    loop {
+        every.tick().await;
+        let event = LambdaEvent::new(serde_json::json!({}), Context::default());
+        let invocation = sweeper::handle(event, &functions.sweeper);
+        if let Err(error) = crate::invocations::timed(FunctionName::Sweeper, 1, invocation).await {
+            tracing::warn!(%error, "sweep");
+        }
+    }
 }
 
 /// A queue that cannot be read is logged, and tried again a second later.

@@ -272,11 +272,7 @@ impl Ingest {
             Ok(kind) => kind,
             Err(rejection) => return self.refuse(job, rejection, info.size, sniffed, now).await,
         };
-        let sha256 = match (info.sha256, body) {
-            (Some(verified), _) => verified,
-            (None, Some(body)) => Sha256Hex::of(&body),
-            (None, None) => self.blobs.sha256(&key).await?,
-        };
+        let sha256 = self.sha256_of(&key, info.sha256, body).await?;
         if let Some(declared) = job.sha256()
             && *declared != sha256
         {
@@ -312,6 +308,21 @@ impl Ingest {
         self.queue.send(&JobMessage::of(&job)).await?;
         info!(size = info.size, "upload accepted and queued");
         Ok(Outcome::Queued { job_id: job.job_id })
+    }
+
+    /// The upload's SHA-256: as S3 verified it, else of the body already
+    /// read, else read for it.
+    async fn sha256_of(
+        &self,
+        key: &str,
+        verified: Option<Sha256Hex>,
+        body: Option<bytes::Bytes>,
+    ) -> Result<Sha256Hex, IngestError> {
+        Ok(match (verified, body) {
+            (Some(verified), _) => verified,
+            (None, Some(body)) => Sha256Hex::of(&body),
+            (None, None) => self.blobs.sha256(key).await?,
+        })
     }
 
     /// The upload's real type, or the rule it breaks (size, declared type, an

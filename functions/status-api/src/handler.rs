@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use lambda_http::aws_lambda_events::query_map::QueryMap;
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use ocr_shared::api::{self, ApiCode, ApiError};
@@ -144,61 +145,7 @@ impl StatusApi {
     /// whose text holds it, each with a snippet.
     #[instrument(skip(self, request), fields(owner = %owner))]
     pub async fn list(&self, owner: &Owner, request: &Request) -> Result<Response<Body>, ApiError> {
-        let params = request.query_string_parameters();
-        let status = api::one_of(
-            params.first("status"),
-            "status",
-            ApiCode::InvalidStatus,
-            &JobStatus::ALL,
-            JobStatus::as_str,
-        )?;
-        let limit = match params.first("limit") {
-            None => DEFAULT_PAGE,
-            Some(raw) => raw
-                .parse::<u32>()
-                .ok()
-                .filter(|limit| (1..=MAX_PAGE).contains(limit))
-                .ok_or_else(|| {
-                    ApiError::new(
-                        ApiCode::InvalidLimit,
-                        format!("limit must be 1 to {MAX_PAGE}"),
-                    )
-                })?,
-        };
-        let search = params
-            .first("q")
-            .map(|raw| {
-                SearchQuery::parse(raw)
-                    .map_err(|error| ApiError::new(ApiCode::InvalidQuery, error.to_string()))
-            })
-            .transpose()?;
-        let document_type = api::one_of(
-            params.first("document_type"),
-            "document_type",
-            ApiCode::InvalidDocumentType,
-            &DocumentType::ALL,
-            DocumentType::as_str,
-        )?;
-        let query = ListQuery {
-            status,
-            limit,
-            // `cursor=` (empty) is the first page, as no cursor is.
-            cursor: params
-                .first("cursor")
-                .filter(|cursor| !cursor.is_empty())
-                .map(str::to_owned),
-            search,
-            document_type,
-            created_after: instant(params.first("created_after"), "created_after")?,
-            created_before: instant(params.first("created_before"), "created_before")?,
-            needs_review: api::one_of(
-                params.first("needs_review"),
-                "needs_review",
-                ApiCode::InvalidFilter,
-                &[true, false],
-                |wanted| if wanted { "true" } else { "false" },
-            )?,
-        };
+        let query = list_query(&request.query_string_parameters())?;
         let page = self.jobs.list_by_owner(owner, &query).await?;
         let now = Timestamp::now();
         let jobs: Vec<JobView> = page
@@ -238,6 +185,67 @@ impl StatusApi {
             .expect("a redirect with a valid location");
         Ok(response)
     }
+}
+
+/// A listing's filters, each checked, from its query string.
+fn list_query(params: &QueryMap) -> Result<ListQuery, ApiError> {
+    let status = api::one_of(
+        params.first("status"),
+        "status",
+        ApiCode::InvalidStatus,
+        &JobStatus::ALL,
+        JobStatus::as_str,
+    )?;
+    let search = params
+        .first("q")
+        .map(|raw| {
+            SearchQuery::parse(raw)
+                .map_err(|error| ApiError::new(ApiCode::InvalidQuery, error.to_string()))
+        })
+        .transpose()?;
+    let document_type = api::one_of(
+        params.first("document_type"),
+        "document_type",
+        ApiCode::InvalidDocumentType,
+        &DocumentType::ALL,
+        DocumentType::as_str,
+    )?;
+    Ok(ListQuery {
+        status,
+        limit: page_limit(params.first("limit"))?,
+        // `cursor=` (empty) is the first page, as no cursor is.
+        cursor: params
+            .first("cursor")
+            .filter(|cursor| !cursor.is_empty())
+            .map(str::to_owned),
+        search,
+        document_type,
+        created_after: instant(params.first("created_after"), "created_after")?,
+        created_before: instant(params.first("created_before"), "created_before")?,
+        needs_review: api::one_of(
+            params.first("needs_review"),
+            "needs_review",
+            ApiCode::InvalidFilter,
+            &[true, false],
+            |wanted| if wanted { "true" } else { "false" },
+        )?,
+    })
+}
+
+/// `limit`: 1 to `MAX_PAGE`, `DEFAULT_PAGE` when absent.
+fn page_limit(raw: Option<&str>) -> Result<u32, ApiError> {
+    let Some(raw) = raw else {
+        return Ok(DEFAULT_PAGE);
+    };
+    raw.parse::<u32>()
+        .ok()
+        .filter(|limit| (1..=MAX_PAGE).contains(limit))
+        .ok_or_else(|| {
+            ApiError::new(
+                ApiCode::InvalidLimit,
+                format!("limit must be 1 to {MAX_PAGE}"),
+            )
+        })
 }
 
 /// An optional RFC 3339 query parameter as an instant.

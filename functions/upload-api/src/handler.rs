@@ -177,15 +177,7 @@ fn parse_request(body: Value) -> Result<ParsedRequest, ApiError> {
     let filename = Filename::parse(&request.filename)
         .map_err(|error| ApiError::new(ApiCode::InvalidFilename, error.to_string()))?;
     if FileType::from_mime(&request.content_type).is_none() {
-        let known: Vec<&str> = FileType::ALL.iter().map(|kind| kind.mime()).collect();
-        return Err(ApiError::new(
-            ApiCode::Upload(ErrorCode::UnsupportedType),
-            format!(
-                "{} is not an accepted type; send one of: {}",
-                request.content_type,
-                known.join(", ")
-            ),
-        ));
+        return Err(unsupported(&request.content_type));
     }
     if request.size == 0 {
         return Err(ApiError::from(UploadRejection::Empty));
@@ -204,15 +196,7 @@ fn parse_request(body: Value) -> Result<ParsedRequest, ApiError> {
     let webhook_url = request
         .webhook_url
         .as_deref()
-        .map(|raw| match url::Url::parse(raw) {
-            Ok(_) if raw.chars().count() <= MAX_WEBHOOK_URL_CHARS => Ok(raw.to_owned()),
-            _ => Err(ApiError::new(
-                ApiCode::InvalidWebhookUrl,
-                format!(
-                    "webhook_url must be an absolute URL of at most {MAX_WEBHOOK_URL_CHARS} characters"
-                ),
-            )),
-        })
+        .map(webhook_url_of)
         .transpose()?;
     let document_type = api::one_of(
         request.document_type.as_deref(),
@@ -231,6 +215,32 @@ fn parse_request(body: Value) -> Result<ParsedRequest, ApiError> {
         document_type,
         redact,
     })
+}
+
+/// A declared type that is not one the pipeline accepts, with those it does.
+fn unsupported(content_type: &str) -> ApiError {
+    let known: Vec<&str> = FileType::ALL.iter().map(|kind| kind.mime()).collect();
+    ApiError::new(
+        ApiCode::Upload(ErrorCode::UnsupportedType),
+        format!(
+            "{content_type} is not an accepted type; send one of: {}",
+            known.join(", ")
+        ),
+    )
+}
+
+/// `webhook_url` as the schema allows it: absolute, and not too long (the
+/// address policy is checked after).
+fn webhook_url_of(raw: &str) -> Result<String, ApiError> {
+    match url::Url::parse(raw) {
+        Ok(_) if raw.chars().count() <= MAX_WEBHOOK_URL_CHARS => Ok(raw.to_owned()),
+        _ => Err(ApiError::new(
+            ApiCode::InvalidWebhookUrl,
+            format!(
+                "webhook_url must be an absolute URL of at most {MAX_WEBHOOK_URL_CHARS} characters"
+            ),
+        )),
+    }
 }
 
 /// A JSON number that is a whole number of bytes: `638739` or `638739.0`

@@ -92,19 +92,7 @@ impl OcrEngine for UpstageEngine {
     #[instrument(skip(self, document), fields(size = document.bytes.len(), file_type = %document.file_type))]
     async fn recognize(&self, document: &Document) -> Result<OcrResult, OcrError> {
         let key = self.key.key().await?;
-        let part = reqwest::multipart::Part::stream_with_length(
-            reqwest::Body::from(document.bytes.clone()),
-            document.bytes.len() as u64,
-        )
-        .file_name(document.filename.clone())
-        .mime_str(document.file_type.mime())
-        .map_err(|error| OcrError::Rejected {
-            code: ErrorCode::UnsupportedType,
-            message: error.to_string(),
-        })?;
-        let form = reqwest::multipart::Form::new()
-            .part("document", part)
-            .text("model", self.model.clone());
+        let form = self.form(document)?;
         let response = self
             .http
             .post(&self.endpoint)
@@ -121,12 +109,7 @@ impl OcrEngine for UpstageEngine {
                 retry_after: None,
             })?;
         let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = retry_after_of(response.headers());
         let body = response
             .bytes()
             .await
@@ -155,6 +138,34 @@ impl OcrEngine for UpstageEngine {
         }
         Err(error)
     }
+}
+
+impl UpstageEngine {
+    /// The multipart body of one call: the document, and the model to read it with.
+    fn form(&self, document: &Document) -> Result<reqwest::multipart::Form, OcrError> {
+        let part = reqwest::multipart::Part::stream_with_length(
+            reqwest::Body::from(document.bytes.clone()),
+            document.bytes.len() as u64,
+        )
+        .file_name(document.filename.clone())
+        .mime_str(document.file_type.mime())
+        .map_err(|error| OcrError::Rejected {
+            code: ErrorCode::UnsupportedType,
+            message: error.to_string(),
+        })?;
+        Ok(reqwest::multipart::Form::new()
+            .part("document", part)
+            .text("model", self.model.clone()))
+    }
+}
+
+/// The wait a refusal asks for, in whole seconds (`Retry-After`).
+fn retry_after_of(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(RETRY_AFTER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
 }
 
 /// reqwest's errors name the URL; the endpoint is no secret, but keep logs to the cause.
