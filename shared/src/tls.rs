@@ -6,8 +6,9 @@
 //! delivery (to pin the addresses it checked) pays nothing per client. On
 //! Lambda the system store is the same Mozilla list, so the trust decision does
 //! not change; the roots are updated with our releases rather than with the
-//! runtime's patches. The AWS SDK keeps its own client and the system store,
-//! which it also loads once per process.
+//! runtime's patches. The AWS SDK has a client of its own
+//! (`aws::load_sdk_config`): rustls over aws-lc-rs, trusting Amazon's five
+//! root CAs as deployed (`AWS_TRUST_STORE=amazon`) or the system store.
 
 use std::sync::{Arc, LazyLock};
 

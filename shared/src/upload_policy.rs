@@ -3,8 +3,6 @@
 
 use crate::domain::{ErrorCode, FileType};
 
-/// How many leading bytes the sniffer needs to tell every allowed type apart.
-pub const SNIFF_BYTES: u64 = 4096;
 /// How many leading bytes are read to find an image's dimensions: a JPEG's
 /// frame header comes after its EXIF and colour profile blocks.
 pub const HEADER_BYTES: u64 = 64 * 1024;
@@ -253,7 +251,8 @@ mod tests {
 
     fn upload(declared: FileType, bytes: &[u8]) -> Result<FileType, UploadRejection> {
         let len = bytes.len() as u64;
-        let head = &bytes[..bytes.len().min(SNIFF_BYTES as usize)];
+        // What ingest reads of an upload before it checks it.
+        let head = &bytes[..bytes.len().min(HEADER_BYTES as usize)];
         limits().check_upload(declared, len, len, head)
     }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use ocr_shared::aws::{DynamoJobStore, S3BlobStore, SdkConfig, SecretsManagerSource, SqsJobQueue};
 use ocr_shared::config::{ConfigError, Env, StackConfig, vars};
-use ocr_shared::webhook::SystemResolver;
+use ocr_shared::webhook::{AddressPolicy, SystemResolver};
 
 use crate::{Notifier, NotifierSettings};
 
@@ -51,5 +51,18 @@ impl Notifier {
             resolver: Arc::new(SystemResolver),
             settings: config.settings,
         }
+    }
+}
+
+impl NotifierSettings {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            max_attempts: env.number(vars::WEBHOOK_MAX_ATTEMPTS, 5, 1..=20)?,
+            timeout: Duration::from_secs(5),
+            retry_base: Duration::from_secs(30),
+            policy: AddressPolicy {
+                allow_local: env.flag(vars::WEBHOOK_ALLOW_LOCAL)?,
+            },
+        })
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{Error, LambdaEvent};
 use ocr_shared::batch::{self, Delivery, process_batch};
-use ocr_shared::config::{ConfigError, Env, vars};
+
 use ocr_shared::domain::{Job, Timestamp, WebhookState, WebhookStatus, WebhookUrl, truncate_utf8};
 use ocr_shared::metrics::{self, Metric};
 use ocr_shared::ports::{BlobStore, JobEvent, JobQueue, JobStore, SecretSource, StoreError};
@@ -35,19 +35,6 @@ pub struct NotifierSettings {
     /// The first retry's delay; doubles with each receive.
     pub retry_base: Duration,
     pub policy: AddressPolicy,
-}
-
-impl NotifierSettings {
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        Ok(Self {
-            max_attempts: env.number(vars::WEBHOOK_MAX_ATTEMPTS, 5, 1..=20)?,
-            timeout: Duration::from_secs(5),
-            retry_base: Duration::from_secs(30),
-            policy: AddressPolicy {
-                allow_local: env.flag(vars::WEBHOOK_ALLOW_LOCAL)?,
-            },
-        })
-    }
 }
 
 pub struct Notifier {

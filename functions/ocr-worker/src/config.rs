@@ -14,7 +14,9 @@ use ocr_shared::engines::{UpstageEngine, UpstageKeySource, upstage};
 use ocr_shared::ports::OcrEngine;
 
 use crate::budget::ByteBudget;
-use crate::{Worker, WorkerSettings};
+use crate::worker::{
+    DEFAULT_BYTES_IN_FLIGHT, DEFAULT_LOW_CONFIDENCE, DEFAULT_PAGES_PER_CALL, Worker, WorkerSettings,
+};
 
 /// How long a read of the Upstage key serves before Secrets Manager is asked again.
 const KEY_CACHE_TTL: Duration = Duration::from_secs(300);
@@ -134,8 +136,38 @@ impl Worker {
             engine,
             limiter: Arc::new(DynamoRateLimiter::new(dynamodb, config.stack.table)),
             in_flight: ByteBudget::new(config.settings.max_bytes_in_flight),
-            decoding: ByteBudget::new(crate::handler::DECODE_BUDGET),
+            decoding: ByteBudget::new(crate::worker::DECODE_BUDGET),
             settings: config.settings,
+        })
+    }
+}
+
+impl WorkerSettings {
+    pub fn from_env(env: &Env, ocr: &OcrSettings) -> Result<Self, ConfigError> {
+        Ok(Self {
+            max_attempts: ocr.max_attempts,
+            lease: Duration::from_secs(env.number(vars::OCR_LEASE_SECONDS, 300, 10..=3600)?),
+            retry_base: Duration::from_secs(env.number(
+                vars::OCR_RETRY_BASE_SECONDS,
+                10,
+                0..=900,
+            )?),
+            rate_limit_rps: ocr.rate_limit_rps,
+            max_bytes_in_flight: env.number(
+                vars::OCR_MAX_BYTES_IN_FLIGHT,
+                DEFAULT_BYTES_IN_FLIGHT,
+                1024 * 1024..=16 * 1024 * 1024 * 1024,
+            )?,
+            pages_per_call: env.number(
+                vars::OCR_PAGES_PER_CALL,
+                DEFAULT_PAGES_PER_CALL,
+                1..=1000,
+            )?,
+            review_below: env.number(
+                vars::LOW_CONFIDENCE_THRESHOLD,
+                DEFAULT_LOW_CONFIDENCE,
+                0.0..=1.0,
+            )?,
         })
     }
 }

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ocr_shared::config::{ConfigError, Env, OcrSettings, vars};
 use ocr_shared::domain::{DocumentType, ErrorCode, Job, JobError, Timestamp};
 use ocr_shared::metrics::{self, Metric};
 use ocr_shared::ports::{
@@ -61,36 +60,6 @@ pub struct WorkerSettings {
     pub pages_per_call: u32,
     /// A document read with less confidence than this needs review.
     pub review_below: f64,
-}
-
-impl WorkerSettings {
-    pub fn from_env(env: &Env, ocr: &OcrSettings) -> Result<Self, ConfigError> {
-        Ok(Self {
-            max_attempts: ocr.max_attempts,
-            lease: Duration::from_secs(env.number(vars::OCR_LEASE_SECONDS, 300, 10..=3600)?),
-            retry_base: Duration::from_secs(env.number(
-                vars::OCR_RETRY_BASE_SECONDS,
-                10,
-                0..=900,
-            )?),
-            rate_limit_rps: ocr.rate_limit_rps,
-            max_bytes_in_flight: env.number(
-                vars::OCR_MAX_BYTES_IN_FLIGHT,
-                DEFAULT_BYTES_IN_FLIGHT,
-                1024 * 1024..=16 * 1024 * 1024 * 1024,
-            )?,
-            pages_per_call: env.number(
-                vars::OCR_PAGES_PER_CALL,
-                DEFAULT_PAGES_PER_CALL,
-                1..=1000,
-            )?,
-            review_below: env.number(
-                vars::LOW_CONFIDENCE_THRESHOLD,
-                DEFAULT_LOW_CONFIDENCE,
-                0.0..=1.0,
-            )?,
-        })
-    }
 }
 
 pub struct Worker {

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use ocr_shared::aws::{DynamoJobStore, DynamoRateLimiter, S3BlobStore, SdkConfig};
-use ocr_shared::config::{ConfigError, Env, StackConfig};
+use ocr_shared::config::{ConfigError, Env, StackConfig, UploadSettings, vars};
+use ocr_shared::webhook::AddressPolicy;
 
 use crate::{UploadApi, UploadApiSettings};
 
@@ -48,5 +49,17 @@ impl UploadApi {
             limiter: Arc::new(DynamoRateLimiter::new(dynamodb, config.stack.table)),
             settings: config.settings,
         }
+    }
+}
+
+impl UploadApiSettings {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            upload: UploadSettings::from_env(env)?,
+            create_per_minute: env.number(vars::JOB_CREATE_RATE_PER_MINUTE, 60, 1..=100_000)?,
+            webhooks: AddressPolicy {
+                allow_local: env.flag(vars::WEBHOOK_ALLOW_LOCAL)?,
+            },
+        })
     }
 }

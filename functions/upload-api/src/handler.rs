@@ -10,7 +10,7 @@ use std::time::Duration;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use ocr_shared::api::{self, ApiCode, ApiError};
-use ocr_shared::config::{ConfigError, Env, UploadSettings, vars};
+use ocr_shared::config::UploadSettings;
 use ocr_shared::domain::{
     DocumentType, ErrorCode, FileType, Filename, Job, NewJob, Owner, PiiKind, Sha256Hex, Timestamp,
     WebhookUrl, pii,
@@ -33,18 +33,6 @@ pub struct UploadApiSettings {
     pub create_per_minute: u32,
     /// Which webhook URLs are accepted (http and loopback only locally).
     pub webhooks: AddressPolicy,
-}
-
-impl UploadApiSettings {
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        Ok(Self {
-            upload: UploadSettings::from_env(env)?,
-            create_per_minute: env.number(vars::JOB_CREATE_RATE_PER_MINUTE, 60, 1..=100_000)?,
-            webhooks: AddressPolicy {
-                allow_local: env.flag(vars::WEBHOOK_ALLOW_LOCAL)?,
-            },
-        })
-    }
 }
 
 pub struct UploadApi {
@@ -550,7 +538,8 @@ mod tests {
         let jobs = Arc::new(MemoryJobStore::default());
         let blobs = Arc::new(MemoryBlobStore::default());
         let env = std::collections::HashMap::new();
-        let mut settings = UploadApiSettings::from_env(&Env::new(&env)).unwrap();
+        let mut settings =
+            UploadApiSettings::from_env(&ocr_shared::config::Env::new(&env)).unwrap();
         settings.create_per_minute = create_per_minute;
         settings.upload.limits.max_bytes = 1_000_000;
         let api = UploadApi {
