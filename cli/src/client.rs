@@ -1,5 +1,6 @@
-//! The API as a client sees it: `ocr submit`, `ocr status`, `ocr list`. Talks
-//! to `ocr dev` or to a deployed stack alike (`--api`, `--token`).
+//! The API as a client sees it: `ocr submit`, `ocr status`, `ocr list`,
+//! `ocr search` and `ocr delete`, over the API's own job view. Talks to
+//! `ocr dev` or to a deployed stack alike (`--api`, `--token`).
 
 use std::io::IsTerminal as _;
 use std::path::Path;

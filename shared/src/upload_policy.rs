@@ -1,5 +1,6 @@
 //! What an upload must be to be read: an allowed type, by its bytes as well as
-//! by its declaration, and a size within the limits.
+//! by its declaration, a size within the limits, an image's declared pixels,
+//! a PDF's or PNG's or JPEG's end marker, and a PDF's page count.
 
 use crate::domain::{ErrorCode, FileType};
 

@@ -1,5 +1,6 @@
 //! The job as clients see it: one view for the status API's reads and the
-//! webhook bodies. Internal fields (lease, index keys, owner) stay private.
+//! webhook bodies, which the CLI reads back. Internal fields (lease, index
+//! keys, owner) stay private.
 
 use std::time::Duration;
 

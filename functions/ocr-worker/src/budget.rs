@@ -1,4 +1,5 @@
-//! How many document bytes one worker instance holds at once.
+//! How many bytes one worker instance holds at once: a budget each for the
+//! documents being read and for the decoded pixels of images being prepared.
 
 use tokio::sync::{Semaphore, SemaphorePermit};
 

@@ -1,6 +1,7 @@
 //! The job store on DynamoDB: one item per job, transitions as conditional
 //! `UpdateItem`s built from the transition's guard and field changes, and the
-//! `by_owner`, `by_hash` and `by_pending` indexes for listings, dedup and the sweeper.
+//! `by_owner`, `by_search`, `by_hash` and `by_pending` indexes for listings,
+//! search, dedup and the sweeper. Every attribute is named by `JobField`.
 
 use std::collections::HashMap;
 

@@ -1,4 +1,4 @@
-//! The blob store on S3: objects under `uploads/` and `results/`, SigV4
+//! The blob store on S3: objects under `uploads/`, `results/` and `chunks/`, SigV4
 //! presigned URLs (the upload URL signs `if-none-match: *`, so it works once),
 //! ranged and ETag-pinned reads, and the SHA-256 S3 verified when it has one.
 

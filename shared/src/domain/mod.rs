@@ -1,4 +1,5 @@
-//! Jobs, their identifiers and the only legal moves between their statuses.
+//! Jobs, their identifiers, the names of their stored attributes, and the
+//! only legal moves between their statuses.
 
 mod document_type;
 mod error_code;

@@ -1,6 +1,7 @@
 //! The job store port: jobs by id, by owner (listings), by hash (dedup) and
 //! pending (the sweeper), and the one way a job changes: a guarded
-//! `Transition`, applied atomically or refused.
+//! `Transition`, applied atomically or refused (`Moved`: the job was
+//! deleted, or another writer got there first).
 
 use async_trait::async_trait;
 
