@@ -83,15 +83,7 @@ enum Command {
     /// Lists your jobs, newest first.
     List {
         #[command(flatten)]
-        target: Target,
-        #[command(flatten)]
-        filters: Filters,
-        /// The `next_cursor` of the page before (printed as `more: ...`).
-        #[arg(long)]
-        cursor: Option<String>,
-        /// The page as the API answers it, on stdout.
-        #[arg(long)]
-        json: bool,
+        page: Page,
     },
     /// Finds your documents whose text holds QUERY (spaces, case and
     /// full-width forms ignored), newest first, with a snippet of each.
@@ -99,15 +91,7 @@ enum Command {
         /// What to look for, e.g. "한빛 문서" or "invoice no. 42".
         query: String,
         #[command(flatten)]
-        target: Target,
-        #[command(flatten)]
-        filters: Filters,
-        /// The `next_cursor` of the search before (printed as `more: ...`).
-        #[arg(long)]
-        cursor: Option<String>,
-        /// The hits as the API shows them, on stdout.
-        #[arg(long)]
-        json: bool,
+        page: Page,
     },
     /// Runs one function once against the running local stack with an event file.
     Invoke {
@@ -118,6 +102,21 @@ enum Command {
         #[arg(long)]
         event: PathBuf,
     },
+}
+
+/// One page of a listing or a search: where, which jobs, from where, and how shown.
+#[derive(Args)]
+struct Page {
+    #[command(flatten)]
+    target: Target,
+    #[command(flatten)]
+    filters: Filters,
+    /// The `next_cursor` of the page before (printed as `more: ...`).
+    #[arg(long)]
+    cursor: Option<String>,
+    /// The page as the API answers it, on stdout.
+    #[arg(long)]
+    json: bool,
 }
 
 /// What `list` and `search` narrow to.
@@ -290,26 +289,16 @@ async fn ask_api(state: &StateDir, command: Command) -> anyhow::Result<bool> {
             target.connect(state)?.delete_all(&ids).await?;
             Ok(true)
         }
-        Command::List {
-            target,
-            filters,
-            cursor,
-            json,
-        } => {
-            let api = target.connect(state)?;
-            let listing = api.list(&filters.params(None), cursor.as_deref()).await?;
-            show_listing(&listing, json, "ocr list")?;
+        Command::List { page } => {
+            let api = page.target.connect(state)?;
+            let listing = api
+                .list(&page.filters.params(None), page.cursor.as_deref())
+                .await?;
+            show_listing(&listing, page.json, "ocr list")?;
             Ok(true)
         }
-        Command::Search {
-            query,
-            target,
-            filters,
-            cursor,
-            json,
-        } => {
-            let api = target.connect(state)?;
-            search(&api, query, filters, cursor.as_deref(), json).await?;
+        Command::Search { query, page } => {
+            search(state, query, page).await?;
             Ok(true)
         }
         Command::Dev { .. } | Command::Token { .. } | Command::Invoke { .. } => {
@@ -319,15 +308,11 @@ async fn ask_api(state: &StateDir, command: Command) -> anyhow::Result<bool> {
 }
 
 /// `ocr search`: the hits for `query` under `filters`, from `cursor`.
-async fn search(
-    api: &Api,
-    query: String,
-    filters: Filters,
-    cursor: Option<&str>,
-    json: bool,
-) -> anyhow::Result<()> {
-    let hits = client::search(api, &filters.params(Some(query.clone())), cursor).await?;
-    show_listing(&hits, json, &format!("ocr search {query:?}"))
+async fn search(state: &StateDir, query: String, page: Page) -> anyhow::Result<()> {
+    let api = page.target.connect(state)?;
+    let params = page.filters.params(Some(query.clone()));
+    let hits = client::search(&api, &params, page.cursor.as_deref()).await?;
+    show_listing(&hits, page.json, &format!("ocr search {query:?}"))
 }
 
 /// `ocr invoke`: one function of the running local stack, with the event in `event`.

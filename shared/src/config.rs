@@ -227,6 +227,23 @@ impl StackConfig {
     }
 }
 
+/// Where a job goes on from the functions that move it (ingest, the worker,
+/// the sweeper): the OCR queue, and the topic of its events.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobOutlets {
+    pub queue_url: String,
+    pub topic_arn: String,
+}
+
+impl JobOutlets {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            queue_url: env.required(vars::JOBS_QUEUE_URL)?,
+            topic_arn: env.required(vars::EVENTS_TOPIC_ARN)?,
+        })
+    }
+}
+
 /// The upload rules and how long things live.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UploadSettings {

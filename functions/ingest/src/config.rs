@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use ocr_shared::aws::{DynamoJobStore, S3BlobStore, SdkConfig, SnsEventPublisher, SqsJobQueue};
-use ocr_shared::config::{ConfigError, Env, StackConfig, UploadSettings, vars};
+use ocr_shared::config::{ConfigError, Env, JobOutlets, StackConfig, UploadSettings};
 use ocr_shared::upload_policy::UploadLimits;
 
 use crate::Ingest;
@@ -24,8 +24,7 @@ pub const IAM_ACTIONS: &[&str] = &[
 
 pub struct Config {
     pub stack: StackConfig,
-    pub queue_url: String,
-    pub topic_arn: String,
+    pub outlets: JobOutlets,
     pub limits: UploadLimits,
 }
 
@@ -33,8 +32,7 @@ impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
             stack: StackConfig::from_env(env)?,
-            queue_url: env.required(vars::JOBS_QUEUE_URL)?,
-            topic_arn: env.required(vars::EVENTS_TOPIC_ARN)?,
+            outlets: JobOutlets::from_env(env)?,
             limits: UploadSettings::from_env(env)?.limits,
         })
     }
@@ -46,8 +44,8 @@ impl Ingest {
         Self {
             jobs: Arc::new(DynamoJobStore::connect(sdk, config.stack.table)),
             blobs: Arc::new(S3BlobStore::connect(sdk, config.stack.bucket)),
-            queue: Arc::new(SqsJobQueue::connect(sdk, config.queue_url)),
-            events: Arc::new(SnsEventPublisher::connect(sdk, config.topic_arn)),
+            queue: Arc::new(SqsJobQueue::connect(sdk, config.outlets.queue_url)),
+            events: Arc::new(SnsEventPublisher::connect(sdk, config.outlets.topic_arn)),
             limits: config.limits,
         }
     }

@@ -8,7 +8,8 @@ use ocr_shared::aws::{
     SnsEventPublisher, SqsJobQueue,
 };
 use ocr_shared::config::{
-    ConfigError, EngineKind, Env, OcrSettings, StackConfig, UpstageKey, UpstageSettings, vars,
+    ConfigError, EngineKind, Env, JobOutlets, OcrSettings, StackConfig, UpstageKey,
+    UpstageSettings, vars,
 };
 use ocr_shared::engines::{UpstageEngine, UpstageKeySource, upstage};
 use ocr_shared::ports::OcrEngine;
@@ -52,8 +53,7 @@ pub enum EngineSettings {
 
 pub struct Config {
     pub stack: StackConfig,
-    pub queue_url: String,
-    pub topic_arn: String,
+    pub outlets: JobOutlets,
     pub engine: EngineSettings,
     pub settings: WorkerSettings,
 }
@@ -96,8 +96,7 @@ impl Config {
         };
         Ok(Self {
             stack: StackConfig::from_env(env)?,
-            queue_url: env.required(vars::JOBS_QUEUE_URL)?,
-            topic_arn: env.required(vars::EVENTS_TOPIC_ARN)?,
+            outlets: JobOutlets::from_env(env)?,
             engine,
             settings,
         })
@@ -131,8 +130,8 @@ impl Worker {
         Ok(Self {
             jobs: Arc::new(DynamoJobStore::new(dynamodb.clone(), &config.stack.table)),
             blobs: Arc::new(S3BlobStore::connect(sdk, config.stack.bucket)),
-            queue: Arc::new(SqsJobQueue::connect(sdk, config.queue_url)),
-            events: Arc::new(SnsEventPublisher::connect(sdk, config.topic_arn)),
+            queue: Arc::new(SqsJobQueue::connect(sdk, config.outlets.queue_url)),
+            events: Arc::new(SnsEventPublisher::connect(sdk, config.outlets.topic_arn)),
             engine,
             limiter: Arc::new(DynamoRateLimiter::new(dynamodb, config.stack.table)),
             in_flight: ByteBudget::new(config.settings.max_bytes_in_flight),

@@ -22,6 +22,32 @@ use crate::worker::{
     COMPLETION_RETRIES, JobRetry, MAX_POSTPONES, MAX_THROTTLES, Worker, document_type_of, error_of,
 };
 
+/// A refusal that hands the job back rather than use up an attempt.
+#[derive(Clone, Copy)]
+enum Refusal {
+    /// The engine refused our credentials (`Postpone`).
+    Credentials,
+    /// The engine's rate limit refused the call (`Throttle`).
+    RateLimit,
+}
+
+impl Refusal {
+    /// Who refused, as the failure's message says it.
+    fn what(self) -> &'static str {
+        match self {
+            Refusal::Credentials => "the OCR engine refused our credentials",
+            Refusal::RateLimit => "the rate limit refused",
+        }
+    }
+
+    fn unit(self) -> &'static str {
+        match self {
+            Refusal::Credentials => "times in a row",
+            Refusal::RateLimit => "calls in a row",
+        }
+    }
+}
+
 /// The job this worker took, and the message delivery that brought it.
 pub struct Lease<'a> {
     pub(crate) worker: &'a Worker,
@@ -163,21 +189,7 @@ impl<'a> Lease<'a> {
             event = "ocr_auth_failure",
             "the OCR engine refused our credentials"
         );
-        if self.job.auth_failures >= MAX_POSTPONES {
-            let error = JobError::new(
-                ErrorCode::OcrUnauthorized,
-                format!(
-                    "gave up after the OCR engine refused our credentials {MAX_POSTPONES} times in a row: {}",
-                    error.message
-                ),
-            );
-            return self.fail(error).await;
-        }
-        let postpone = Transition::Postpone {
-            attempt: self.attempt(),
-            error,
-        };
-        self.hand_back(&postpone, None).await
+        self.wait_out(Refusal::Credentials, error, None).await
     }
 
     /// The engine's rate limit refused the call: the job waits without using
@@ -189,21 +201,48 @@ impl<'a> Lease<'a> {
         error: JobError,
         retry_after: Option<Duration>,
     ) -> Result<(), JobRetry> {
-        if self.job.throttles >= MAX_THROTTLES {
-            let error = JobError::new(
+        self.wait_out(Refusal::RateLimit, error, retry_after).await
+    }
+
+    /// A refusal that is not the document's fault: handed back, or once it
+    /// has held through its limit of backoffs in a row, the job's failure.
+    async fn wait_out(
+        &self,
+        refusal: Refusal,
+        error: JobError,
+        retry_after: Option<Duration>,
+    ) -> Result<(), JobRetry> {
+        let attempt = self.attempt();
+        let (so_far, most, code, step) = match refusal {
+            Refusal::Credentials => (
+                self.job.auth_failures,
+                MAX_POSTPONES,
+                ErrorCode::OcrUnauthorized,
+                Transition::Postpone {
+                    attempt,
+                    error: error.clone(),
+                },
+            ),
+            Refusal::RateLimit => (
+                self.job.throttles,
+                MAX_THROTTLES,
                 error.code,
-                format!(
-                    "gave up after the rate limit refused {MAX_THROTTLES} calls in a row: {}",
-                    error.message
-                ),
-            );
-            return self.fail(error).await;
-        }
-        let throttle = Transition::Throttle {
-            attempt: self.attempt(),
-            error,
+                Transition::Throttle {
+                    attempt,
+                    error: error.clone(),
+                },
+            ),
         };
-        self.hand_back(&throttle, retry_after).await
+        if so_far >= most {
+            let message = format!(
+                "gave up after {} {most} {}: {}",
+                refusal.what(),
+                refusal.unit(),
+                error.message
+            );
+            return self.fail(JobError::new(code, message)).await;
+        }
+        self.hand_back(&step, retry_after).await
     }
 
     /// Credentials refused (`Postpone`) or the engine's rate limit reached

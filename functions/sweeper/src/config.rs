@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ocr_shared::aws::{DynamoJobStore, S3BlobStore, SdkConfig, SnsEventPublisher, SqsJobQueue};
-use ocr_shared::config::{ConfigError, Env, StackConfig, vars};
+use ocr_shared::config::{ConfigError, Env, JobOutlets, StackConfig, vars};
 
 use crate::{SweepSettings, Sweeper};
 
@@ -30,8 +30,7 @@ pub const DEFAULT_MAX_JOBS: u32 = 1000;
 
 pub struct Config {
     pub stack: StackConfig,
-    pub queue_url: String,
-    pub topic_arn: String,
+    pub outlets: JobOutlets,
     pub settings: SweepSettings,
 }
 
@@ -39,8 +38,7 @@ impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
             stack: StackConfig::from_env(env)?,
-            queue_url: env.required(vars::JOBS_QUEUE_URL)?,
-            topic_arn: env.required(vars::EVENTS_TOPIC_ARN)?,
+            outlets: JobOutlets::from_env(env)?,
             settings: SweepSettings {
                 stale_after: Duration::from_secs(env.number(
                     vars::SWEEP_STALE_SECONDS,
@@ -59,8 +57,8 @@ impl Sweeper {
         Self {
             jobs: Arc::new(DynamoJobStore::connect(sdk, config.stack.table)),
             blobs: Arc::new(S3BlobStore::connect(sdk, config.stack.bucket)),
-            queue: Arc::new(SqsJobQueue::connect(sdk, config.queue_url)),
-            events: Arc::new(SnsEventPublisher::connect(sdk, config.topic_arn)),
+            queue: Arc::new(SqsJobQueue::connect(sdk, config.outlets.queue_url)),
+            events: Arc::new(SnsEventPublisher::connect(sdk, config.outlets.topic_arn)),
             settings: config.settings,
         }
     }
