@@ -152,20 +152,22 @@ fn stack() -> Stack {
     };
     let receipt = ocr_shared::engines::upstage::parse_response(RECEIPT.as_bytes()).unwrap();
     let worker = ocr_worker::Worker {
-        jobs: jobs.clone(),
-        blobs: blobs.clone(),
-        queue: queue.clone(),
-        events: events.clone(),
-        engine: Arc::new(ScriptedOcr::new(receipt)),
-        limiter: Arc::new(MemoryRateLimiter::default()),
-        settings: ocr_worker::WorkerSettings {
-            pages_per_call: ocr_worker::DEFAULT_PAGES_PER_CALL,
-            max_attempts: 3,
-            lease: Duration::from_secs(600),
-            retry_base: Duration::from_secs(1),
-            rate_limit_rps: 100_000,
-            max_bytes_in_flight: ocr_worker::handler::DEFAULT_BYTES_IN_FLIGHT,
-            review_below: ocr_worker::DEFAULT_LOW_CONFIDENCE,
+        parts: ocr_worker::Parts {
+            jobs: jobs.clone(),
+            blobs: blobs.clone(),
+            queue: queue.clone(),
+            events: events.clone(),
+            engine: Arc::new(ScriptedOcr::new(receipt)),
+            limiter: Arc::new(MemoryRateLimiter::default()),
+            settings: ocr_worker::WorkerSettings {
+                pages_per_call: ocr_worker::DEFAULT_PAGES_PER_CALL,
+                max_attempts: 3,
+                lease: Duration::from_secs(600),
+                retry_base: Duration::from_secs(1),
+                rate_limit_rps: 100_000,
+                max_bytes_in_flight: ocr_worker::handler::DEFAULT_BYTES_IN_FLIGHT,
+                review_below: ocr_worker::DEFAULT_LOW_CONFIDENCE,
+            },
         },
         in_flight: ocr_worker::budget::ByteBudget::new(
             ocr_worker::handler::DEFAULT_BYTES_IN_FLIGHT,

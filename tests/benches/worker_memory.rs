@@ -111,20 +111,22 @@ async fn run(blobs: Arc<S3BlobStore>, budget: u64) -> (u64, f64) {
     let jobs = Arc::new(MemoryJobStore::default());
     let event = queued_batch(&jobs, &blobs).await;
     let worker = Worker {
-        jobs: jobs.clone(),
-        blobs,
-        queue: Arc::new(MemoryJobQueue::default()),
-        events: Arc::new(MemoryEventPublisher::default()),
-        engine: Arc::new(Slow),
-        limiter: Arc::new(MemoryRateLimiter::default()),
-        settings: WorkerSettings {
-            pages_per_call: ocr_worker::DEFAULT_PAGES_PER_CALL,
-            max_attempts: 3,
-            lease: Duration::from_secs(600),
-            retry_base: Duration::from_secs(1),
-            rate_limit_rps: 1000,
-            max_bytes_in_flight: budget,
-            review_below: ocr_worker::DEFAULT_LOW_CONFIDENCE,
+        parts: ocr_worker::Parts {
+            jobs: jobs.clone(),
+            blobs,
+            queue: Arc::new(MemoryJobQueue::default()),
+            events: Arc::new(MemoryEventPublisher::default()),
+            engine: Arc::new(Slow),
+            limiter: Arc::new(MemoryRateLimiter::default()),
+            settings: WorkerSettings {
+                pages_per_call: ocr_worker::DEFAULT_PAGES_PER_CALL,
+                max_attempts: 3,
+                lease: Duration::from_secs(600),
+                retry_base: Duration::from_secs(1),
+                rate_limit_rps: 1000,
+                max_bytes_in_flight: budget,
+                review_below: ocr_worker::DEFAULT_LOW_CONFIDENCE,
+            },
         },
         in_flight: ByteBudget::new(budget),
         decoding: ByteBudget::new(ocr_worker::handler::DECODE_BUDGET),

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use crate::lease::Lease;
-use crate::worker::{JobRetry, Worker};
+use crate::worker::{JobRetry, Parts};
 
 /// Why a chunk was not read.
 enum ChunkError {
@@ -74,11 +74,7 @@ enum Quota {
 /// The document parsed for cutting, when it is a PDF of more pages than
 /// one call takes. A PDF this parser cannot follow is read whole: the
 /// engine then decides.
-pub(crate) async fn splittable(
-    worker: &Worker,
-    job: &Job,
-    document: &Document,
-) -> Option<Arc<Pdf>> {
+pub(crate) async fn splittable(worker: &Parts, job: &Job, document: &Document) -> Option<Arc<Pdf>> {
     let per_call = worker.settings.pages_per_call;
     if document.file_type != FileType::Pdf || job.pages.is_some_and(|pages| pages <= per_call) {
         return None;
@@ -349,7 +345,7 @@ async fn keep(lease: &Lease<'_>, chunk: &ChunkResult) -> Result<(), OcrError> {
 
 /// Waits in-process for a token of the global OCR quota: the job's lease
 /// is held, and the chunks already read are not lost by waiting.
-async fn wait_for_quota(worker: &Worker) -> Result<(), OcrError> {
+async fn wait_for_quota(worker: &Parts) -> Result<(), OcrError> {
     loop {
         let decision =
             worker

@@ -15,8 +15,9 @@ use ocr_shared::engines::{UpstageEngine, UpstageKeySource, upstage};
 use ocr_shared::ports::OcrEngine;
 
 use crate::budget::ByteBudget;
+use crate::handler::Worker;
 use crate::worker::{
-    DEFAULT_BYTES_IN_FLIGHT, DEFAULT_LOW_CONFIDENCE, DEFAULT_PAGES_PER_CALL, Worker, WorkerSettings,
+    DEFAULT_BYTES_IN_FLIGHT, DEFAULT_LOW_CONFIDENCE, DEFAULT_PAGES_PER_CALL, Parts, WorkerSettings,
 };
 
 /// How long a read of the Upstage key serves before Secrets Manager is asked again.
@@ -127,16 +128,20 @@ impl Worker {
         };
         // One DynamoDB client (one connection pool) for jobs and the counter.
         let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
-        Ok(Self {
+        let in_flight = ByteBudget::new(config.settings.max_bytes_in_flight);
+        let parts = Parts {
             jobs: Arc::new(DynamoJobStore::new(dynamodb.clone(), &config.stack.table)),
             blobs: Arc::new(S3BlobStore::connect(sdk, config.stack.bucket)),
             queue: Arc::new(SqsJobQueue::connect(sdk, config.outlets.queue_url)),
             events: Arc::new(SnsEventPublisher::connect(sdk, config.outlets.topic_arn)),
             engine,
             limiter: Arc::new(DynamoRateLimiter::new(dynamodb, config.stack.table)),
-            in_flight: ByteBudget::new(config.settings.max_bytes_in_flight),
-            decoding: ByteBudget::new(crate::worker::DECODE_BUDGET),
             settings: config.settings,
+        };
+        Ok(Self {
+            parts,
+            in_flight,
+            decoding: ByteBudget::new(crate::worker::DECODE_BUDGET),
         })
     }
 }

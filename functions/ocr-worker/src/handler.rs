@@ -17,13 +17,38 @@ use ocr_shared::ports::{
 };
 use tracing::{Instrument, info, info_span, warn};
 
+use crate::budget::ByteBudget;
 use crate::chunks;
 use crate::lease::Lease;
 use crate::worker::document_type_of;
 pub use crate::worker::{
     DECODE_BUDGET, DEFAULT_BYTES_IN_FLIGHT, DEFAULT_LOW_CONFIDENCE, DEFAULT_PAGES_PER_CALL,
-    JobRetry, MAX_POSTPONES, MAX_THROTTLES, Worker, WorkerSettings,
+    JobRetry, MAX_POSTPONES, MAX_THROTTLES, Parts, WorkerSettings,
 };
+
+/// The SQS consumer: its parts (`Parts`, which it derefs to), and the
+/// budgets that bound the memory of the batch's documents read at once.
+pub struct Worker {
+    pub parts: Parts,
+    /// Bounds the bytes the batch's concurrent jobs hold: see `max_bytes_in_flight`.
+    pub in_flight: ByteBudget,
+    /// Bounds the decoded pixels of the images prepared at once: see `DECODE_BUDGET`.
+    pub decoding: ByteBudget,
+}
+
+impl std::ops::Deref for Worker {
+    type Target = Parts;
+
+    fn deref(&self) -> &Parts {
+        &self.parts
+    }
+}
+
+impl std::ops::DerefMut for Worker {
+    fn deref_mut(&mut self) -> &mut Parts {
+        &mut self.parts
+    }
+}
 
 /// Entry point: the batch is processed concurrently; the messages to try
 /// again are reported by id, the rest are acknowledged.
@@ -126,7 +151,7 @@ impl Worker {
         if let Some(error) = self.beyond_one_call(&lease.job) {
             return lease.fail(error).await;
         }
-        if let Some(pdf) = chunks::splittable(self, &lease.job, &document).await {
+        if let Some(pdf) = chunks::splittable(&self.parts, &lease.job, &document).await {
             return chunks::read_in_chunks(lease, pdf, deadline).await;
         }
         self.read_whole(lease, document, deadline).await
@@ -257,7 +282,7 @@ impl Worker {
             let waited = now.as_millis().saturating_sub(queued_at.as_millis());
             metrics::record(Metric::QueueWait, waited as f64);
         }
-        Ok(Some(Lease::new(self, taken, delivery, now)))
+        Ok(Some(Lease::new(&self.parts, taken, delivery, now)))
     }
 
     /// The checked upload; `None` once the job has failed for want of it.
@@ -361,20 +386,22 @@ mod tests {
         let events = Arc::new(MemoryEventPublisher::default());
         let engine = Arc::new(engine);
         let worker = Worker {
-            jobs: jobs.clone(),
-            blobs: blobs.clone(),
-            queue: queue.clone(),
-            events: events.clone(),
-            engine: engine.clone(),
-            limiter: Arc::new(MemoryRateLimiter::default()),
-            settings: WorkerSettings {
-                max_attempts: 3,
-                lease: Duration::from_secs(60),
-                retry_base: Duration::from_secs(10),
-                rate_limit_rps,
-                max_bytes_in_flight: DEFAULT_BYTES_IN_FLIGHT,
-                pages_per_call: DEFAULT_PAGES_PER_CALL,
-                review_below: DEFAULT_LOW_CONFIDENCE,
+            parts: Parts {
+                jobs: jobs.clone(),
+                blobs: blobs.clone(),
+                queue: queue.clone(),
+                events: events.clone(),
+                engine: engine.clone(),
+                limiter: Arc::new(MemoryRateLimiter::default()),
+                settings: WorkerSettings {
+                    max_attempts: 3,
+                    lease: Duration::from_secs(60),
+                    retry_base: Duration::from_secs(10),
+                    rate_limit_rps,
+                    max_bytes_in_flight: DEFAULT_BYTES_IN_FLIGHT,
+                    pages_per_call: DEFAULT_PAGES_PER_CALL,
+                    review_below: DEFAULT_LOW_CONFIDENCE,
+                },
             },
             in_flight: ByteBudget::new(DEFAULT_BYTES_IN_FLIGHT),
             decoding: ByteBudget::new(DECODE_BUDGET),

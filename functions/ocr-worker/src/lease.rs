@@ -19,7 +19,7 @@ use ocr_shared::retry::retry_delay;
 use tracing::{error, info, warn};
 
 use crate::worker::{
-    COMPLETION_RETRIES, JobRetry, MAX_POSTPONES, MAX_THROTTLES, Worker, document_type_of, error_of,
+    COMPLETION_RETRIES, JobRetry, MAX_POSTPONES, MAX_THROTTLES, Parts, document_type_of, error_of,
 };
 
 /// A refusal that hands the job back rather than use up an attempt.
@@ -50,7 +50,7 @@ impl Refusal {
 
 /// The job this worker took, and the message delivery that brought it.
 pub struct Lease<'a> {
-    pub(crate) worker: &'a Worker,
+    pub(crate) worker: &'a Parts,
     /// The job as taken: its `attempts` is this attempt's number.
     pub(crate) job: Job,
     pub(crate) delivery: Delivery<'a>,
@@ -61,7 +61,7 @@ pub struct Lease<'a> {
 
 impl<'a> Lease<'a> {
     pub(crate) fn new(
-        worker: &'a Worker,
+        worker: &'a Parts,
         job: Job,
         delivery: Delivery<'a>,
         taken_at: Timestamp,

@@ -8,4 +8,6 @@ mod lease;
 mod worker;
 
 pub use config::{Config, IAM_ACTIONS};
-pub use handler::{DEFAULT_LOW_CONFIDENCE, DEFAULT_PAGES_PER_CALL, Worker, WorkerSettings, handle};
+pub use handler::{
+    DEFAULT_LOW_CONFIDENCE, DEFAULT_PAGES_PER_CALL, Parts, Worker, WorkerSettings, handle,
+};

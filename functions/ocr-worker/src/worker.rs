@@ -1,6 +1,6 @@
 //! The worker's parts and settings: the stores and the engine it reads
-//! with, its memory budgets, and the calls every read makes (one OCR call,
-//! timed; the shared quota; the invocation's time left).
+//! with, and the calls every read makes (one OCR call, timed; the shared
+//! quota; the invocation's time left).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,8 +11,6 @@ use ocr_shared::ports::{
     BlobError, BlobStore, Document, EventPublisher, JobQueue, JobStore, OcrEngine, OcrError,
     OcrResult, QueueError, RateDecision, RateLimiter, RateScope, StoreError,
 };
-
-use crate::budget::ByteBudget;
 
 /// 200 MiB: four 50 MiB documents at once fit a 512 MB function beside the runtime.
 pub const DEFAULT_BYTES_IN_FLIGHT: u64 = 200 * 1024 * 1024;
@@ -62,7 +60,10 @@ pub struct WorkerSettings {
     pub review_below: f64,
 }
 
-pub struct Worker {
+/// What every read works with: the stores, the queue and the topic, the
+/// engine, the shared quota and the settings. A `Lease` and the chunks of a
+/// long PDF use these; the `Worker` (the handler's) adds its memory budgets.
+pub struct Parts {
     pub jobs: Arc<dyn JobStore>,
     pub blobs: Arc<dyn BlobStore>,
     pub queue: Arc<dyn JobQueue>,
@@ -70,10 +71,6 @@ pub struct Worker {
     pub engine: Arc<dyn OcrEngine>,
     pub limiter: Arc<dyn RateLimiter>,
     pub settings: WorkerSettings,
-    /// Bounds the bytes the batch's concurrent jobs hold: see `max_bytes_in_flight`.
-    pub in_flight: ByteBudget,
-    /// Bounds the decoded pixels of the images prepared at once: see `DECODE_BUDGET`.
-    pub decoding: ByteBudget,
 }
 
 /// Why a message goes back to the queue (reported as a batch item failure).
@@ -97,7 +94,7 @@ pub enum JobRetry {
 /// end cuts short is paid for and read again.
 pub(crate) const CALL_TIME: Duration = Duration::from_secs(90);
 
-impl Worker {
+impl Parts {
     /// One call's worth of the OCR quota shared by every instance, if it has room at `now`.
     pub(crate) async fn ocr_quota(&self, now: Timestamp) -> Result<RateDecision, StoreError> {
         self.limiter
