@@ -29,15 +29,6 @@ pub enum FunctionName {
 }
 
 impl FunctionName {
-    pub const ALL: [FunctionName; 6] = [
-        FunctionName::UploadApi,
-        FunctionName::StatusApi,
-        FunctionName::Ingest,
-        FunctionName::OcrWorker,
-        FunctionName::Notifier,
-        FunctionName::Sweeper,
-    ];
-
     pub const fn as_str(self) -> &'static str {
         match self {
             FunctionName::UploadApi => "upload-api",

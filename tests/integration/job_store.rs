@@ -129,7 +129,7 @@ async fn a_job_moves_through_every_stage_and_keeps_what_each_wrote() {
         .unwrap();
     assert_eq!(done.status, JobStatus::Completed);
     assert_eq!(done.text(), Some("대표자 홍길동"));
-    assert_eq!(done.confidence(), Some(0.93));
+    assert_eq!(done.completion().map(|read| read.confidence), Some(0.93));
     assert_eq!(done.error, None);
     assert_eq!(done.lease_until, None);
     assert_eq!(done.completed_at, Some(t1));

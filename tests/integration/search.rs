@@ -297,7 +297,11 @@ async fn needs_review_filters_a_listing_and_a_search() {
     };
     let (listed, _) = search_all(store, "fay", flagged(true)).await;
     assert_eq!(ids(&listed), vec![unsure.job_id.clone()]);
-    assert_eq!(listed[0].review_pages(), [2], "the index carries the pages");
+    assert_eq!(
+        listed[0].completion().unwrap().review_pages,
+        [2],
+        "the index carries the pages"
+    );
     let (listed, _) = search_all(store, "fay", flagged(false)).await;
     assert_eq!(listed.len(), 2, "the clear job and the one not read yet");
     assert!(listed.iter().all(|job| job.job_id != unsure.job_id));

@@ -125,32 +125,30 @@ pub(crate) async fn read_in_chunks(
 ) -> Result<(), JobRetry> {
     let mut chunks = kept_chunks(lease, &pdf).await?;
     // The first chunk tells the document's type, on which the masking depends.
-    let first = match chunks.done[0].take() {
-        Some(first) => first,
-        None => match read_chunk(lease, &pdf, chunks.ranges[0], None, Quota::Taken, deadline).await
-        {
+    if chunks.done[0].is_none() {
+        match read_chunk(lease, &pdf, chunks.ranges[0], None, Quota::Taken, deadline).await {
             Ok(chunk) => {
-                chunks.pages_done += chunk.range.len();
+                chunks.record(0, chunk);
                 if let Err(moved) = lease.progress(chunks.pages_done).await? {
                     forget_if_deleted(lease, moved, &chunks.ranges).await;
                     return Ok(());
                 }
-                chunk
             }
             Err(ChunkError::OutOfTime) => return lease.resume_later(chunks.pages_done).await,
             Err(ChunkError::Ocr(error)) => return lease.ocr_failed(error).await,
-        },
-    };
-    let kinds = redact::kinds_for(lease.job.redact.as_deref(), first.document_type);
+        }
+    }
+    let first_type = chunks.done[0].as_ref().map(|first| first.document_type);
+    let first_type = first_type.expect("the first chunk was kept or read");
+    let kinds = redact::kinds_for(lease.job.redact.as_deref(), first_type);
     match read_the_rest(lease, &pdf, &kinds, &mut chunks, deadline).await? {
         Rest::Read => {}
         Rest::Failed(error) => return lease.ocr_failed(error).await,
         Rest::Moved => return Ok(()),
     }
-    if chunks.done.iter().skip(1).any(Option::is_none) {
+    if chunks.done.iter().any(Option::is_none) {
         return lease.resume_later(chunks.pages_done).await;
     }
-    chunks.done[0] = Some(first);
     let ranges = chunks.ranges;
     let read: Vec<ChunkResult> = chunks.done.into_iter().flatten().collect();
     let document_type = lease.job.document_type.unwrap_or(read[0].document_type);

@@ -44,12 +44,6 @@ impl std::ops::Deref for Worker {
     }
 }
 
-impl std::ops::DerefMut for Worker {
-    fn deref_mut(&mut self) -> &mut Parts {
-        &mut self.parts
-    }
-}
-
 /// Entry point: the batch is processed concurrently; the messages to try
 /// again are reported by id, the rest are acknowledged.
 pub async fn handle(
@@ -626,14 +620,18 @@ mod tests {
         run(&given, &weak_job, 1).await.unwrap();
         let done = stored(&given, &weak_job).await;
         assert!(done.needs_review());
-        assert_eq!(done.review_pages(), [2, 3], "the pages below 0.7");
+        assert_eq!(
+            done.completion().unwrap().review_pages,
+            [2, 3],
+            "the pages below 0.7"
+        );
 
         // The default reply (0.91) is above the threshold: nothing to review.
         let fine = queued_bytes(&given, None, Bytes::from_static(b"another png")).await;
         run(&given, &fine, 1).await.unwrap();
         let done = stored(&given, &fine).await;
         assert!(!done.needs_review());
-        assert!(done.review_pages().is_empty());
+        assert!(done.completion().unwrap().review_pages.is_empty());
     }
 
     #[tokio::test]
@@ -1134,7 +1132,7 @@ mod tests {
     async fn a_batch_of_large_documents_holds_no_more_bytes_than_its_budget() {
         let gauge = Arc::new(Gauge::default());
         let mut given = given(scripted(), 1000);
-        given.worker.engine = gauge.clone();
+        given.worker.parts.engine = gauge.clone();
         given.worker.in_flight = ByteBudget::new(2 * 40 * 1024);
         let mut event: SqsEvent =
             serde_json::from_str(include_str!("../../../events/sqs-jobs-batch.json")).unwrap();
@@ -1298,7 +1296,7 @@ mod tests {
     #[tokio::test]
     async fn a_tiff_of_more_pages_than_one_call_takes_fails_with_its_reason_unread() {
         let mut given = given(scripted(), 100);
-        given.worker.settings.pages_per_call = 3;
+        given.worker.parts.settings.pages_per_call = 3;
         let request = testing::request("alice", "scan.tif", FileType::Tiff, 4);
         let job = testing::open(request, Timestamp::now());
         given.jobs.create(&job).await.unwrap();
@@ -1334,9 +1332,9 @@ mod tests {
     #[tokio::test]
     async fn with_too_little_of_the_invocation_left_no_call_is_started_and_nothing_is_paid_twice() {
         let mut given = given(scripted(), 100);
-        given.worker.settings.pages_per_call = 3;
+        given.worker.parts.settings.pages_per_call = 3;
         let engine = Arc::new(Pages::new(3));
-        given.worker.engine = engine.clone();
+        given.worker.parts.engine = engine.clone();
         let delivery = Delivery {
             receive_count: 1,
             receipt: "r",
@@ -1385,13 +1383,13 @@ mod tests {
     async fn a_long_pdf_is_read_in_chunks_with_progress_and_merged_in_page_order() {
         // One OCR call a second: the chunks are read one after another.
         let mut given = given(scripted(), 1);
-        given.worker.settings.pages_per_call = 3;
+        given.worker.parts.settings.pages_per_call = 3;
         let job = queued_pdf(&given, &numbered(7), None).await;
         let engine = Arc::new(Pages {
             watch: Some((given.jobs.clone(), job.job_id.clone())),
             ..Pages::new(3)
         });
-        given.worker.engine = engine.clone();
+        given.worker.parts.engine = engine.clone();
         assert_eq!(job.pages, Some(7));
         run(&given, &job, 1).await.unwrap();
 
@@ -1442,7 +1440,7 @@ mod tests {
     #[tokio::test]
     async fn a_retry_reads_only_the_chunks_no_attempt_finished_and_none_is_kept_unmasked() {
         let mut given = given(scripted(), 1);
-        given.worker.settings.pages_per_call = 3;
+        given.worker.parts.settings.pages_per_call = 3;
         let mut texts = numbered(7);
         texts[1] = "RRN 900101-1234567".into();
         texts[6] = "RRN 850505-2345678".into();
@@ -1451,7 +1449,7 @@ mod tests {
             fail_calls: vec![2],
             ..Pages::new(3)
         });
-        given.worker.engine = engine.clone();
+        given.worker.parts.engine = engine.clone();
 
         let retry = run(&given, &job, 1).await;
         assert!(matches!(retry, Err(JobRetry::Ocr { .. })), "{retry:?}");
@@ -1500,10 +1498,10 @@ mod tests {
     #[tokio::test]
     async fn a_pdf_within_one_call_is_read_whole() {
         let mut given = given(scripted(), 100);
-        given.worker.settings.pages_per_call = 3;
+        given.worker.parts.settings.pages_per_call = 3;
         let job = queued_pdf(&given, &numbered(3), None).await;
         let engine = Arc::new(Pages::new(3));
-        given.worker.engine = engine.clone();
+        given.worker.parts.engine = engine.clone();
         run(&given, &job, 1).await.unwrap();
         assert_eq!(engine.calls().len(), 1);
         assert_eq!(stored(&given, &job).await.status, JobStatus::Completed);
@@ -1512,13 +1510,13 @@ mod tests {
     #[tokio::test]
     async fn out_of_invocation_time_a_long_pdf_hands_the_rest_to_a_fresh_message() {
         let mut given = given(scripted(), 100);
-        given.worker.settings.pages_per_call = 3;
+        given.worker.parts.settings.pages_per_call = 3;
         let job = queued_pdf(&given, &numbered(7), None).await;
         let engine = Arc::new(Pages {
             took: Duration::from_millis(1500),
             ..Pages::new(3)
         });
-        given.worker.engine = engine.clone();
+        given.worker.parts.engine = engine.clone();
         let message = JobMessage {
             job_id: job.job_id.clone(),
             wake: 0,

@@ -32,18 +32,55 @@ enum Refusal {
 }
 
 impl Refusal {
-    /// Who refused, as the failure's message says it.
-    fn what(self) -> &'static str {
+    /// How many of these refusals `job` has met in a row.
+    fn so_far(self, job: &Job) -> u32 {
         match self {
-            Refusal::Credentials => "the OCR engine refused our credentials",
-            Refusal::RateLimit => "the rate limit refused",
+            Refusal::Credentials => job.auth_failures,
+            Refusal::RateLimit => job.throttles,
         }
     }
 
-    fn unit(self) -> &'static str {
+    /// The move that hands the job back, counting one more.
+    fn step(self, attempt: u32, error: JobError) -> Transition {
         match self {
-            Refusal::Credentials => "times in a row",
-            Refusal::RateLimit => "calls in a row",
+            Refusal::Credentials => Transition::Postpone { attempt, error },
+            Refusal::RateLimit => Transition::Throttle { attempt, error },
+        }
+    }
+
+    /// How many in a row fail the job: with the backoff's ceiling, hours.
+    fn limit(self) -> u32 {
+        match self {
+            Refusal::Credentials => MAX_POSTPONES,
+            Refusal::RateLimit => MAX_THROTTLES,
+        }
+    }
+
+    /// The job's failure once the refusal has held through its limit.
+    fn failure(self, error: &JobError) -> JobError {
+        match self {
+            Refusal::Credentials => JobError::new(
+                ErrorCode::OcrUnauthorized,
+                format!(
+                    "gave up after the OCR engine refused our credentials {MAX_POSTPONES} times in a row: {}",
+                    error.message
+                ),
+            ),
+            Refusal::RateLimit => JobError::new(
+                error.code,
+                format!(
+                    "gave up after the rate limit refused {MAX_THROTTLES} calls in a row: {}",
+                    error.message
+                ),
+            ),
+        }
+    }
+
+    /// What refused, as the log says it.
+    fn why(self) -> &'static str {
+        match self {
+            Refusal::Credentials => "credentials refused",
+            Refusal::RateLimit => "the OCR engine's rate limit",
         }
     }
 }
@@ -193,7 +230,7 @@ impl<'a> Lease<'a> {
     }
 
     /// The engine's rate limit refused the call: the job waits without using
-    /// up an attempt (see `hand_back`), never sooner than the engine asked.
+    /// up an attempt (see `wait_out`), never sooner than the engine asked.
     /// Only a limit that holds through `MAX_THROTTLES` backoffs in a row
     /// (hours) fails the job.
     async fn throttle(
@@ -204,64 +241,26 @@ impl<'a> Lease<'a> {
         self.wait_out(Refusal::RateLimit, error, retry_after).await
     }
 
-    /// A refusal that is not the document's fault: handed back, or once it
-    /// has held through its limit of backoffs in a row, the job's failure.
+    /// Credentials refused (`Postpone`) or the engine's rate limit reached
+    /// (`Throttle`): not the document's fault, so the job waits without using
+    /// up an attempt, until the refusal has held through its limit in a row.
+    /// A fresh message (receive count 1, so the queue never dead-letters the
+    /// job for this) comes back after a delay that grows with the count the
+    /// transition keeps.
     async fn wait_out(
         &self,
         refusal: Refusal,
         error: JobError,
         retry_after: Option<Duration>,
     ) -> Result<(), JobRetry> {
-        let attempt = self.attempt();
-        let (so_far, most, code, step) = match refusal {
-            Refusal::Credentials => (
-                self.job.auth_failures,
-                MAX_POSTPONES,
-                ErrorCode::OcrUnauthorized,
-                Transition::Postpone {
-                    attempt,
-                    error: error.clone(),
-                },
-            ),
-            Refusal::RateLimit => (
-                self.job.throttles,
-                MAX_THROTTLES,
-                error.code,
-                Transition::Throttle {
-                    attempt,
-                    error: error.clone(),
-                },
-            ),
-        };
-        if so_far >= most {
-            let message = format!(
-                "gave up after {} {most} {}: {}",
-                refusal.what(),
-                refusal.unit(),
-                error.message
-            );
-            return self.fail(JobError::new(code, message)).await;
+        if refusal.so_far(&self.job) >= refusal.limit() {
+            return self.fail(refusal.failure(&error)).await;
         }
-        self.hand_back(&step, retry_after).await
-    }
-
-    /// Credentials refused (`Postpone`) or the engine's rate limit reached
-    /// (`Throttle`): not the document's fault, so the job waits without using
-    /// up an attempt. A fresh message (receive count 1, so the queue never
-    /// dead-letters the job for this) comes back after a delay that grows
-    /// with the count the transition keeps.
-    async fn hand_back(
-        &self,
-        step: &Transition,
-        retry_after: Option<Duration>,
-    ) -> Result<(), JobRetry> {
-        let Some(waiting) = self.apply(step, self.taken_at).await? else {
+        let step = refusal.step(self.attempt(), error);
+        let Some(waiting) = self.apply(&step, self.taken_at).await? else {
             return Ok(());
         };
-        let (count, why) = match step {
-            Transition::Throttle { .. } => (waiting.throttles, "the OCR engine's rate limit"),
-            _ => (waiting.auth_failures, "credentials refused"),
-        };
+        let count = refusal.so_far(&waiting);
         let delay = retry_delay(
             self.worker.settings.retry_base,
             count,
@@ -275,7 +274,8 @@ impl<'a> Lease<'a> {
         warn!(
             count,
             delay_ms = delay.as_millis() as u64,
-            "{why}; job deferred without using an attempt"
+            "{}; job deferred without using an attempt",
+            refusal.why()
         );
         Ok(())
     }

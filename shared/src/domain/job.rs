@@ -385,21 +385,9 @@ impl Job {
             .and_then(|completion| completion.redacted.as_ref())
     }
 
-    /// The document's confidence, once completed.
-    pub fn confidence(&self) -> Option<f64> {
-        self.completion().map(|completion| completion.confidence)
-    }
-
-    /// The pages below the review threshold, when the read needs review.
-    pub fn review_pages(&self) -> &[u32] {
-        self.completion()
-            .map_or(&[], |completion| completion.review_pages.as_slice())
-    }
-
     /// Whether the read needs a person's check (see `Completion::needs_review`).
     pub fn needs_review(&self) -> bool {
-        self.completion
-            .as_ref()
+        self.completion()
             .is_some_and(|completion| completion.needs_review)
     }
 
