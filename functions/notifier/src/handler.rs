@@ -10,7 +10,6 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{Error, LambdaEvent};
 use ocr_shared::batch::{self, Delivery, process_batch};
-
 use ocr_shared::domain::{Job, Timestamp, WebhookState, WebhookStatus, WebhookUrl, truncate_utf8};
 use ocr_shared::metrics::{self, Metric};
 use ocr_shared::ports::{BlobStore, JobEvent, JobQueue, JobStore, SecretSource, StoreError};
