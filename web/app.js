@@ -263,7 +263,8 @@ async function showResult(job, file) {
   $("boxes").replaceChildren();
 
   const image = $("image");
-  const isImage = file && file.type.startsWith("image/") && file.type !== "image/tiff" && file.type !== "image/heic";
+  // What the service found the bytes to be, not what the name says.
+  const isImage = file && ["image/png", "image/jpeg", "image/bmp", "image/webp"].includes(job.content_type);
   const note = $("preview-note");
   if (!job.result_url) return;
   // The full result (every word with its box) is in S3, behind a short-lived link.
@@ -293,6 +294,26 @@ async function showResult(job, file) {
 }
 
 // ---- the flow
+// The type the file's first bytes show, as the service reads it: a browser
+// names the type from the file's name, and a PNG named .jpg is still a PNG.
+// Bytes of no accepted type keep the browser's guess, which the API refuses.
+const SIGNATURES = [
+  ["image/png", [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]],
+  ["image/jpeg", [0xff, 0xd8, 0xff]],
+  ["application/pdf", [0x25, 0x50, 0x44, 0x46, 0x2d]],
+  ["image/tiff", [0x49, 0x49, 0x2a, 0x00]],
+  ["image/tiff", [0x4d, 0x4d, 0x00, 0x2a]],
+  ["image/bmp", [0x42, 0x4d]],
+  ["image/webp", [0x52, 0x49, 0x46, 0x46, null, null, null, null, 0x57, 0x45, 0x42, 0x50]],
+  ["image/heic", [null, null, null, null, 0x66, 0x74, 0x79, 0x70, 0x68, 0x65, 0x69, 0x63]],
+];
+
+async function sniffType(file) {
+  const head = new Uint8Array(await file.slice(0, 16).arrayBuffer());
+  const found = SIGNATURES.find(([, bytes]) => bytes.every((byte, i) => byte === null || head[i] === byte));
+  return found ? found[0] : file.type || "application/octet-stream";
+}
+
 async function process(file) {
   clearError();
   $("result").hidden = true;
@@ -302,9 +323,10 @@ async function process(file) {
   setStatus("—");
   try {
     const sha256 = await sha256Hex(file);
+    const contentType = await sniffType(file);
     const created = await api("POST", "jobs", {
       filename: file.name,
-      content_type: file.type || "application/octet-stream",
+      content_type: contentType,
       size: file.size,
       sha256,
     });

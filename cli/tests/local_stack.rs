@@ -803,6 +803,12 @@ fn the_demo_page_uploads_shows_text_and_boxes_and_explains_a_rejection() {
         "{screenshot:?}"
     );
 
+    assert_eq!(
+        seen["sniffed"],
+        json!(["image/png", "application/pdf", "text/plain"]),
+        "the page declares what the bytes are"
+    );
+
     // Rejections, with their reasons on the page.
     assert_eq!(seen["rejected"]["code"], "truncated_file", "{seen}");
     assert!(
@@ -1667,7 +1673,15 @@ fn bad_input_corpus_every_input_gets_a_clear_status_and_reason_and_nothing_rejec
             pdf,
             file("jpeg-with-pdf-header.jpg"),
             Declared::Truly(false),
-            Ends::Rejected("type_mismatch"),
+            Ends::Read(1),
+        ),
+        (
+            "a PNG named .jpg (a browser declares the type from the name)",
+            "receipt.jpg",
+            "image/jpeg",
+            [receipt.as_slice(), b"\n"].concat(),
+            Declared::Truly(false),
+            Ends::Read(1),
         ),
         (
             "HTML as .png",
@@ -2043,13 +2057,22 @@ fn bad_input_corpus_every_input_gets_a_clear_status_and_reason_and_nothing_rejec
         .filter(|status| **status >= 500)
         .count();
     assert_eq!(server_errors, 0, "{:?}", corpus.statuses);
-    // Upstage read each 1,000-page PDF in ten calls, the photo once, and the
+    // Upstage read each 1,000-page PDF in ten calls, the photo once, the
     // receipt once (its later uploads were the same bytes, answered from the
-    // first read), and never saw anything refused.
+    // first read), the PNG named .jpg and the JPEG sent as a PDF once each as
+    // what their bytes are, and never saw anything refused.
     let calls = upstage.calls();
     let chunks: Vec<u32> = calls.iter().filter_map(|call| call.pages).collect();
     assert_eq!(chunks, [100; 20], "{calls:?}");
-    assert_eq!(calls.len(), 22, "{calls:?}");
+    assert_eq!(calls.len(), 24, "{calls:?}");
+    for (name, read_as) in [("receipt.jpg", "image/png"), ("x.pdf", "image/jpeg")] {
+        let call = calls.iter().find(|call| call.filename == name);
+        assert_eq!(
+            call.map(|call| call.content_type.as_str()),
+            Some(read_as),
+            "{calls:?}"
+        );
+    }
     // Every function ran in this one process: through the 100-megapixel photo
     // and the 1,000 scanned pages it stayed within one worker's memory.
     let peak = peak_rss_mib(dev.child.id());

@@ -47,6 +47,7 @@ pub fn enqueue(job: &Job, size: u64, sha256: Sha256Hex, etag: Option<String>) ->
             sha256,
         },
         detected: job.content_type,
+        declared: job.content_type,
         etag,
         pages: None,
     }

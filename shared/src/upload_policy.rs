@@ -2,6 +2,8 @@
 //! by its declaration, a size within the limits, an image's declared pixels,
 //! a PDF's or PNG's or JPEG's end marker, and a PDF's page count.
 
+use tracing::info;
+
 use crate::domain::{ErrorCode, FileType};
 
 /// How many leading bytes are read to find an image's dimensions: a JPEG's
@@ -41,11 +43,6 @@ pub enum UploadRejection {
     DeclaredTypeNotAllowed { declared: String, accepted: String },
     #[error("the file's content is {seen}, which is not an accepted type; send one of: {accepted}")]
     TypeNotAllowed { seen: String, accepted: String },
-    #[error("the file was declared as {declared} but its content is {detected}")]
-    TypeMismatch {
-        declared: FileType,
-        detected: FileType,
-    },
     #[error("the {kind} is incomplete: it has no end marker (was the upload cut short?)")]
     Truncated { kind: &'static str },
     #[error(
@@ -77,7 +74,6 @@ impl UploadRejection {
             UploadRejection::SizeMismatch { .. } => ErrorCode::SizeMismatch,
             UploadRejection::DeclaredTypeNotAllowed { .. }
             | UploadRejection::TypeNotAllowed { .. } => ErrorCode::UnsupportedType,
-            UploadRejection::TypeMismatch { .. } => ErrorCode::TypeMismatch,
             UploadRejection::Truncated { .. } => ErrorCode::TruncatedFile,
             UploadRejection::TooManyPixels { .. } => ErrorCode::ImageTooLarge,
             UploadRejection::TooManyPages { .. } => ErrorCode::TooManyPages,
@@ -129,7 +125,9 @@ impl UploadLimits {
     }
 
     /// What actually arrived: its size against the declaration and the limit,
-    /// and its first bytes against the declared type.
+    /// and the type its first bytes show, which must be an accepted one. A
+    /// file is read as what it is: a PNG declared as a JPEG (a browser names
+    /// the type from the file's name) is read as a PNG.
     pub fn check_upload(
         &self,
         declared: FileType,
@@ -151,7 +149,11 @@ impl UploadLimits {
                 accepted: self.accepted(),
             })?;
         if detected != declared {
-            return Err(UploadRejection::TypeMismatch { declared, detected });
+            info!(
+                declared = declared.mime(),
+                detected = detected.mime(),
+                "read as its content shows"
+            );
         }
         Ok(detected)
     }
@@ -290,19 +292,27 @@ mod tests {
     }
 
     #[test]
-    fn a_jpeg_declared_as_pdf_is_a_type_mismatch() {
-        let refused = upload(FileType::Pdf, fixture!("sample.jpg")).unwrap_err();
+    fn a_file_is_read_as_what_its_bytes_are_whatever_it_was_declared() {
+        // A PNG named `.jpg`, a JPEG sent as a PDF: both read by their content.
         assert_eq!(
-            refused,
-            UploadRejection::TypeMismatch {
-                declared: FileType::Pdf,
-                detected: FileType::Jpeg
-            }
+            upload(FileType::Jpeg, fixture!("sample.png")),
+            Ok(FileType::Png)
         );
         assert_eq!(
-            refused.to_string(),
-            "the file was declared as application/pdf but its content is image/jpeg"
+            upload(FileType::Pdf, fixture!("sample.jpg")),
+            Ok(FileType::Jpeg)
         );
+        // Content of a type not accepted is refused, whatever the declaration.
+        let limits = UploadLimits {
+            allowed: vec![FileType::Pdf, FileType::Jpeg],
+            ..limits()
+        };
+        let png = fixture!("sample.png");
+        let refused = limits
+            .check_upload(FileType::Jpeg, png.len() as u64, png.len() as u64, png)
+            .unwrap_err();
+        assert_eq!(refused.code(), "unsupported_type");
+        assert!(refused.to_string().contains("image/png"), "{refused}");
     }
 
     #[test]

@@ -22,7 +22,12 @@ pub struct JobView {
     /// A stored status, or `expired` for an upload slot that ran out unused.
     pub status: JobStatus,
     pub filename: Filename,
+    /// The type the file's bytes show, which it is read as.
     pub content_type: String,
+    /// The type the client declared, when its bytes show another (a PNG
+    /// named `.jpg`). A job's own read shows it; a listing does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declared_content_type: Option<String>,
     pub size: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
@@ -115,6 +120,11 @@ impl JobView {
             status: job.reported_status(now),
             filename: job.filename.clone(),
             content_type: job.content_type.mime().to_owned(),
+            declared_content_type: job
+                .upload
+                .as_ref()
+                .and_then(|upload| upload.declared_type)
+                .map(|declared| declared.mime().to_owned()),
             size: job.size(),
             sha256: job.sha256().map(|sha| sha.as_str().to_owned()),
             document_type: job.document_type,

@@ -89,6 +89,7 @@ async fn queued_batch(jobs: &MemoryJobStore, blobs: &S3BlobStore) -> SqsEvent {
                 sha256: Sha256Hex::from_digest([n as u8; 32]),
             },
             detected: FileType::Pdf,
+            declared: FileType::Pdf,
             etag,
             pages: None,
         };

@@ -75,6 +75,7 @@ async fn stuck_jobs_are_sent_again_and_abandoned_uploads_expire_once() {
                     sha256: sha(21),
                 },
                 detected: FileType::Pdf,
+                declared: FileType::Pdf,
                 etag: None,
                 pages: None,
             },

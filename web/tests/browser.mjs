@@ -100,6 +100,17 @@ try {
   await page.waitForFunction(() => document.getElementById("error").dataset.code === "unsupported_type");
   seen.unsupported = { code: await page.getAttribute("#error", "data-code"), text: await page.textContent("#error") };
 
+  // A file is declared as what its bytes are: a PNG named .jpg, a PDF with no
+  // extension; bytes of no accepted type keep the browser's guess.
+  seen.sniffed = await page.evaluate(async () => {
+    const png = Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13]);
+    return [
+      await sniffType(new File([png], "photo.jpg", { type: "image/jpeg" })),
+      await sniffType(new File(["%PDF-1.7\n"], "scan", { type: "" })),
+      await sniffType(new File(["hello"], "notes.txt", { type: "text/plain" })),
+    ];
+  });
+
   // A long PDF's progress, as the page renders each poll of a job read in chunks.
   seen.chunked_status = await page.evaluate(() => {
     setJobStatus({ status: "processing", pages: 250, pages_done: 100 });

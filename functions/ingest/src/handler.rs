@@ -299,6 +299,7 @@ impl Ingest {
             size: info.size,
             digest,
             detected: kind,
+            declared: job.content_type,
             etag: info.etag.clone(),
             pages,
         };
@@ -637,6 +638,7 @@ mod tests {
     use super::*;
     use ocr_shared::ports::JobEventType;
     use ocr_shared::testing;
+    use ocr_shared::view::JobView;
 
     const PNG: &[u8] = include_bytes!("../../../shared/tests/fixtures/headers/sample.png");
     const PDF: &[u8] = include_bytes!("../../../shared/tests/fixtures/headers/sample.pdf");
@@ -783,6 +785,46 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_file_of_another_accepted_type_is_read_as_what_it_is() {
+        let given = given();
+        // A PNG a browser declared as a JPEG from its name.
+        let job = uploaded(&given, "alice", FileType::Jpeg, PNG.len() as u64, None, PNG).await;
+        let outcome = given
+            .ingest
+            .upload(&job.job_id, Timestamp::now())
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome,
+            Outcome::Queued {
+                job_id: job.job_id.clone()
+            }
+        );
+        let queued = status(&given, &job).await;
+        assert_eq!(queued.content_type, FileType::Png, "read as its bytes are");
+        let upload = queued.upload.clone().unwrap();
+        assert_eq!(
+            upload.declared_type,
+            Some(FileType::Jpeg),
+            "the declaration kept"
+        );
+        assert_eq!(upload.detected_mime.as_deref(), Some("image/png"));
+        let view = JobView::summary(&queued, Timestamp::now());
+        assert_eq!(view.content_type, "image/png");
+        assert_eq!(view.declared_content_type.as_deref(), Some("image/jpeg"));
+        // A truthful declaration leaves nothing beside the type.
+        let truthful = uploaded(&given, "bob", FileType::Png, PNG.len() as u64, None, PNG).await;
+        given
+            .ingest
+            .upload(&truthful.job_id, Timestamp::now())
+            .await
+            .unwrap();
+        let queued = status(&given, &truthful).await;
+        assert_eq!(queued.upload.unwrap().declared_type, None);
+        assert_eq!(given.queue.sent.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
     async fn a_repeated_event_sends_a_queued_job_again_and_leaves_a_finished_one_alone() {
         let given = given();
         let job = uploaded(&given, "alice", FileType::Png, PNG.len() as u64, None, PNG).await;
@@ -874,10 +916,6 @@ mod tests {
             (
                 uploaded(&given, "a", FileType::Png, HTML.len() as u64, None, HTML).await,
                 ErrorCode::UnsupportedType,
-            ),
-            (
-                uploaded(&given, "a", FileType::Pdf, PNG.len() as u64, None, PNG).await,
-                ErrorCode::TypeMismatch,
             ),
             (
                 uploaded(&given, "a", FileType::Png, 10, None, PNG).await,

@@ -278,6 +278,7 @@ mod tests {
                 sha256: Sha256Hex::from_digest([9; 32]),
             },
             detected: FileType::Pdf,
+            declared: FileType::Pdf,
             etag: None,
             pages: None,
         }

@@ -762,6 +762,7 @@ mod tests {
                 size: 498,
                 digest,
                 detected: FileType::Png,
+                declared: FileType::Png,
                 etag: None,
                 pages: None,
             },

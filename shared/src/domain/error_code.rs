@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 pub enum ErrorCode {
     // Ingest: the upload itself.
     UnsupportedType,
+    /// No longer issued: earlier releases refused content of another accepted
+    /// type than the declared one, which is now read as what it is. Kept so
+    /// that jobs rejected then still read.
     TypeMismatch,
     SizeMismatch,
     EmptyFile,

@@ -32,6 +32,7 @@ job_fields! {
     Filename => "filename",
     ContentType => "content_type",
     DeclaredSize => "declared_size",
+    DeclaredType => "declared_type",
     Size => "size",
     Sha256 => "sha256",
     /// `owner#sha256`: the `by_hash` index's partition key.
@@ -98,6 +99,7 @@ impl JobField {
                 | CreatedAt
                 | OwnerSha256
                 | DetectedMime
+                | DeclaredType
                 | UploadEtag
                 | Redact
                 | Redacted
@@ -149,6 +151,7 @@ mod tests {
             upload: Some(CheckedUpload {
                 size: 3,
                 detected_mime: Some("image/png".into()),
+                declared_type: Some(FileType::Jpeg),
                 upload_etag: Some("\"etag\"".into()),
             }),
             document_type: Some(DocumentType::Receipt),

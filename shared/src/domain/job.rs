@@ -141,6 +141,10 @@ pub struct CheckedUpload {
     /// Any media type the bytes show, accepted or not (a rejection records it too).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detected_mime: Option<String>,
+    /// The type the client declared, when the bytes show another accepted
+    /// one: the job is read as what its bytes are (`content_type`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declared_type: Option<FileType>,
     /// The ETag of the upload ingest checked: the worker reads only that version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upload_etag: Option<String>,

@@ -16,8 +16,10 @@ pub enum Transition {
     Enqueue {
         size: u64,
         digest: DedupKey,
-        /// The type the upload's bytes show.
+        /// The type the upload's bytes show: the job's `content_type` from now on.
         detected: FileType,
+        /// The type the client declared, kept beside it when the two differ.
+        declared: FileType,
         /// The version of the upload that was checked: the worker reads exactly it.
         etag: Option<String>,
         /// A PDF's or TIFF's page count.
@@ -197,9 +199,14 @@ impl Transition {
                 size,
                 digest,
                 detected,
+                declared,
                 etag,
                 pages,
-            } => enqueue_changes(*size, digest, *detected, etag.as_deref(), *pages, now),
+            } => {
+                let mut changes = enqueue_changes(*size, digest, etag.as_deref(), *pages, now);
+                changes.extend(type_changes(*detected, *declared));
+                changes
+            }
             Transition::Reject {
                 error,
                 size,
@@ -232,15 +239,8 @@ impl Transition {
                 document_type,
                 ..
             } => complete_changes(completion, *pages, *document_type, now),
-            Transition::Fail { error, .. } => vec![
-                set(JobField::Error, error),
-                set(JobField::CompletedAt, now),
-                FieldChange::Remove(JobField::LeaseUntil),
-            ],
-            Transition::Release { error, .. } => vec![
-                set(JobField::Error, error),
-                FieldChange::Remove(JobField::LeaseUntil),
-            ],
+            Transition::Fail { error, .. } => fail_changes(error, Some(now)),
+            Transition::Release { error, .. } => fail_changes(error, None),
             Transition::Expire => expire_changes(now),
             Transition::Yield { .. } => hand_back_changes(None, None),
             Transition::Postpone { error, .. } => {
@@ -269,22 +269,41 @@ fn hash_changes(digest: &DedupKey) -> Vec<FieldChange> {
 fn enqueue_changes(
     size: u64,
     digest: &DedupKey,
-    detected: FileType,
     etag: Option<&str>,
     pages: Option<u32>,
     now: Timestamp,
 ) -> Vec<FieldChange> {
-    let mut changes = vec![
-        set(JobField::Size, size),
-        set(JobField::DetectedMime, detected.mime()),
-        set(JobField::QueuedAt, now),
-    ];
+    let mut changes = vec![set(JobField::Size, size), set(JobField::QueuedAt, now)];
     changes.extend(hash_changes(digest));
     if let Some(etag) = etag {
         changes.push(set(JobField::UploadEtag, etag));
     }
     if let Some(pages) = pages {
         changes.push(set(JobField::Pages, pages));
+    }
+    changes
+}
+
+/// The type the bytes show, which the job is read as from now on; the
+/// declared one is kept beside it when it differs (a PNG named `.jpg`).
+fn type_changes(detected: FileType, declared: FileType) -> Vec<FieldChange> {
+    let mut changes = vec![set(JobField::DetectedMime, detected.mime())];
+    if detected != declared {
+        changes.push(set(JobField::ContentType, detected));
+        changes.push(set(JobField::DeclaredType, declared));
+    }
+    changes
+}
+
+/// The error a job ends with (`completed_at`: when it fails for good) or
+/// is handed back with; the lease is let go either way.
+fn fail_changes(error: &JobError, failed_at: Option<Timestamp>) -> Vec<FieldChange> {
+    let mut changes = vec![
+        set(JobField::Error, error),
+        FieldChange::Remove(JobField::LeaseUntil),
+    ];
+    if let Some(at) = failed_at {
+        changes.push(set(JobField::CompletedAt, at));
     }
     changes
 }
@@ -525,6 +544,7 @@ mod tests {
                     size: 1234,
                     digest: digest(),
                     detected: FileType::Png,
+                    declared: FileType::Png,
                     etag: None,
                     pages: None,
                 },
@@ -571,6 +591,7 @@ mod tests {
                     size: 1,
                     digest: digest(),
                     detected: FileType::Png,
+                    declared: FileType::Png,
                     etag: None,
                     pages: None,
                 },
@@ -671,6 +692,7 @@ mod tests {
                 size: 10,
                 digest: digest(),
                 detected: FileType::Png,
+                declared: FileType::Png,
                 etag: None,
                 pages: None,
             },
