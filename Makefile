@@ -53,10 +53,11 @@ $(SCHEMA_STAMP): $(SCHEMA_REQUIREMENTS)
 	touch $@
 
 ## The offline OCR engine: Debian's tesseract (Korean + English) and poppler; Nanum fonts for the documents.
-OCR_PACKAGES := tesseract-ocr tesseract-ocr-kor tesseract-ocr-script-hang tesseract-ocr-eng poppler-utils fonts-nanum
+OCR_PACKAGES := tesseract-ocr tesseract-ocr-kor tesseract-ocr-script-hang tesseract-ocr-eng tesseract-ocr-osd poppler-utils fonts-nanum
 setup-ocr:
 	@if command -v tesseract > /dev/null && tesseract --list-langs 2> /dev/null | grep -qx kor \
 	    && tesseract --list-langs 2> /dev/null | grep -qx Hangul \
+	    && tesseract --list-langs 2> /dev/null | grep -qx osd \
 	    && command -v pdftoppm > /dev/null && [ -d /usr/share/fonts/truetype/nanum ]; then \
 	  echo "OCR tools present: $$(tesseract --version 2>&1 | head -1)"; \
 	else \
@@ -64,6 +65,7 @@ setup-ocr:
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(OCR_PACKAGES) > /dev/null; \
 	  tesseract --list-langs 2> /dev/null | grep -qx Hangul || { echo "tesseract with Korean and the Hangul script could not be installed" >&2; exit 1; }; \
+	  tesseract --list-langs 2> /dev/null | grep -qx osd || { echo "tesseract's orientation detection (tesseract-ocr-osd) could not be installed" >&2; exit 1; }; \
 	fi
 
 ## The demo page's browser test: Debian's Chromium driven by playwright-core (npm, pinned in web/package-lock.json).

@@ -14,6 +14,8 @@ pub mod images;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
 pub mod metrics;
+#[cfg(any(test, feature = "images"))]
+pub mod page_image;
 #[cfg(any(test, feature = "pdf"))]
 pub mod pdf;
 pub mod ports;

@@ -669,6 +669,7 @@ mod tests {
                     word("-"),
                     word("1234567"),
                 ],
+                quality: None,
             }],
         };
         let counts = mask_result(&mut result, &[PiiKind::Rrn, PiiKind::Phone]);

@@ -113,6 +113,7 @@ pub fn ocr_result(text: &str) -> OcrResult {
                 confidence: 0.91,
                 vertices: [Vertex { x: 0, y: 0 }; 4],
             }],
+            quality: None,
         }],
         redacted: None,
     }

@@ -46,6 +46,7 @@ impl OcrEngine for Slow {
                 confidence: 0.9,
                 text: sample.to_string(),
                 words: Vec::new(),
+                quality: None,
             }],
         })
     }

@@ -161,3 +161,108 @@ async fn an_undecodable_file_is_refused_not_retried() {
         .unwrap_err();
     assert!(matches!(error, OcrError::Rejected { .. }), "{error:?}");
 }
+
+/// Each rendered document as users send it (tools/degrade_documents.py):
+/// read by the offline engine, scored against its truth per condition.
+#[tokio::test]
+async fn documents_photographed_tilted_blurred_dark_or_small_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let documents = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/documents");
+    ocr_tests::dev_process::run_tool(
+        "degrade_documents.py",
+        &[documents.as_ref(), dir.path().as_os_str()],
+    );
+    let listing = std::fs::read_to_string(dir.path().join("conditions.tsv")).unwrap();
+    let mut scores = Vec::new();
+    for row in listing.lines().skip(1) {
+        let [file, document, condition] = row.split('\t').collect::<Vec<_>>()[..] else {
+            panic!("{row}");
+        };
+        let truth = std::fs::read_to_string(format!("{documents}/{document}.txt")).unwrap();
+        let bytes = std::fs::read(dir.path().join(file)).unwrap();
+        let file_type = FileType::sniff(&bytes).unwrap();
+        let started = Instant::now();
+        let result = TesseractEngine::default()
+            .recognize(&Document {
+                filename: file.into(),
+                file_type,
+                bytes: Bytes::from(bytes),
+            })
+            .await
+            .unwrap_or_else(|error| panic!("{file}: {error}"));
+        let quality = result.pages[0]
+            .quality
+            .clone()
+            .expect("an image page is measured");
+        let score = ocr_tests::quality::Score {
+            document: document.to_owned(),
+            condition: condition.to_owned(),
+            cer: character_error_rate(&result.text, &truth),
+            intact: words_intact(&result.text, &truth),
+            seconds: started.elapsed().as_secs_f64(),
+            issues: quality
+                .issues
+                .iter()
+                .map(|issue| format!("{issue:?}"))
+                .collect(),
+            skew: quality.skew_degrees,
+        };
+        println!("{score}");
+        scores.push(score);
+    }
+    // Clean scans: every word of each document intact. (CER counts the
+    // ID card's photo, read as a few stray characters: 8% on its own.)
+    for score in scores.iter().filter(|score| score.condition == "clean") {
+        assert!(score.intact == 1.0 && score.cer <= 0.1, "{score}");
+    }
+    // Photos and small scans: words intact over the three documents.
+    for (condition, min_intact) in [
+        ("small-600px", 0.9),
+        ("tilt-5-blur", 0.9),
+        ("tilt-12-blur", 0.9),
+        ("tilt-20-blur", 0.9),
+        ("tilt-30", 0.85),
+        ("perspective", 0.9),
+        ("blur", 0.9),
+        ("jpeg-noise", 0.9),
+        ("upside-down", 0.9),
+        ("sideways", 0.9),
+    ] {
+        let of: Vec<f64> = scores
+            .iter()
+            .filter(|score| score.condition == condition)
+            .map(|score| score.intact)
+            .collect();
+        assert_eq!(of.len(), 3, "{condition}");
+        let mean = of.iter().sum::<f64>() / of.len() as f64;
+        assert!(
+            mean >= min_intact,
+            "{condition}: {mean} of the words intact, under {min_intact}"
+        );
+    }
+    // Each page says what is wrong with it.
+    let issues_of = |condition: &str| {
+        scores
+            .iter()
+            .filter(|score| score.condition == condition)
+            .map(|score| score.issues.clone())
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        issues_of("tilt-20-blur")
+            .iter()
+            .all(|issues| issues.contains(&"Skewed".to_owned()))
+    );
+    assert!(
+        issues_of("clean").iter().all(Vec::is_empty),
+        "{:?}",
+        issues_of("clean")
+    );
+    assert!(
+        issues_of("blur")
+            .iter()
+            .filter(|issues| issues.contains(&"Blurry".to_owned()))
+            .count()
+            >= 2
+    );
+}

@@ -51,3 +51,35 @@ pub fn words_intact(read: &str, truth: &str) -> f64 {
         .count();
     intact as f64 / words.len().max(1) as f64
 }
+
+/// One document read under one condition, as the conditions table shows it.
+#[derive(Clone, Debug)]
+pub struct Score {
+    pub document: String,
+    pub condition: String,
+    pub cer: f64,
+    pub intact: f64,
+    pub seconds: f64,
+    pub issues: Vec<String>,
+    pub skew: f64,
+}
+
+impl std::fmt::Display for Score {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "| {} | {} | {:.1}% | {:.1}% | {:.1}° | {} | {:.2} s |",
+            self.document,
+            self.condition,
+            self.intact * 100.0,
+            self.cer * 100.0,
+            self.skew,
+            if self.issues.is_empty() {
+                "-".to_owned()
+            } else {
+                self.issues.join(", ")
+            },
+            self.seconds
+        )
+    }
+}

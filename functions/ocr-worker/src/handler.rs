@@ -1250,6 +1250,7 @@ mod tests {
                     confidence: 0.9,
                     text: text.clone(),
                     words: vec![],
+                    quality: None,
                 })
                 .collect();
             Ok(OcrResult {

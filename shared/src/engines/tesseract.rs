@@ -1,6 +1,8 @@
 //! The offline engine: the `tesseract` program (Korean + English), its TSV
 //! output mapped to the engine-neutral result. PDFs are rasterised page by
 //! page with `pdftoppm`; multi-page TIFFs are read page by page by tesseract.
+//! Each page image is measured, straightened, scaled and turned upright
+//! before it is read (`read_page`), and its quality reported.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,6 +14,7 @@ use tokio::process::Command;
 use tracing::instrument;
 
 use crate::domain::{ErrorCode, FileType};
+use crate::page_image;
 use crate::ports::{
     Document, OcrEngine, OcrError, OcrPage, OcrResult, OcrWord, Vertex, document_text,
 };
@@ -150,8 +153,8 @@ impl TesseractEngine {
 
     /// One tesseract run renders both: the text as tesseract writes it (its
     /// own spacing, Hangul words whole) and the TSV's words with their boxes.
-    async fn read_image(&self, image: &Path) -> Result<Vec<OcrPage>, OcrError> {
-        let psm = self.page_segmentation.to_string();
+    async fn read_image(&self, image: &Path, psm: u8) -> Result<Vec<OcrPage>, OcrError> {
+        let psm = psm.to_string();
         let base = image.with_file_name(format!(
             "{}-read",
             image.file_stem().unwrap_or_default().to_string_lossy()
@@ -181,6 +184,143 @@ impl TesseractEngine {
     }
 }
 
+impl TesseractEngine {
+    /// One page image read as this engine reads best: measured, straightened
+    /// and scaled to its best text height (`page_image`), turned when
+    /// Tesseract's orientation detection finds it sideways or upside down,
+    /// and read with the page segmentation that reads more; its words' boxes
+    /// mapped back onto the image as it came, its quality reported. An image
+    /// this cannot decode (a multi-page TIFF) is read as it came.
+    async fn read_page(&self, image: &Path) -> Result<Vec<OcrPage>, OcrError> {
+        let path = image.to_owned();
+        let max_pixels = self.max_pixels;
+        let prepared = tokio::task::spawn_blocking(move || {
+            // By its bytes: the scratch copy of an image has no extension.
+            let gray = image::ImageReader::open(&path)
+                .ok()?
+                .with_guessed_format()
+                .ok()?
+                .decode()
+                .ok()?
+                .into_luma8();
+            let original = gray.dimensions();
+            Some((original, page_image::prepare(&gray, max_pixels)))
+        })
+        .await
+        .ok()
+        .flatten();
+        let Some((original, (measured, page, mut steps))) = prepared else {
+            return self.read_image(image, self.page_segmentation).await;
+        };
+        let ready = image.with_file_name(format!(
+            "{}-ready.png",
+            image.file_stem().unwrap_or_default().to_string_lossy()
+        ));
+        let turn = orientation(&save(page, &ready).await?).await;
+        if turn != 0.0 {
+            let page = image::open(&ready)
+                .map_err(|e| io_error("the prepared page", std::io::Error::other(e)))?
+                .into_luma8();
+            let (turned, step) = page_image::turn(&page, turn);
+            steps.0.push(step);
+            save(turned, &ready).await?;
+        }
+        let mut pages = self.best_reading(&ready).await?;
+        for page in &mut pages {
+            for word in &mut page.words {
+                word.vertices = word.vertices.map(|vertex| steps.back(vertex));
+            }
+            (page.width, page.height) = original;
+            page.quality = Some(measured.quality(turn));
+        }
+        Ok(pages)
+    }
+
+    /// The page read with the configured segmentation, and with automatic
+    /// segmentation too when that reads it with little confidence (a photo's
+    /// scattered blocks): whichever reads more characters with confidence.
+    async fn best_reading(&self, image: &Path) -> Result<Vec<OcrPage>, OcrError> {
+        let first = self.read_image(image, self.page_segmentation).await?;
+        let confidence = first.iter().map(|page| page.confidence).fold(1.0, f64::min);
+        if confidence >= SEGMENTATION_RETRY_BELOW || self.page_segmentation == AUTOMATIC {
+            return Ok(first);
+        }
+        let second = self.read_image(image, AUTOMATIC).await?;
+        Ok(
+            if confident_characters(&second) > confident_characters(&first) {
+                second
+            } else {
+                first
+            },
+        )
+    }
+}
+
+/// Tesseract's fully automatic page segmentation, without orientation detection.
+const AUTOMATIC: u8 = 3;
+/// A page read with less mean confidence than this is read again with
+/// `AUTOMATIC` segmentation, and the better reading kept.
+pub const SEGMENTATION_RETRY_BELOW: f64 = 0.8;
+/// Orientation detection's confidence a turn needs (Tesseract reports about
+/// 2 to 9 for pages of text, under 1 when it is guessing).
+const ORIENTATION_CONFIDENCE: f64 = 1.5;
+
+/// The characters of the pages' words weighted by their confidence.
+fn confident_characters(pages: &[OcrPage]) -> f64 {
+    pages
+        .iter()
+        .flat_map(|page| &page.words)
+        .map(|word| word.confidence * word.text.chars().count() as f64)
+        .sum()
+}
+
+/// `page` written losslessly to `path`, off the runtime.
+async fn save(page: image::GrayImage, path: &Path) -> Result<PathBuf, OcrError> {
+    let target = path.to_owned();
+    tokio::task::spawn_blocking(move || page.save(&target).map(|()| target))
+        .await
+        .map_err(|e| io_error("the prepared page", std::io::Error::other(e)))?
+        .map_err(|e| io_error("the prepared page", std::io::Error::other(e)))
+}
+
+/// The clockwise turn (0, 90, 180 or 270 degrees) that Tesseract's
+/// orientation detection (`--psm 0`, tesseract-ocr-osd) says makes the page
+/// upright; 0 when it is unsure or cannot tell (too few characters).
+async fn orientation(image: &Path) -> f64 {
+    let Ok(out) = run(
+        "tesseract",
+        &[
+            image.as_os_str(),
+            "-".as_ref(),
+            "--psm".as_ref(),
+            "0".as_ref(),
+        ],
+    )
+    .await
+    else {
+        return 0.0;
+    };
+    parse_orientation(&String::from_utf8_lossy(&out))
+}
+
+/// The turn in Tesseract's OSD report ("Rotate: 90", "Orientation confidence: 8.7").
+fn parse_orientation(report: &str) -> f64 {
+    let field = |name: &str| {
+        report
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|value| value.trim().parse::<f64>().ok())
+    };
+    match (field("Rotate:"), field("Orientation confidence:")) {
+        (Some(turn), Some(confidence))
+            if confidence >= ORIENTATION_CONFIDENCE && [90.0, 180.0, 270.0].contains(&turn) =>
+        {
+            turn
+        }
+        _ => 0.0,
+    }
+}
+
 #[async_trait]
 impl OcrEngine for TesseractEngine {
     fn name(&self) -> &'static str {
@@ -201,7 +341,7 @@ impl OcrEngine for TesseractEngine {
                 .map_err(|e| io_error("the scratch directory", e))?;
             let mut pages = Vec::new();
             for image in self.images(&input, document.file_type, &scratch.0).await? {
-                pages.extend(self.read_image(&image).await?);
+                pages.extend(self.read_page(&image).await?);
             }
             Ok::<_, OcrError>(pages)
         };
@@ -321,6 +461,7 @@ impl PageRows {
                 .collect::<Vec<_>>()
                 .join("\n"),
             words: self.words,
+            quality: None,
         }
     }
 }
@@ -353,6 +494,27 @@ mod tests {
 1\t2\t0\t0\t0\t0\t0\t0\t800\t600\t-1\t
 5\t2\t1\t1\t1\t1\t10\t20\t30\t40\t50\tTotal
 ";
+
+    #[test]
+    fn orientation_is_read_from_the_osd_report_only_when_it_is_sure() {
+        let report = |turn, confidence| {
+            format!(
+                "Page number: 0\nOrientation in degrees: 270\nRotate: {turn}\nOrientation confidence: {confidence}\nScript: Korean\n"
+            )
+        };
+        assert_eq!(parse_orientation(&report(90, 8.68)), 90.0);
+        assert_eq!(parse_orientation(&report(180, 2.7)), 180.0);
+        assert_eq!(
+            parse_orientation(&report(180, 0.4)),
+            0.0,
+            "a guess is not a turn"
+        );
+        assert_eq!(parse_orientation(&report(0, 7.9)), 0.0);
+        assert_eq!(
+            parse_orientation("Too few characters. Skipping this page"),
+            0.0
+        );
+    }
 
     #[test]
     fn tsv_rows_become_pages_lines_and_boxed_words() {

@@ -332,6 +332,7 @@ pub fn parse_response(body: &[u8]) -> Result<OcrResult, serde_json::Error> {
                     .unwrap_or(0.0),
                 text: page.text,
                 words,
+                quality: None,
             }
         })
         .collect();

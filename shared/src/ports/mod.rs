@@ -17,8 +17,8 @@ pub use job_store::{
     transition_or_moved, transition_unless_moved,
 };
 pub use ocr::{
-    Document, OcrEngine, OcrError, OcrPage, OcrResult, OcrWord, PAGE_SEPARATOR, Vertex,
-    document_text,
+    Document, OcrEngine, OcrError, OcrPage, OcrResult, OcrWord, PAGE_SEPARATOR, PageQuality,
+    QualityIssue, Vertex, document_text,
 };
 pub use rate_limiter::{RateDecision, RateLimiter, RateScope, window_of};
 pub use secrets::{SecretError, SecretSource};

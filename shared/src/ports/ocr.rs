@@ -55,6 +55,54 @@ pub struct OcrPage {
     pub confidence: f64,
     pub text: String,
     pub words: Vec<OcrWord>,
+    /// What the page's image shows of its own quality, where the engine
+    /// measured it (the offline engine does, on every image page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<PageQuality>,
+}
+
+/// A page image's quality as measured before it is read.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PageQuality {
+    /// The angle its text lines made with the horizontal, counter-clockwise
+    /// positive, before it was straightened (a quarter or half turn included).
+    pub skew_degrees: f64,
+    /// Sharpness of its strokes: the gradient across its edges over the
+    /// ink's contrast, 0 (flat) to about 0.8 (a crisp scan); a page under
+    /// 0.42 is `blurry`.
+    pub blur: f64,
+    /// The height of its text lines in the original image's pixels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_height_px: Option<f64>,
+    /// How bright the paper is, 0 to 1 (its 90th percentile of luminance).
+    pub brightness: f64,
+    pub issues: Vec<QualityIssue>,
+}
+
+/// What makes a page hard to read, as a user can fix it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QualityIssue {
+    Blurry,
+    Skewed,
+    TextTooSmall,
+    TooDark,
+    Glare,
+    CutOff,
+}
+
+impl QualityIssue {
+    /// The issue as the page shows it to a user, in Korean and English.
+    pub const fn label(self) -> &'static str {
+        match self {
+            QualityIssue::Blurry => "흐립니다 · blurry",
+            QualityIssue::Skewed => "기울어졌습니다 · skewed",
+            QualityIssue::TextTooSmall => "글자가 너무 작습니다 · text too small",
+            QualityIssue::TooDark => "너무 어둡습니다 · too dark",
+            QualityIssue::Glare => "빛이 반사됩니다 · glare",
+            QualityIssue::CutOff => "잘렸습니다 · cut off",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
