@@ -984,15 +984,21 @@ fn a_sideways_phone_photo_reads_as_its_upright_twin_with_boxes_on_the_upright_ph
     let text = |job: &Value| job["text"].as_str().unwrap().to_owned();
     let cer = character_error_rate(&text(sideways), &text(straight));
     let truth = std::fs::read_to_string(document("receipt.txt")).unwrap();
+    let (sideways_cer, straight_cer) = (
+        character_error_rate(&text(sideways), &truth),
+        character_error_rate(&text(straight), &truth),
+    );
     println!(
         "sideways photo vs upright: CER {:.2}%; against the receipt's truth {:.2}% and {:.2}%",
         cer * 100.0,
-        character_error_rate(&text(sideways), &truth) * 100.0,
-        character_error_rate(&text(straight), &truth) * 100.0,
+        sideways_cer * 100.0,
+        straight_cer * 100.0,
     );
+    // Read as well as its upright twin: a word the engine misreads on one
+    // copy's pixels and not the other's is noise, not the turn.
     assert!(
-        cer <= 0.02,
-        "CER {cer}:\n{}\n---\n{}",
+        sideways_cer <= straight_cer + 0.01 && sideways_cer <= 0.05,
+        "CER {sideways_cer} against {straight_cer}:\n{}\n---\n{}",
         text(sideways),
         text(straight)
     );
