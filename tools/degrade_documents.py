@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Turns rendered documents into what users send: photos held at an angle,
 in perspective, on curled paper, blurred, in low light, with JPEG noise,
-sideways or upside down with no EXIF to say so, and pages scanned small.
+sideways or upside down with no EXIF to say so, pages scanned small, and
+photos past reading (blurred and dark).
 
 Usage: degrade_documents.py DOCUMENTS_DIR OUTPUT_DIR
 
@@ -116,6 +117,8 @@ CONDITIONS = {
     "blur": (lambda page, rng: page.filter(ImageFilter.GaussianBlur(1.6)), "jpg", 85),
     "jpeg-noise": (lambda page, rng: page, "jpg", 20),
     "low-light": (low_light, "jpg", 75),
+    # Past reading: the app should ask for another photo (retake_photo).
+    "unreadable": (lambda page, rng: ImageEnhance.Brightness(page.filter(ImageFilter.GaussianBlur(6))).enhance(0.3), "jpg", 60),
     "upside-down": (lambda page, rng: page.rotate(180), "png", None),
     "sideways": (lambda page, rng: page.rotate(90, expand=True), "png", None),
 }

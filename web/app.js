@@ -11,6 +11,15 @@ function apiBase() {
 const FINAL = ["completed", "failed", "rejected", "expired"];
 
 const LABELS = {
+  // What a page's image showed wrong, as the service names it.
+  quality: {
+    blurry: "흐립니다 · blurry",
+    skewed: "기울어졌습니다 · skewed",
+    text_too_small: "글자가 너무 작습니다 · text too small",
+    too_dark: "너무 어둡습니다 · too dark",
+    glare: "빛이 반사됩니다 · glare",
+    cut_off: "잘렸습니다 · cut off",
+  },
   status: {
     awaiting_upload: "업로드 대기 · awaiting upload",
     queued: "대기 중 · queued",
@@ -49,6 +58,7 @@ const LABELS = {
     document_too_complex: "문서 구조가 너무 복잡합니다 · The document's structure is too complex to read",
     ocr_unavailable: "OCR 서비스가 응답하지 않았습니다 · The OCR service did not answer",
     ocr_unauthorized: "OCR 서비스가 인증을 거부했습니다 · The OCR service refused our credentials",
+    retake_photo: "사진을 읽을 수 없습니다. 다시 찍어 주세요 · The photo cannot be read; please take it again",
     storage_unavailable: "저장소가 응답하지 않았습니다 · Storage did not answer",
     upload_missing: "업로드한 파일이 더 이상 없습니다 · The uploaded file is no longer stored",
     upload_changed: "확인 후 파일이 바뀌었습니다 · The file was replaced after it was checked",
@@ -254,11 +264,14 @@ async function showResult(job, file) {
   $("pages").textContent = job.pages ?? "—";
   $("engine").textContent = job.engine ? `${job.engine} ${job.model_version ?? ""}` : "—";
   const review = $("review");
-  review.hidden = !job.needs_review;
+  const issues = (job.quality_issues ?? []).map((issue) => LABELS.quality[issue] ?? issue);
+  review.hidden = !job.needs_review && !issues.length;
   const pages = job.review_pages?.length ? ` (${job.review_pages.join(", ")}쪽 · page ${job.review_pages.join(", ")})` : "";
+  const quality = issues.length ? `사진 상태 · image: ${issues.join(", ")}` : "";
+  review.dataset.issues = (job.quality_issues ?? []).join(" ");
   review.textContent = job.needs_review
-    ? `검토 필요: 신뢰도가 낮습니다${pages} · Needs review: read with low confidence`
-    : "";
+    ? `검토 필요: 신뢰도가 낮습니다${pages} · Needs review: read with low confidence${quality ? ` — ${quality}` : ""}`
+    : quality;
   $("text").textContent = job.text ?? "";
   $("boxes").replaceChildren();
 

@@ -436,6 +436,14 @@ pub fn print_job(label: &str, job: &AnsweredJob) {
             }
         );
     }
+    if let Some(issues) = view
+        .quality_issues
+        .as_ref()
+        .filter(|issues| !issues.is_empty())
+    {
+        let named: Vec<&str> = issues.iter().map(|issue| issue.label()).collect();
+        println!("  image quality: {}", named.join(", "));
+    }
     if let Some(error) = &view.error {
         println!("  {}: {}", error.code, error.message);
     }

@@ -952,6 +952,50 @@ fn an_id_card_has_its_resident_registration_number_masked_everywhere_it_goes() {
 }
 
 #[test]
+fn a_photo_past_reading_fails_retake_photo_and_a_dim_one_reports_its_issues() {
+    let dir = tempfile::tempdir().unwrap();
+    let documents = repo().join("tests/fixtures/documents");
+    ocr_tests::dev_process::run_tool(
+        "degrade_documents.py",
+        &[documents.as_os_str(), dir.path().as_os_str()],
+    );
+    let dev = Dev::start();
+    let submit = |name: &str| {
+        let path = dir.path().join(name);
+        dev.ocr(&["submit", path.to_str().unwrap(), "--wait", "--json"])
+    };
+
+    // Blurred past reading, in the dark: failed, and the app is told why.
+    let output = submit("receipt--unreadable.jpg");
+    assert_eq!(output.status.code(), Some(1));
+    let job = json(&output);
+    assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(job["error"]["code"], "retake_photo", "{job}");
+    let message = job["error"]["message"].as_str().unwrap();
+    assert!(message.contains("흐립니다 · blurry"), "{message}");
+    assert!(message.contains("too dark"), "{message}");
+
+    // Dim and soft, but readable: completed, its issues beside the text.
+    let job = json(&submit("receipt--low-light.jpg"));
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(job["quality_issues"], json!(["blurry"]), "{job}");
+    let id = job["job_id"].as_str().unwrap();
+    let shown = stdout(&dev.ocr(&["status", id]));
+    assert!(
+        shown.contains("image quality: 흐립니다 · blurry"),
+        "{shown}"
+    );
+    // The full result keeps each page's measures.
+    let url = job["result_url"].as_str().unwrap().to_owned();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let result: Value =
+        runtime.block_on(async { reqwest::get(url).await.unwrap().json().await.unwrap() });
+    let quality = &result["pages"][0]["quality"];
+    assert_eq!(quality["issues"], json!(["blurry"]), "{quality}");
+    assert!(quality["brightness"].as_f64().unwrap() < 0.6, "{quality}");
+}
+
+#[test]
 fn a_sideways_phone_photo_reads_as_its_upright_twin_with_boxes_on_the_upright_photo() {
     // Rendered now (Pillow, from `make setup`): about 4000 px, noisy, stored
     // sideways with EXIF orientation 6, and its own pixels turned upright.

@@ -12,7 +12,8 @@
 
 use image::{GrayImage, Luma, imageops};
 
-use crate::ports::{PageQuality, QualityIssue, Vertex};
+use crate::domain::QualityIssue;
+use crate::ports::{PageQuality, Vertex};
 
 /// The long side of the copy the page is measured on.
 pub const ANALYSIS_SIDE: u32 = 1200;

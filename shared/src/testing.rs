@@ -65,6 +65,7 @@ pub fn completion(text: &str) -> Completion {
         redacted: None,
         needs_review: false,
         review_pages: Vec::new(),
+        quality_issues: Vec::new(),
     }
 }
 

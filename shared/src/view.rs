@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    DocumentType, Filename, Job, JobError, JobId, JobStatus, PiiCounts, Timestamp, WebhookState,
-    WebhookStatus, WebhookUrl,
+    DocumentType, Filename, Job, JobError, JobId, JobStatus, PiiCounts, QualityIssue, Timestamp,
+    WebhookState, WebhookStatus, WebhookUrl,
 };
 
 /// How long a presigned link to a full result lasts (status API and webhooks).
@@ -64,6 +64,10 @@ pub struct JobView {
     /// When it needs review: the pages whose confidence fell below it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub review_pages: Option<Vec<u32>>,
+    /// What the pages' images showed wrong (`blurry`, `skewed`, ...), where
+    /// the engine measured them; the reason for a review. Single reads only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality_issues: Option<Vec<QualityIssue>>,
     /// In a search's hits only: the text around the first match.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub snippet: Option<String>,
@@ -147,6 +151,9 @@ impl JobView {
             review_pages: completion
                 .filter(|done| done.needs_review)
                 .map(|done| done.review_pages.clone()),
+            quality_issues: completion
+                .filter(|done| !done.quality_issues.is_empty())
+                .map(|done| done.quality_issues.clone()),
             snippet: None,
             engine: completion.map(|done| done.engine.clone()),
             model_version: completion.map(|done| done.model_version.clone()),

@@ -275,6 +275,7 @@ async fn needs_review_filters_a_listing_and_a_search() {
         confidence: 0.41,
         needs_review: true,
         review_pages: vec![2],
+        quality_issues: Vec::new(),
         ..completion("흐릿한 계약서")
     };
     let unsure = completed_reading(store, "fay", sha(1), t0, weak).await;

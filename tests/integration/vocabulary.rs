@@ -5,7 +5,9 @@
 use std::collections::BTreeSet;
 
 use ocr_shared::api::ApiCode;
-use ocr_shared::domain::{DocumentType, ErrorCode, JobStatus, PiiKind, WebhookStatus};
+use ocr_shared::domain::{
+    DocumentType, ErrorCode, JobStatus, PiiKind, QualityIssue, WebhookStatus,
+};
 use serde_yaml_ng::Value;
 
 const SPEC: &str = include_str!("../../openapi.yaml");
@@ -150,5 +152,38 @@ fn the_spec_names_every_bad_request_code() {
                 code.as_str()
             );
         }
+    }
+}
+
+#[test]
+fn the_spec_and_the_page_name_exactly_the_quality_issues_as_the_service_does() {
+    let spec = spec();
+    let items = at(
+        &spec,
+        &[
+            "components",
+            "schemas",
+            "Job",
+            "properties",
+            "quality_issues",
+            "items",
+        ],
+    );
+    let listed: BTreeSet<String> = items["enum"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    let codes = names(QualityIssue::ALL.map(QualityIssue::as_str));
+    assert_eq!(listed, codes);
+    assert_eq!(labels("quality"), codes);
+    for issue in QualityIssue::ALL {
+        // The code as stored and sent, and the words the page shows.
+        assert_eq!(serde_json::json!(issue), issue.as_str());
+        assert!(
+            PAGE.contains(&format!("{}: \"{}\"", issue.as_str(), issue.label())),
+            "{issue:?}"
+        );
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ocr_shared::batch::Delivery;
 use ocr_shared::domain::{
-    Completion, DocumentType, ErrorCode, Job, JobError, MAX_STORED_TEXT_BYTES, Timestamp,
+    Completion, DocumentType, ErrorCode, FileType, Job, JobError, MAX_STORED_TEXT_BYTES, Timestamp,
     Transition, truncate_utf8,
 };
 use ocr_shared::metrics::{self, Metric};
@@ -321,6 +321,9 @@ impl<'a> Lease<'a> {
     /// numbers on every document by default), then stores the full result
     /// and completes the job: the unmasked text lives only in this function's memory.
     pub(crate) async fn complete(&self, mut result: OcrResult) -> Result<(), JobRetry> {
+        if let Some(error) = retake_photo(self.job.content_type, &result) {
+            return self.fail(error).await;
+        }
         result.job_id = Some(self.job.job_id.clone());
         // Told from the unmasked text, once: masking must not change the answer.
         let document_type = document_type_of(&self.job, &result);
@@ -408,6 +411,7 @@ impl<'a> Lease<'a> {
             result_key,
             needs_review,
             review_pages,
+            quality_issues: result.quality_issues(),
         }
     }
 
@@ -463,5 +467,93 @@ impl<'a> Lease<'a> {
         let worker = self.worker;
         announce(worker.events.as_ref(), worker.jobs.as_ref(), done, now).await?;
         Ok(())
+    }
+}
+
+/// Fewer usable words than this in a photo with quality issues: take it again.
+pub(crate) const RETAKE_BELOW_WORDS: usize = 3;
+
+/// A photo that gave (almost) no usable text and whose image shows why
+/// (blurry, too dark, ...) fails `retake_photo`, its message naming the
+/// issues, so that an app can ask for another photo. A scan (PDF, TIFF), or
+/// a photo with no issue found, completes with what was read.
+pub(crate) fn retake_photo(file_type: FileType, result: &OcrResult) -> Option<JobError> {
+    let photo = !matches!(file_type, FileType::Pdf | FileType::Tiff);
+    let issues = result.quality_issues();
+    if !photo || issues.is_empty() || result.usable_words() >= RETAKE_BELOW_WORDS {
+        return None;
+    }
+    let named: Vec<&str> = issues.iter().map(|issue| issue.label()).collect();
+    Some(JobError::new(
+        ErrorCode::RetakePhoto,
+        format!(
+            "사진을 다시 찍어 주세요 · take the photo again: no text could be read ({})",
+            named.join(", ")
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use ocr_shared::domain::QualityIssue;
+    use ocr_shared::ports::{OcrPage, OcrWord, PageQuality, Vertex};
+
+    use super::*;
+
+    fn read(words: &[(&str, f64)], issues: Vec<QualityIssue>) -> OcrResult {
+        let corner = Vertex { x: 0, y: 0 };
+        OcrResult {
+            job_id: None,
+            engine: "tesseract".into(),
+            model_version: "test".into(),
+            confidence: 0.3,
+            text: String::new(),
+            num_billed_pages: 0,
+            redacted: None,
+            pages: vec![OcrPage {
+                page: 1,
+                width: 10,
+                height: 10,
+                confidence: 0.3,
+                text: String::new(),
+                words: words
+                    .iter()
+                    .map(|(text, confidence)| OcrWord {
+                        text: (*text).into(),
+                        confidence: *confidence,
+                        vertices: [corner; 4],
+                    })
+                    .collect(),
+                quality: Some(PageQuality {
+                    skew_degrees: 0.0,
+                    blur: 0.1,
+                    text_height_px: None,
+                    brightness: 0.3,
+                    issues,
+                }),
+            }],
+        }
+    }
+
+    #[test]
+    fn a_photo_with_no_usable_text_and_issues_is_to_be_taken_again() {
+        let blurry_dark = vec![QualityIssue::Blurry, QualityIssue::TooDark];
+        let unreadable = read(&[("~", 0.9), ("eee", 0.2)], blurry_dark.clone());
+        let error = retake_photo(FileType::Jpeg, &unreadable).expect("retake");
+        assert_eq!(error.code, ErrorCode::RetakePhoto);
+        assert!(
+            error.message.contains("흐립니다 · blurry"),
+            "{}",
+            error.message
+        );
+        assert!(error.message.contains("too dark"), "{}", error.message);
+        // Read text, a scan, or no issue to name: completed with what was read.
+        let readable = read(
+            &[("영수증", 0.9), ("합계", 0.8), ("20,500원", 0.7)],
+            blurry_dark.clone(),
+        );
+        assert_eq!(retake_photo(FileType::Jpeg, &readable), None);
+        assert_eq!(retake_photo(FileType::Pdf, &unreadable), None);
+        assert_eq!(retake_photo(FileType::Png, &read(&[], vec![])), None);
     }
 }

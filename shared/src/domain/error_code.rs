@@ -31,6 +31,9 @@ pub enum ErrorCode {
     DocumentTooLarge,
     UnreadableDocument,
     DocumentTooComplex,
+    /// A photo that yields no usable text and shows why (blurry, too dark…):
+    /// the user should take it again.
+    RetakePhoto,
     // The OCR engine: the service.
     OcrUnavailable,
     OcrUnauthorized,
@@ -44,7 +47,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 22] = [
         ErrorCode::UnsupportedType,
         ErrorCode::TypeMismatch,
         ErrorCode::SizeMismatch,
@@ -61,6 +64,7 @@ impl ErrorCode {
         ErrorCode::DocumentTooComplex,
         ErrorCode::OcrUnavailable,
         ErrorCode::OcrUnauthorized,
+        ErrorCode::RetakePhoto,
         ErrorCode::StorageUnavailable,
         ErrorCode::UploadMissing,
         ErrorCode::UploadChanged,
@@ -86,6 +90,7 @@ impl ErrorCode {
             ErrorCode::DocumentTooComplex => "document_too_complex",
             ErrorCode::OcrUnavailable => "ocr_unavailable",
             ErrorCode::OcrUnauthorized => "ocr_unauthorized",
+            ErrorCode::RetakePhoto => "retake_photo",
             ErrorCode::StorageUnavailable => "storage_unavailable",
             ErrorCode::UploadMissing => "upload_missing",
             ErrorCode::UploadChanged => "upload_changed",

@@ -55,6 +55,7 @@ job_fields! {
     Confidence => "confidence",
     NeedsReview => "needs_review",
     ReviewPages => "review_pages",
+    QualityIssues => "quality_issues",
     Pages => "pages",
     PagesDone => "pages_done",
     Engine => "engine",
@@ -100,6 +101,7 @@ impl JobField {
                 | OwnerSha256
                 | DetectedMime
                 | DeclaredType
+                | QualityIssues
                 | UploadEtag
                 | Redact
                 | Redacted
@@ -131,8 +133,8 @@ mod tests {
     use super::*;
     use crate::domain::{
         CheckedUpload, Completion, DocumentType, FileType, HashKey, Job, JobError, JobStatus,
-        PiiKind, SearchEntry, Sha256Hex, Timestamp, Webhook, WebhookState, WebhookStatus,
-        WebhookUrl,
+        PiiKind, QualityIssue, SearchEntry, Sha256Hex, Timestamp, Webhook, WebhookState,
+        WebhookStatus, WebhookUrl,
     };
 
     /// A job with every attribute present: each optional one set.
@@ -181,6 +183,7 @@ mod tests {
                 redacted: Some(Default::default()),
                 needs_review: true,
                 review_pages: vec![1],
+                quality_issues: vec![QualityIssue::Blurry],
             }),
             pages: Some(1),
             pages_done: 1,

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     DocumentType, ErrorCode, FileType, Filename, JobField, JobId, JobStatus, Owner, PiiCounts,
-    PiiKind, Sha256Hex, Timestamp, WebhookUrl,
+    PiiKind, QualityIssue, Sha256Hex, Timestamp, WebhookUrl,
 };
 
 /// Why a job was rejected or failed: a stable code for programs, a sentence for people.
@@ -94,6 +94,10 @@ pub struct Completion {
     /// When it needs review: the pages (from 1) whose confidence fell below it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub review_pages: Vec<u32>,
+    /// What the pages' images showed wrong (blurry, skewed, ...), each once,
+    /// where the engine measured them: the reason a review is needed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quality_issues: Vec<QualityIssue>,
 }
 
 impl Completion {

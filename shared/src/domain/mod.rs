@@ -8,6 +8,7 @@ mod file_type;
 mod ids;
 mod job;
 pub mod pii;
+mod quality;
 pub mod search;
 mod status;
 mod text;
@@ -24,6 +25,7 @@ pub use job::{
     Webhook, WebhookState, WebhookStatus,
 };
 pub use pii::{PiiCounts, PiiKind};
+pub use quality::QualityIssue;
 pub use search::{SearchQuery, SearchQueryError};
 pub use status::JobStatus;
 pub use text::{MAX_STORED_TEXT_BYTES, truncate_utf8};

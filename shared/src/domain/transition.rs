@@ -503,6 +503,7 @@ mod tests {
             result_key: "results/x.json".into(),
             needs_review: false,
             review_pages: Vec::new(),
+            quality_issues: Vec::new(),
         }
     }
 

@@ -18,7 +18,7 @@ pub use job_store::{
 };
 pub use ocr::{
     Document, OcrEngine, OcrError, OcrPage, OcrResult, OcrWord, PAGE_SEPARATOR, PageQuality,
-    QualityIssue, Vertex, document_text,
+    Vertex, document_text,
 };
 pub use rate_limiter::{RateDecision, RateLimiter, RateScope, window_of};
 pub use secrets::{SecretError, SecretSource};

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{ErrorCode, FileType, JobId, PiiCounts};
+use crate::domain::{ErrorCode, FileType, JobId, PiiCounts, QualityIssue};
 
 /// A document to read.
 #[derive(Clone, Debug)]
@@ -32,6 +32,37 @@ pub struct OcrResult {
     /// The kinds of personal data masked in this result, with how many of each.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redacted: Option<PiiCounts>,
+}
+
+/// Words read with at least this confidence are usable text.
+pub const USABLE_WORD_CONFIDENCE: f64 = 0.5;
+
+impl OcrResult {
+    /// The issues its pages' images showed, each once, in the order of
+    /// `QualityIssue::ALL`.
+    pub fn quality_issues(&self) -> Vec<QualityIssue> {
+        QualityIssue::ALL
+            .into_iter()
+            .filter(|issue| {
+                self.pages
+                    .iter()
+                    .filter_map(|page| page.quality.as_ref())
+                    .any(|quality| quality.issues.contains(issue))
+            })
+            .collect()
+    }
+
+    /// Words read with `USABLE_WORD_CONFIDENCE` or more, over its pages.
+    pub fn usable_words(&self) -> usize {
+        self.pages
+            .iter()
+            .flat_map(|page| &page.words)
+            .filter(|word| {
+                word.confidence >= USABLE_WORD_CONFIDENCE
+                    && word.text.chars().any(char::is_alphanumeric)
+            })
+            .count()
+    }
 }
 
 /// Between two pages' texts in a document's text: a blank line, so that the
@@ -77,32 +108,6 @@ pub struct PageQuality {
     /// How bright the paper is, 0 to 1 (its 90th percentile of luminance).
     pub brightness: f64,
     pub issues: Vec<QualityIssue>,
-}
-
-/// What makes a page hard to read, as a user can fix it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum QualityIssue {
-    Blurry,
-    Skewed,
-    TextTooSmall,
-    TooDark,
-    Glare,
-    CutOff,
-}
-
-impl QualityIssue {
-    /// The issue as the page shows it to a user, in Korean and English.
-    pub const fn label(self) -> &'static str {
-        match self {
-            QualityIssue::Blurry => "흐립니다 · blurry",
-            QualityIssue::Skewed => "기울어졌습니다 · skewed",
-            QualityIssue::TextTooSmall => "글자가 너무 작습니다 · text too small",
-            QualityIssue::TooDark => "너무 어둡습니다 · too dark",
-            QualityIssue::Glare => "빛이 반사됩니다 · glare",
-            QualityIssue::CutOff => "잘렸습니다 · cut off",
-        }
-    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
